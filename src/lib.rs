@@ -1,0 +1,62 @@
+//! Serve machine-learning models inside your own process.
+//!
+//! modelhost gives an application (a webshop backend, a stream processor) the
+//! safety and operations features of a model-serving stack without a network
+//! hop: inputs checked against the model's feature schema, versioned models,
+//! and predictions from any fitted linfa model.
+//!
+//! # The request path
+//!
+//! 1. Describe the model's input as a [`FeatureSchema`] (by hand with
+//!    [`SchemaBuilder`], or from a host struct with
+//!    [`FeatureSchema::from_type`]).
+//! 2. Turn raw input ([`FeatureMap`], from code or JSON) into a validated
+//!    [`FeatureVector`] with [`FeatureSchema::validate`]; bad input yields a
+//!    [`SchemaError`] naming every offending feature.
+//! 3. Predict with a [`Model`], e.g. a [`LinfaModel`] around a linfa-trees
+//!    decision tree.
+//!
+//! ```
+//! use linfa::prelude::*;
+//! use linfa_trees::DecisionTree;
+//! use modelhost::{Feature, FeatureMap, FeatureSchema, LinfaModel, Model};
+//! use ndarray::array;
+//!
+//! let schema = FeatureSchema::builder()
+//!     .feature(Feature::integer("recency_days").min(0.0))
+//!     .feature(Feature::categorical("device", ["mobile", "desktop"]))
+//!     .build()?;
+//! let x = array![[1.0, 0.0], [2.0, 1.0], [40.0, 0.0], [50.0, 1.0]];
+//! let tree = DecisionTree::params().fit(&Dataset::new(x, array![1usize, 1, 0, 0])).unwrap();
+//! let model = LinfaModel::decision_tree(tree, schema.clone(), ["no", "yes"])?;
+//!
+//! let input: FeatureMap = serde_json::from_str(r#"{"recency_days": 3, "device": "mobile"}"#).unwrap();
+//! let row = schema.validate(&input)?;
+//! assert_eq!(model.predict_vector(&row)?.label(0), Some("yes"));
+//!
+//! let bad: FeatureMap = serde_json::from_str(r#"{"recency_days": -1, "device": "tv"}"#).unwrap();
+//! assert_eq!(schema.validate(&bad).unwrap_err().violations().len(), 2);
+//! # Ok::<(), modelhost::Error>(())
+//! ```
+//!
+//! # Cargo features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `linfa` | yes | [`LinfaModel`], the adapter for linfa and linfa-trees models |
+//!
+//! The default build needs no async runtime and no network.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod error;
+pub mod model;
+pub mod schema;
+
+pub use error::{Error, Result};
+#[cfg(feature = "linfa")]
+pub use model::LinfaModel;
+pub use model::{Model, OutputKind, Prediction, Predictions};
+pub use schema::{
+    Feature, FeatureBatch, FeatureKind, FeatureMap, FeatureSchema, FeatureValue, FeatureVector,
+    SchemaBuilder, SchemaError,
+};

@@ -1,0 +1,95 @@
+//! The prediction interface ([`Model`]) and its adapters.
+//!
+//! A [`Model`] predicts a batch of validated, encoded rows and declares the
+//! [`FeatureSchema`] those rows follow and the [`OutputKind`] it produces.
+//! With the `linfa` feature (on by default), [`LinfaModel`] wraps any fitted
+//! linfa model that implements `PredictInplace` over `f64` matrices, with a
+//! ready-made constructor for linfa-trees' `DecisionTree`.
+
+#[cfg(feature = "linfa")]
+mod linfa;
+mod predictions;
+
+use std::fmt;
+
+use ndarray::ArrayView2;
+
+use crate::schema::{FeatureBatch, FeatureSchema, FeatureVector};
+use crate::{Error, Result};
+
+#[cfg(feature = "linfa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "linfa")))]
+pub use self::linfa::{LinfaModel, LinfaTarget};
+pub use predictions::{OutputKind, Prediction, Predictions};
+
+/// A model that predicts batches of rows encoded by its [`FeatureSchema`].
+///
+/// Implementations must be `Send + Sync`: one model value serves every thread.
+/// `predict_batch` receives rows × `schema().len()` matrices; implementations
+/// should call [`check_width`] (or otherwise refuse other widths) rather than
+/// index out of bounds.
+pub trait Model: Send + Sync + fmt::Debug {
+    /// The input contract.
+    fn schema(&self) -> &FeatureSchema;
+
+    /// What the model outputs.
+    fn output(&self) -> &OutputKind;
+
+    /// Predicts every row of `rows`, returning one prediction per row.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WidthMismatch`] for a matrix of the wrong width, or any error
+    /// of the model itself.
+    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions>;
+
+    /// Predicts one validated row, after checking it was validated against
+    /// this model's schema.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SchemaMismatch`] if the row follows another schema; otherwise
+    /// as [`Model::predict_batch`].
+    fn predict_vector(&self, row: &FeatureVector) -> Result<Predictions> {
+        check_schema(self.schema(), row.schema())?;
+        self.predict_batch(row.as_row())
+    }
+
+    /// Predicts a validated batch, after checking its schema.
+    ///
+    /// # Errors
+    ///
+    /// As [`predict_vector`](Self::predict_vector).
+    fn predict_features(&self, batch: &FeatureBatch) -> Result<Predictions> {
+        check_schema(self.schema(), batch.schema())?;
+        self.predict_batch(batch.rows())
+    }
+}
+
+/// Checks that `rows` has exactly as many columns as `schema` has features.
+///
+/// # Errors
+///
+/// [`Error::WidthMismatch`] otherwise.
+pub fn check_width(schema: &FeatureSchema, rows: &ArrayView2<'_, f64>) -> Result<()> {
+    if rows.ncols() == schema.len() {
+        Ok(())
+    } else {
+        Err(Error::WidthMismatch {
+            expected: schema.len(),
+            found: rows.ncols(),
+        })
+    }
+}
+
+/// Checks that input validated against `found` is encoded as `expected` wants.
+pub(crate) fn check_schema(expected: &FeatureSchema, found: &FeatureSchema) -> Result<()> {
+    if expected.same_encoding(found) {
+        Ok(())
+    } else {
+        Err(Error::SchemaMismatch {
+            expected: expected.fingerprint(),
+            found: found.fingerprint(),
+        })
+    }
+}

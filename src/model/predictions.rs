@@ -1,0 +1,235 @@
+//! What a model returns: [`Predictions`] for a batch, [`Prediction`] for a row.
+
+use std::sync::Arc;
+
+use ndarray::{Array2, ArrayView1};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// What a model outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OutputKind {
+    /// One class out of `labels`; class index `i` means `labels[i]`.
+    Classification {
+        /// The label vocabulary, in class-index order.
+        labels: Arc<[String]>,
+    },
+    /// A real-valued score per row.
+    Regression,
+}
+
+impl OutputKind {
+    /// A classification output over `labels`.
+    pub fn classification<I, S>(labels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::Classification {
+            labels: labels.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The label vocabulary of a classifier.
+    #[must_use]
+    pub fn labels(&self) -> Option<&Arc<[String]>> {
+        match self {
+            Self::Classification { labels } => Some(labels),
+            Self::Regression => None,
+        }
+    }
+}
+
+/// A model's output for a batch of rows.
+///
+/// Constructors check the shape (class indices inside the label set,
+/// probability rows matching the label count), so a `Predictions` value is
+/// always internally consistent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    inner: Inner,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Inner {
+    Classes {
+        labels: Arc<[String]>,
+        classes: Vec<usize>,
+        probabilities: Option<Array2<f64>>,
+    },
+    Scores(Vec<f64>),
+}
+
+impl Predictions {
+    /// Class predictions as indices into `labels`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPredictions`] if an index is outside `labels`.
+    pub fn classes(labels: Arc<[String]>, classes: Vec<usize>) -> Result<Self> {
+        if let Some(&bad) = classes.iter().find(|&&c| c >= labels.len()) {
+            return Err(Error::InvalidPredictions {
+                reason: format!("class index {bad} outside {} labels", labels.len()),
+            });
+        }
+        Ok(Self {
+            inner: Inner::Classes {
+                labels,
+                classes,
+                probabilities: None,
+            },
+        })
+    }
+
+    /// Adds per-class probabilities (rows × labels) to class predictions.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidPredictions`] for regression output or a shape that is
+    /// not rows × labels.
+    pub fn with_probabilities(mut self, p: Array2<f64>) -> Result<Self> {
+        match &mut self.inner {
+            Inner::Classes {
+                labels,
+                classes,
+                probabilities,
+            } => {
+                if p.dim() != (classes.len(), labels.len()) {
+                    return Err(Error::InvalidPredictions {
+                        reason: format!(
+                            "probabilities have shape {:?}, expected ({}, {})",
+                            p.dim(),
+                            classes.len(),
+                            labels.len()
+                        ),
+                    });
+                }
+                *probabilities = Some(p);
+                Ok(self)
+            }
+            Inner::Scores(_) => Err(Error::InvalidPredictions {
+                reason: "regression output has no class probabilities".into(),
+            }),
+        }
+    }
+
+    /// Regression scores.
+    #[must_use]
+    pub fn scores(scores: Vec<f64>) -> Self {
+        Self {
+            inner: Inner::Scores(scores),
+        }
+    }
+
+    /// Number of rows predicted.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match &self.inner {
+            Inner::Classes { classes, .. } => classes.len(),
+            Inner::Scores(s) => s.len(),
+        }
+    }
+
+    /// Whether there are no rows.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The class indices (classification only).
+    #[must_use]
+    pub fn class_indices(&self) -> Option<&[usize]> {
+        match &self.inner {
+            Inner::Classes { classes, .. } => Some(classes),
+            Inner::Scores(_) => None,
+        }
+    }
+
+    /// The label vocabulary (classification only).
+    #[must_use]
+    pub fn labels(&self) -> Option<&Arc<[String]>> {
+        match &self.inner {
+            Inner::Classes { labels, .. } => Some(labels),
+            Inner::Scores(_) => None,
+        }
+    }
+
+    /// The label predicted for row `i` (classification only).
+    #[must_use]
+    pub fn label(&self, i: usize) -> Option<&str> {
+        match &self.inner {
+            Inner::Classes {
+                labels, classes, ..
+            } => classes.get(i).map(|&c| labels[c].as_str()),
+            Inner::Scores(_) => None,
+        }
+    }
+
+    /// Class probabilities of row `i`, where the model provides them.
+    #[must_use]
+    pub fn probabilities(&self, i: usize) -> Option<ArrayView1<'_, f64>> {
+        match &self.inner {
+            Inner::Classes {
+                probabilities: Some(p),
+                ..
+            } if i < p.nrows() => Some(p.row(i)),
+            _ => None,
+        }
+    }
+
+    /// The regression scores (regression only).
+    #[must_use]
+    pub fn score_values(&self) -> Option<&[f64]> {
+        match &self.inner {
+            Inner::Scores(s) => Some(s),
+            Inner::Classes { .. } => None,
+        }
+    }
+
+    /// Row `i` as an owned [`Prediction`].
+    #[must_use]
+    pub fn get(&self, i: usize) -> Option<Prediction> {
+        match &self.inner {
+            Inner::Classes {
+                labels,
+                classes,
+                probabilities,
+            } => classes.get(i).map(|&c| Prediction::Class {
+                index: c,
+                label: labels[c].clone(),
+                probabilities: probabilities.as_ref().map(|p| p.row(i).to_vec()),
+            }),
+            Inner::Scores(s) => s.get(i).map(|&v| Prediction::Score { value: v }),
+        }
+    }
+
+    /// Every row as an owned [`Prediction`].
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Prediction> + '_ {
+        (0..self.len()).map(|i| self.get(i).expect("index below len"))
+    }
+}
+
+/// One row's prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum Prediction {
+    /// A predicted class.
+    Class {
+        /// The class index.
+        index: usize,
+        /// Its label.
+        label: String,
+        /// Per-class probabilities, where the model has them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        probabilities: Option<Vec<f64>>,
+    },
+    /// A regression score.
+    Score {
+        /// The value.
+        value: f64,
+    },
+}

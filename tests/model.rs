@@ -1,0 +1,117 @@
+//! The `Model` trait and the linfa adapter.
+
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+use linfa::prelude::*;
+use linfa_trees::DecisionTree;
+use modelhost::{Error, Feature, FeatureSchema, LinfaModel, Model, OutputKind, Prediction};
+use ndarray::{Array1, Array2, ArrayView2, array};
+
+fn trained() -> (FeatureSchema, DecisionTree<f64, usize>, Array2<f64>) {
+    let schema = common::webshop_schema();
+    let (rows, labels) = common::webshop_data(2_000, 11, 0.0);
+    let x = schema.validate_batch(&rows).unwrap().into_array();
+    let tree = DecisionTree::params()
+        .max_depth(Some(8))
+        .fit(&Dataset::new(x.clone(), Array1::from(labels)))
+        .unwrap();
+    (schema, tree, x)
+}
+
+#[test]
+fn adapter_predicts_what_linfa_predicts() {
+    let (schema, tree, x) = trained();
+    let direct = tree.predict(&x);
+    let model = LinfaModel::decision_tree(tree, schema, common::LABELS).unwrap();
+    let out = model.predict_batch(x.view()).unwrap();
+    assert_eq!(out.len(), x.nrows());
+    assert_eq!(out.class_indices().unwrap(), direct.as_slice().unwrap());
+    let buys = direct.iter().filter(|&&c| c == 1).count();
+    assert!(buys > 100 && buys < 1_900, "a degenerate model would not test much: {buys} buys");
+    assert_eq!(out.label(0), Some(common::LABELS[direct[0]]));
+    assert!(matches!(out.get(0), Some(Prediction::Class { probabilities: None, .. })));
+}
+
+#[test]
+fn adapter_rejects_wrong_widths_instead_of_panicking() {
+    let (schema, tree, x) = trained();
+    let model = LinfaModel::decision_tree(tree, schema, common::LABELS).unwrap();
+    for width in [0, 1, 5, 7, 40] {
+        let rows = Array2::<f64>::zeros((3, width));
+        match model.predict_batch(rows.view()) {
+            Err(Error::WidthMismatch { expected: 6, found }) => assert_eq!(found, width),
+            other => panic!("width {width}: expected a width error, got {other:?}"),
+        }
+    }
+    // An empty batch of the right width is fine.
+    assert!(model.predict_batch(Array2::<f64>::zeros((0, x.ncols())).view()).unwrap().is_empty());
+}
+
+#[test]
+fn rows_validated_against_another_schema_are_refused() {
+    let (schema, tree, _) = trained();
+    let model = LinfaModel::decision_tree(tree, schema, common::LABELS).unwrap();
+    let other = FeatureSchema::builder()
+        .feature(Feature::float("a"))
+        .feature(Feature::float("b"))
+        .feature(Feature::float("c"))
+        .feature(Feature::float("d"))
+        .feature(Feature::float("e"))
+        .feature(Feature::float("f"))
+        .build()
+        .unwrap();
+    let row = other
+        .validate(&modelhost::FeatureMap::from_iter(["a", "b", "c", "d", "e", "f"].map(|n| (n, 1.0))))
+        .unwrap();
+    assert!(matches!(model.predict_vector(&row), Err(Error::SchemaMismatch { .. })));
+}
+
+#[test]
+fn decision_tree_is_checked_against_schema_and_labels() {
+    let x = array![[0.0, 1.0], [0.0, 2.0], [0.0, 10.0], [0.0, 11.0]];
+    let tree = DecisionTree::params().fit(&Dataset::new(x, array![0usize, 0, 2, 2])).unwrap();
+    let narrow = FeatureSchema::builder().feature(Feature::float("only")).build().unwrap();
+    let wide = FeatureSchema::builder()
+        .feature(Feature::float("a"))
+        .feature(Feature::float("b"))
+        .build()
+        .unwrap();
+    // The tree splits on column 1, which a one-feature schema lacks.
+    let err = LinfaModel::decision_tree(tree.clone(), narrow, ["x", "y", "z"]).unwrap_err();
+    assert!(err.to_string().contains("splits on feature 1"), "{err}");
+    // It predicts class 2, which two labels cannot name.
+    let err = LinfaModel::decision_tree(tree.clone(), wide.clone(), ["x", "y"]).unwrap_err();
+    assert!(err.to_string().contains("class 2"), "{err}");
+    assert!(LinfaModel::decision_tree(tree, wide, ["x", "y", "z"]).is_ok());
+}
+
+/// A regression "model": the sum of each row.
+#[derive(Debug)]
+struct RowSum;
+
+impl<'a> linfa::traits::PredictInplace<ArrayView2<'a, f64>, Array1<f64>> for RowSum {
+    fn predict_inplace(&self, x: &ArrayView2<'a, f64>, y: &mut Array1<f64>) {
+        for (row, out) in x.rows().into_iter().zip(y.iter_mut()) {
+            *out = row.sum();
+        }
+    }
+    fn default_target(&self, x: &ArrayView2<'a, f64>) -> Array1<f64> {
+        Array1::zeros(x.nrows())
+    }
+}
+
+#[test]
+fn any_predict_inplace_model_can_be_wrapped() {
+    let schema = FeatureSchema::builder()
+        .feature(Feature::float("a"))
+        .feature(Feature::integer("b"))
+        .build()
+        .unwrap();
+    let model: LinfaModel<RowSum, f64> = LinfaModel::new(RowSum, schema.clone(), OutputKind::Regression).unwrap();
+    let out = model.predict_batch(array![[1.5, 2.0], [0.0, -1.0]].view()).unwrap();
+    assert_eq!(out.score_values(), Some(&[3.5, -1.0][..]));
+    // Output kinds must fit the target type.
+    let wrong = LinfaModel::<RowSum, f64>::new(RowSum, schema, OutputKind::classification(["a"]));
+    assert!(matches!(wrong, Err(Error::InvalidModel { .. })));
+}
