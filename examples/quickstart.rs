@@ -18,7 +18,11 @@ fn main() -> modelhost::Result<()> {
     let schema = common::webshop_schema();
     println!("The recommender takes {} features:", schema.len());
     for f in schema.features() {
-        let presence = if f.is_required() { "required" } else { "optional" };
+        let presence = if f.is_required() {
+            "required"
+        } else {
+            "optional"
+        };
         println!("  {:<14} {presence}, {}", f.name(), f.kind());
     }
 
@@ -55,7 +59,10 @@ fn main() -> modelhost::Result<()> {
 
     // 4. Predict. The response names a label from the model's vocabulary.
     let prediction = model.predict_vector(&row)?;
-    println!("Prediction: {}", prediction.label(0).unwrap_or("?"));
+    println!(
+        "Prediction: {}",
+        prediction.label(0, model.output()).unwrap_or("?")
+    );
 
     // 3b. A bad request: a negative recency, a string where a number belongs,
     //     an unknown device, a missing price and a feature the model never
@@ -68,7 +75,10 @@ fn main() -> modelhost::Result<()> {
     match schema.validate(&bad) {
         Ok(_) => println!("\nUnexpectedly valid!"),
         Err(err) => {
-            println!("\nBad request rejected with {} violations:", err.violations().len());
+            println!(
+                "\nBad request rejected with {} violations:",
+                err.violations().len()
+            );
             for v in err.violations() {
                 println!("  - {v}");
             }

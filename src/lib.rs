@@ -32,7 +32,7 @@
 //!
 //! let input: FeatureMap = serde_json::from_str(r#"{"recency_days": 3, "device": "mobile"}"#).unwrap();
 //! let row = schema.validate(&input)?;
-//! assert_eq!(model.predict_vector(&row)?.label(0), Some("yes"));
+//! assert_eq!(model.predict_vector(&row)?.label(0, model.output()), Some("yes"));
 //!
 //! let bad: FeatureMap = serde_json::from_str(r#"{"recency_days": -1, "device": "tv"}"#).unwrap();
 //! assert_eq!(schema.validate(&bad).unwrap_err().violations().len(), 2);

@@ -28,9 +28,21 @@ fn adapter_predicts_what_linfa_predicts() {
     assert_eq!(out.len(), x.nrows());
     assert_eq!(out.class_indices().unwrap(), direct.as_slice().unwrap());
     let buys = direct.iter().filter(|&&c| c == 1).count();
-    assert!(buys > 100 && buys < 1_900, "a degenerate model would not test much: {buys} buys");
-    assert_eq!(out.label(0), Some(common::LABELS[direct[0]]));
-    assert!(matches!(out.get(0), Some(Prediction::Class { probabilities: None, .. })));
+    assert!(
+        buys > 100 && buys < 1_900,
+        "a degenerate model would not test much: {buys} buys"
+    );
+    assert_eq!(
+        out.label(0, model.output()),
+        Some(common::LABELS[direct[0]])
+    );
+    assert!(matches!(
+        out.get(0, model.output()),
+        Some(Prediction::Class {
+            probabilities: None,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -45,7 +57,12 @@ fn adapter_rejects_wrong_widths_instead_of_panicking() {
         }
     }
     // An empty batch of the right width is fine.
-    assert!(model.predict_batch(Array2::<f64>::zeros((0, x.ncols())).view()).unwrap().is_empty());
+    assert!(
+        model
+            .predict_batch(Array2::<f64>::zeros((0, x.ncols())).view())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -62,16 +79,26 @@ fn rows_validated_against_another_schema_are_refused() {
         .build()
         .unwrap();
     let row = other
-        .validate(&modelhost::FeatureMap::from_iter(["a", "b", "c", "d", "e", "f"].map(|n| (n, 1.0))))
+        .validate(&modelhost::FeatureMap::from_iter(
+            ["a", "b", "c", "d", "e", "f"].map(|n| (n, 1.0)),
+        ))
         .unwrap();
-    assert!(matches!(model.predict_vector(&row), Err(Error::SchemaMismatch { .. })));
+    assert!(matches!(
+        model.predict_vector(&row),
+        Err(Error::SchemaMismatch { .. })
+    ));
 }
 
 #[test]
 fn decision_tree_is_checked_against_schema_and_labels() {
     let x = array![[0.0, 1.0], [0.0, 2.0], [0.0, 10.0], [0.0, 11.0]];
-    let tree = DecisionTree::params().fit(&Dataset::new(x, array![0usize, 0, 2, 2])).unwrap();
-    let narrow = FeatureSchema::builder().feature(Feature::float("only")).build().unwrap();
+    let tree = DecisionTree::params()
+        .fit(&Dataset::new(x, array![0usize, 0, 2, 2]))
+        .unwrap();
+    let narrow = FeatureSchema::builder()
+        .feature(Feature::float("only"))
+        .build()
+        .unwrap();
     let wide = FeatureSchema::builder()
         .feature(Feature::float("a"))
         .feature(Feature::float("b"))
@@ -108,8 +135,11 @@ fn any_predict_inplace_model_can_be_wrapped() {
         .feature(Feature::integer("b"))
         .build()
         .unwrap();
-    let model: LinfaModel<RowSum, f64> = LinfaModel::new(RowSum, schema.clone(), OutputKind::Regression).unwrap();
-    let out = model.predict_batch(array![[1.5, 2.0], [0.0, -1.0]].view()).unwrap();
+    let model: LinfaModel<RowSum, f64> =
+        LinfaModel::new(RowSum, schema.clone(), OutputKind::Regression).unwrap();
+    let out = model
+        .predict_batch(array![[1.5, 2.0], [0.0, -1.0]].view())
+        .unwrap();
     assert_eq!(out.score_values(), Some(&[3.5, -1.0][..]));
     // Output kinds must fit the target type.
     let wrong = LinfaModel::<RowSum, f64>::new(RowSum, schema, OutputKind::classification(["a"]));

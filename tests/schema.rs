@@ -17,7 +17,11 @@ fn one(feature: Feature) -> FeatureSchema {
 fn kinds(schema: &FeatureSchema, map: &FeatureMap) -> Vec<(String, ViolationKind)> {
     match schema.validate(map) {
         Ok(_) => Vec::new(),
-        Err(e) => e.into_violations().into_iter().map(|v| (v.feature, v.kind)).collect(),
+        Err(e) => e
+            .into_violations()
+            .into_iter()
+            .map(|v| (v.feature, v.kind))
+            .collect(),
     }
 }
 
@@ -39,7 +43,11 @@ fn float_rule(v: &FeatureValue, lo: f64, hi: f64, allow: bool) -> Result<f64, &'
     if x.is_infinite() && !allow {
         return Err("nonfinite");
     }
-    if x < lo || x > hi { Err("range") } else { Ok(x) }
+    if x < lo || x > hi {
+        Err("range")
+    } else {
+        Ok(x)
+    }
 }
 
 fn int_rule(v: &FeatureValue, lo: f64, hi: f64) -> Result<f64, &'static str> {
@@ -52,7 +60,11 @@ fn int_rule(v: &FeatureValue, lo: f64, hi: f64) -> Result<f64, &'static str> {
         FeatureValue::Null => return Err("missing"),
         _ => return Err("type"),
     };
-    if x < lo || x > hi { Err("range") } else { Ok(x) }
+    if x < lo || x > hi {
+        Err("range")
+    } else {
+        Ok(x)
+    }
 }
 
 fn tag(kind: &ViolationKind) -> &'static str {
@@ -82,8 +94,14 @@ fn any_value() -> impl Strategy<Value = FeatureValue> {
         ]
         .prop_map(FeatureValue::Float),
         any::<i64>().prop_map(FeatureValue::Int),
-        prop_oneof![Just(EXACT), Just(EXACT + 1), Just(-EXACT - 1), Just(i64::MIN), -1000i64..1000]
-            .prop_map(FeatureValue::Int),
+        prop_oneof![
+            Just(EXACT),
+            Just(EXACT + 1),
+            Just(-EXACT - 1),
+            Just(i64::MIN),
+            -1000i64..1000
+        ]
+        .prop_map(FeatureValue::Int),
         any::<bool>().prop_map(FeatureValue::Bool),
         "[a-z0-9.]{0,6}".prop_map(FeatureValue::Str),
         Just(FeatureValue::Null),
@@ -91,7 +109,10 @@ fn any_value() -> impl Strategy<Value = FeatureValue> {
 }
 
 fn bound() -> impl Strategy<Value = Option<f64>> {
-    prop_oneof![Just(None), (-500i32..500).prop_map(|b| Some(f64::from(b) / 2.0))]
+    prop_oneof![
+        Just(None),
+        (-500i32..500).prop_map(|b| Some(f64::from(b) / 2.0))
+    ]
 }
 
 fn apply(mut f: Feature, lo: Option<f64>, hi: Option<f64>) -> Feature {
@@ -249,15 +270,28 @@ proptest! {
 
 #[test]
 fn categorical_unknown_level_maps_only_when_configured() {
-    let strict = one(Feature::categorical("device", ["mobile", "desktop", "other"]));
-    let lenient = one(Feature::categorical("device", ["mobile", "desktop", "other"]).unknown_as("other"));
+    let strict = one(Feature::categorical(
+        "device",
+        ["mobile", "desktop", "other"],
+    ));
+    let lenient =
+        one(Feature::categorical("device", ["mobile", "desktop", "other"]).unknown_as("other"));
     let tv = FeatureMap::new().with("device", "tv");
     assert_eq!(
         kinds(&strict, &tv),
-        vec![("device".to_string(), ViolationKind::UnknownCategory { value: "tv".into() })]
+        vec![(
+            "device".to_string(),
+            ViolationKind::UnknownCategory { value: "tv".into() }
+        )]
     );
     assert_eq!(lenient.validate(&tv).unwrap().as_slice(), &[2.0]);
-    assert_eq!(lenient.validate(&FeatureMap::new().with("device", "desktop")).unwrap().as_slice(), &[1.0]);
+    assert_eq!(
+        lenient
+            .validate(&FeatureMap::new().with("device", "desktop"))
+            .unwrap()
+            .as_slice(),
+        &[1.0]
+    );
 }
 
 #[test]
@@ -268,7 +302,13 @@ fn optional_features_take_their_default_when_absent_or_null() {
         .feature(Feature::boolean("c").optional(true))
         .build()
         .unwrap();
-    let row = schema.validate(&FeatureMap::new().with("a", 1.5).with("c", FeatureValue::Null)).unwrap();
+    let row = schema
+        .validate(
+            &FeatureMap::new()
+                .with("a", 1.5)
+                .with("c", FeatureValue::Null),
+        )
+        .unwrap();
     assert_eq!(row.as_slice(), &[1.5, 7.0, 1.0]);
     // A required feature given as null is missing.
     assert_eq!(
@@ -288,15 +328,27 @@ fn batch_violations_carry_row_indices() {
     let err = schema.validate_batch(&rows).unwrap_err();
     let at: Vec<Option<usize>> = err.violations().iter().map(|v| v.row).collect();
     assert_eq!(at, vec![Some(1), Some(2)]);
-    assert!(err.to_string().contains("row 1: `x` = -1 is out of range [0, inf]"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("row 1: `x` = -1 is out of range [0, inf]"),
+        "{err}"
+    );
 }
 
 #[test]
 fn json_rejects_nested_values_and_duplicate_keys() {
     let nested = serde_json::from_str::<FeatureMap>(r#"{"x": [1, 2]}"#).unwrap_err();
-    assert!(nested.to_string().contains("a number, boolean, string or null"), "{nested}");
+    assert!(
+        nested
+            .to_string()
+            .contains("a number, boolean, string or null"),
+        "{nested}"
+    );
     let dup = serde_json::from_str::<FeatureMap>(r#"{"x": 1, "x": 2}"#).unwrap_err();
-    assert!(dup.to_string().contains("`x` is given more than once"), "{dup}");
+    assert!(
+        dup.to_string().contains("`x` is given more than once"),
+        "{dup}"
+    );
 }
 
 #[test]
@@ -304,7 +356,9 @@ fn definitions_are_checked_at_build() {
     let err = |b: modelhost::SchemaBuilder| b.build().unwrap_err();
     assert_eq!(err(FeatureSchema::builder()), SchemaDefinitionError::Empty);
     assert!(matches!(
-        err(FeatureSchema::builder().feature(Feature::float("a")).feature(Feature::integer("a"))),
+        err(FeatureSchema::builder()
+            .feature(Feature::float("a"))
+            .feature(Feature::integer("a"))),
         SchemaDefinitionError::DuplicateName { .. }
     ));
     assert!(matches!(
@@ -391,17 +445,41 @@ struct Visit {
 fn typed_struct_produces_schema_and_rows() {
     let schema = FeatureSchema::from_type::<Visit>().unwrap();
     let names: Vec<&str> = schema.features().iter().map(|f| f.name()).collect();
-    assert_eq!(names, ["recency_days", "frequency", "basket_value", "device", "is_returning"]);
+    assert_eq!(
+        names,
+        [
+            "recency_days",
+            "frequency",
+            "basket_value",
+            "device",
+            "is_returning"
+        ]
+    );
     let (_, recency) = schema.feature("recency_days").unwrap();
-    assert_eq!(recency.kind(), &modelhost::FeatureKind::Integer { min: Some(0.0), max: Some(3650.0) });
+    assert_eq!(
+        recency.kind(),
+        &modelhost::FeatureKind::Integer {
+            min: Some(0.0),
+            max: Some(3650.0)
+        }
+    );
     assert_eq!(recency.description(), Some("Days since the last visit."));
     assert!(!schema.feature("is_returning").unwrap().1.is_required());
     assert_eq!(
         schema.feature("device").unwrap().1.kind(),
-        &modelhost::FeatureKind::Categorical { levels: vec!["mobile".into(), "desktop".into(), "tablet".into()], unknown_level: None }
+        &modelhost::FeatureKind::Categorical {
+            levels: vec!["mobile".into(), "desktop".into(), "tablet".into()],
+            unknown_level: None
+        }
     );
 
-    let visit = Visit { recency_days: 4, frequency: 2, basket_value: 31.5, device: Device::Tablet, is_returning: true };
+    let visit = Visit {
+        recency_days: 4,
+        frequency: 2,
+        basket_value: 31.5,
+        device: Device::Tablet,
+        is_returning: true,
+    };
     let typed = schema.encode(&visit).unwrap();
     let via_map = schema
         .validate(&serde_json::from_value(serde_json::to_value(&visit).unwrap()).unwrap())
@@ -410,10 +488,23 @@ fn typed_struct_produces_schema_and_rows() {
     assert_eq!(typed.as_slice(), &[4.0, 2.0, 31.5, 2.0, 1.0]);
 
     // The typed path applies the same checks.
-    let too_old = Visit { recency_days: 5000, basket_value: f64::NAN, ..visit.clone() };
-    let Err(Error::Schema(e)) = schema.encode(&too_old) else { panic!("expected a schema error") };
-    let got: BTreeSet<_> = e.violations().iter().map(|v| (v.feature.as_str(), tag(&v.kind))).collect();
-    assert_eq!(got, BTreeSet::from([("recency_days", "range"), ("basket_value", "nonfinite")]));
+    let too_old = Visit {
+        recency_days: 5000,
+        basket_value: f64::NAN,
+        ..visit.clone()
+    };
+    let Err(Error::Schema(e)) = schema.encode(&too_old) else {
+        panic!("expected a schema error")
+    };
+    let got: BTreeSet<_> = e
+        .violations()
+        .iter()
+        .map(|v| (v.feature.as_str(), tag(&v.kind)))
+        .collect();
+    assert_eq!(
+        got,
+        BTreeSet::from([("recency_days", "range"), ("basket_value", "nonfinite")])
+    );
 
     // Batches of typed rows fill one matrix.
     let batch = schema.encode_batch(&[visit.clone(), visit]).unwrap();
@@ -429,14 +520,27 @@ fn typed_path_reports_wrong_shapes() {
         colour: &'static str,
     }
     let schema = FeatureSchema::from_type::<Visit>().unwrap();
-    let Err(Error::Schema(e)) = schema.encode(&Other { recency_days: vec![1], colour: "red" }) else {
+    let Err(Error::Schema(e)) = schema.encode(&Other {
+        recency_days: vec![1],
+        colour: "red",
+    }) else {
         panic!("expected a schema error")
     };
-    let got: BTreeSet<_> = e.violations().iter().map(|v| (v.feature.as_str(), tag(&v.kind))).collect();
+    let got: BTreeSet<_> = e
+        .violations()
+        .iter()
+        .map(|v| (v.feature.as_str(), tag(&v.kind)))
+        .collect();
     assert!(got.contains(&("recency_days", "type")));
     assert!(got.contains(&("colour", "unexpected")));
     assert!(got.contains(&("device", "missing")));
-    assert!(e.violations().iter().any(|v| matches!(v.kind, ViolationKind::WrongType { found: ValueType::Nested, .. })));
+    assert!(e.violations().iter().any(|v| matches!(
+        v.kind,
+        ViolationKind::WrongType {
+            found: ValueType::Nested,
+            ..
+        }
+    )));
     assert!(matches!(schema.encode(&42), Err(Error::TypedInput { .. })));
 }
 
@@ -452,7 +556,10 @@ fn unsupported_types_are_refused_with_a_reason() {
     struct Opt {
         x: Option<f64>,
     }
-    assert!(matches!(FeatureSchema::from_type::<Free>(), Err(SchemaDefinitionError::UnsupportedType { .. })));
+    assert!(matches!(
+        FeatureSchema::from_type::<Free>(),
+        Err(SchemaDefinitionError::UnsupportedType { .. })
+    ));
     let err = FeatureSchema::from_type::<Opt>().unwrap_err();
     assert!(err.to_string().contains("no default"), "{err}");
 }
@@ -461,10 +568,21 @@ fn unsupported_types_are_refused_with_a_reason() {
 fn json_schema_export_describes_the_contract() {
     let schema = FeatureSchema::from_type::<Visit>().unwrap();
     let doc = schema.to_json_schema();
-    assert_eq!(doc["properties"]["device"]["enum"], serde_json::json!(["mobile", "desktop", "tablet"]));
+    assert_eq!(
+        doc["properties"]["device"]["enum"],
+        serde_json::json!(["mobile", "desktop", "tablet"])
+    );
     assert_eq!(doc["properties"]["recency_days"]["maximum"], 3650.0);
     assert_eq!(doc["properties"]["is_returning"]["default"], false);
     assert_eq!(doc["additionalProperties"], false);
-    let required: Vec<&str> = doc["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert_eq!(required, ["recency_days", "frequency", "basket_value", "device"]);
+    let required: Vec<&str> = doc["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        required,
+        ["recency_days", "frequency", "basket_value", "device"]
+    );
 }

@@ -17,12 +17,34 @@ pub const LABELS: [&str; 2] = ["ignore", "buy"];
 /// The input contract of the webshop recommender.
 pub fn webshop_schema() -> FeatureSchema {
     FeatureSchema::builder()
-        .feature(Feature::integer("recency_days").min(0.0).max(3650.0).describe("days since the last visit"))
-        .feature(Feature::integer("frequency").min(0.0).describe("orders in the last year"))
-        .feature(Feature::float("basket_value").min(0.0).max(100_000.0).describe("current basket, in euro"))
-        .feature(Feature::float("product_price").min(0.0).describe("price of the recommended product"))
+        .feature(
+            Feature::integer("recency_days")
+                .min(0.0)
+                .max(3650.0)
+                .describe("days since the last visit"),
+        )
+        .feature(
+            Feature::integer("frequency")
+                .min(0.0)
+                .describe("orders in the last year"),
+        )
+        .feature(
+            Feature::float("basket_value")
+                .min(0.0)
+                .max(100_000.0)
+                .describe("current basket, in euro"),
+        )
+        .feature(
+            Feature::float("product_price")
+                .min(0.0)
+                .describe("price of the recommended product"),
+        )
         .feature(Feature::categorical("device", DEVICES).describe("device of the session"))
-        .feature(Feature::boolean("is_returning").optional(false).describe("has bought before"))
+        .feature(
+            Feature::boolean("is_returning")
+                .optional(false)
+                .describe("has bought before"),
+        )
         .build()
         .expect("the webshop schema is valid")
 }

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use linfa::traits::PredictInplace;
 use linfa_trees::DecisionTree;
@@ -26,10 +25,10 @@ pub trait LinfaTarget: Default + Clone + Send + Sync + 'static {
     fn into_predictions(targets: Array1<Self>, output: &OutputKind) -> Result<Predictions>;
 }
 
-fn labels_of(output: &OutputKind) -> Result<Arc<[String]>> {
+fn n_labels(output: &OutputKind) -> Result<usize> {
     output
         .labels()
-        .cloned()
+        .map(|l| l.len())
         .ok_or_else(|| Error::InvalidPredictions {
             reason: "class targets need a classification output".into(),
         })
@@ -38,7 +37,7 @@ fn labels_of(output: &OutputKind) -> Result<Arc<[String]>> {
 impl LinfaTarget for usize {
     const CLASSIFICATION: bool = true;
     fn into_predictions(targets: Array1<Self>, output: &OutputKind) -> Result<Predictions> {
-        Predictions::classes(labels_of(output)?, targets.into_raw_vec_and_offset().0)
+        Predictions::classes(targets.into_raw_vec_and_offset().0, n_labels(output)?)
     }
 }
 
@@ -46,8 +45,8 @@ impl LinfaTarget for bool {
     const CLASSIFICATION: bool = true;
     fn into_predictions(targets: Array1<Self>, output: &OutputKind) -> Result<Predictions> {
         Predictions::classes(
-            labels_of(output)?,
             targets.iter().map(|&b| usize::from(b)).collect(),
+            n_labels(output)?,
         )
     }
 }
@@ -92,7 +91,7 @@ impl LinfaTarget for f32 {
 ///
 /// let row = schema.validate(&FeatureMap::new().with("basket_value", 12.0))?;
 /// let out = model.predict_batch(row.as_row())?;
-/// assert_eq!(out.label(0), Some("buy"));
+/// assert_eq!(out.label(0, model.output()), Some("buy"));
 /// # Ok::<(), modelhost::Error>(())
 /// ```
 pub struct LinfaModel<M, T> {

@@ -45,9 +45,11 @@ impl OutputKind {
 
 /// A model's output for a batch of rows.
 ///
-/// Constructors check the shape (class indices inside the label set,
-/// probability rows matching the label count), so a `Predictions` value is
-/// always internally consistent.
+/// Class predictions are indices into the model's label vocabulary (its
+/// [`OutputKind`]); the vocabulary itself is not copied into every batch, so
+/// methods that name labels take the `OutputKind`. Constructors check the
+/// shape (class indices below the label count, probability rows matching it),
+/// so a `Predictions` value is always internally consistent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Predictions {
     inner: Inner,
@@ -56,7 +58,7 @@ pub struct Predictions {
 #[derive(Debug, Clone, PartialEq)]
 enum Inner {
     Classes {
-        labels: Arc<[String]>,
+        n_labels: usize,
         classes: Vec<usize>,
         probabilities: Option<Array2<f64>>,
     },
@@ -64,20 +66,20 @@ enum Inner {
 }
 
 impl Predictions {
-    /// Class predictions as indices into `labels`.
+    /// Class predictions as indices into a vocabulary of `n_labels` labels.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidPredictions`] if an index is outside `labels`.
-    pub fn classes(labels: Arc<[String]>, classes: Vec<usize>) -> Result<Self> {
-        if let Some(&bad) = classes.iter().find(|&&c| c >= labels.len()) {
+    /// [`Error::InvalidPredictions`] if an index is not below `n_labels`.
+    pub fn classes(classes: Vec<usize>, n_labels: usize) -> Result<Self> {
+        if let Some(&bad) = classes.iter().find(|&&c| c >= n_labels) {
             return Err(Error::InvalidPredictions {
-                reason: format!("class index {bad} outside {} labels", labels.len()),
+                reason: format!("class index {bad} outside {n_labels} labels"),
             });
         }
         Ok(Self {
             inner: Inner::Classes {
-                labels,
+                n_labels,
                 classes,
                 probabilities: None,
             },
@@ -93,17 +95,16 @@ impl Predictions {
     pub fn with_probabilities(mut self, p: Array2<f64>) -> Result<Self> {
         match &mut self.inner {
             Inner::Classes {
-                labels,
+                n_labels,
                 classes,
                 probabilities,
             } => {
-                if p.dim() != (classes.len(), labels.len()) {
+                if p.dim() != (classes.len(), *n_labels) {
                     return Err(Error::InvalidPredictions {
                         reason: format!(
-                            "probabilities have shape {:?}, expected ({}, {})",
+                            "probabilities have shape {:?}, expected ({}, {n_labels})",
                             p.dim(),
                             classes.len(),
-                            labels.len()
                         ),
                     });
                 }
@@ -148,24 +149,12 @@ impl Predictions {
         }
     }
 
-    /// The label vocabulary (classification only).
+    /// The label predicted for row `i`, named by the model's `output`
+    /// (classification only).
     #[must_use]
-    pub fn labels(&self) -> Option<&Arc<[String]>> {
-        match &self.inner {
-            Inner::Classes { labels, .. } => Some(labels),
-            Inner::Scores(_) => None,
-        }
-    }
-
-    /// The label predicted for row `i` (classification only).
-    #[must_use]
-    pub fn label(&self, i: usize) -> Option<&str> {
-        match &self.inner {
-            Inner::Classes {
-                labels, classes, ..
-            } => classes.get(i).map(|&c| labels[c].as_str()),
-            Inner::Scores(_) => None,
-        }
+    pub fn label<'o>(&self, i: usize, output: &'o OutputKind) -> Option<&'o str> {
+        let class = *self.class_indices()?.get(i)?;
+        output.labels()?.get(class).map(String::as_str)
     }
 
     /// Class probabilities of row `i`, where the model provides them.
@@ -189,26 +178,33 @@ impl Predictions {
         }
     }
 
-    /// Row `i` as an owned [`Prediction`].
+    /// Row `i` as an owned [`Prediction`], with labels from `output`.
     #[must_use]
-    pub fn get(&self, i: usize) -> Option<Prediction> {
+    pub fn get(&self, i: usize, output: &OutputKind) -> Option<Prediction> {
         match &self.inner {
             Inner::Classes {
-                labels,
                 classes,
                 probabilities,
+                ..
             } => classes.get(i).map(|&c| Prediction::Class {
                 index: c,
-                label: labels[c].clone(),
+                label: output
+                    .labels()
+                    .and_then(|l| l.get(c))
+                    .cloned()
+                    .unwrap_or_default(),
                 probabilities: probabilities.as_ref().map(|p| p.row(i).to_vec()),
             }),
             Inner::Scores(s) => s.get(i).map(|&v| Prediction::Score { value: v }),
         }
     }
 
-    /// Every row as an owned [`Prediction`].
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = Prediction> + '_ {
-        (0..self.len()).map(|i| self.get(i).expect("index below len"))
+    /// Every row as an owned [`Prediction`], with labels from `output`.
+    pub fn iter<'a>(
+        &'a self,
+        output: &'a OutputKind,
+    ) -> impl ExactSizeIterator<Item = Prediction> + 'a {
+        (0..self.len()).map(move |i| self.get(i, output).expect("index below len"))
     }
 }
 

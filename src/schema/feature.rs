@@ -67,8 +67,8 @@ impl FeatureKind {
 
 impl fmt::Display for FeatureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let range = |f: &mut fmt::Formatter<'_>, min: &Option<f64>, max: &Option<f64>| {
-            match (min, max) {
+        let range =
+            |f: &mut fmt::Formatter<'_>, min: &Option<f64>, max: &Option<f64>| match (min, max) {
                 (None, None) => Ok(()),
                 (lo, hi) => {
                     f.write_str(" in [")?;
@@ -82,10 +82,13 @@ impl fmt::Display for FeatureKind {
                         None => f.write_str("inf]"),
                     }
                 }
-            }
-        };
+            };
         match self {
-            Self::Float { min, max, allow_non_finite } => {
+            Self::Float {
+                min,
+                max,
+                allow_non_finite,
+            } => {
                 f.write_str("float")?;
                 range(f, min, max)?;
                 if *allow_non_finite {
@@ -98,7 +101,10 @@ impl fmt::Display for FeatureKind {
                 range(f, min, max)
             }
             Self::Boolean => f.write_str("boolean"),
-            Self::Categorical { levels, unknown_level } => {
+            Self::Categorical {
+                levels,
+                unknown_level,
+            } => {
                 write!(f, "one of {levels:?}")?;
                 match unknown_level {
                     Some(u) => write!(f, " (unknown -> {u:?})"),

@@ -1,6 +1,6 @@
 //! Validated rows: [`FeatureVector`] (one) and [`FeatureBatch`] (many).
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 
 use super::FeatureSchema;
 
@@ -30,8 +30,7 @@ impl FeatureVector {
     /// The row as a 1 × width matrix view, ready for a model.
     #[must_use]
     pub fn as_row(&self) -> ArrayView2<'_, f64> {
-        ArrayView2::from_shape((1, self.values.len()), &self.values)
-            .expect("a slice always forms a 1 x len matrix")
+        ArrayView1::from(&self.values[..]).insert_axis(Axis(0))
     }
 
     /// The schema the row was validated against.
