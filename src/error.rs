@@ -67,6 +67,98 @@ pub enum Error {
         /// The model's own error.
         source: Arc<dyn std::error::Error + Send + Sync>,
     },
+
+    /// A model panicked while predicting; only its own batch failed.
+    #[error("model `{model}` version {version} panicked: {message}")]
+    ModelPanicked {
+        /// The model's name.
+        model: String,
+        /// The version that panicked.
+        version: u64,
+        /// The panic message, where it was a string.
+        message: String,
+    },
+
+    /// A request asked for a model version the server does not hold.
+    #[error("model `{model}` version {version} is not held by this server (held: {held:?})")]
+    VersionNotHeld {
+        /// The model's name.
+        model: String,
+        /// The version asked for.
+        version: u64,
+        /// The versions the server holds.
+        held: Vec<u64>,
+    },
+
+    /// The server has no model to serve.
+    #[error("not ready: {reason}")]
+    NotReady {
+        /// Why.
+        reason: String,
+    },
+
+    /// A swap offered a version that is not newer than the serving one.
+    /// Use [`SwapOptions::allow_older`](crate::server::SwapOptions::allow_older)
+    /// or [`InProcessServer::rollback`](crate::InProcessServer::rollback) to go back.
+    #[error("stale swap refused: version {offered} is not newer than serving version {current}")]
+    StaleVersion {
+        /// The serving version.
+        current: u64,
+        /// The version offered.
+        offered: u64,
+    },
+
+    /// A swap offered a model for another model name.
+    #[error("swap refused: the server serves `{serving}`, not `{offered}`")]
+    WrongModel {
+        /// The name served.
+        serving: String,
+        /// The name offered.
+        offered: String,
+    },
+
+    /// A swap would make input that is valid now invalid.
+    /// Use [`SwapOptions::allow_breaking_schema`](crate::server::SwapOptions::allow_breaking_schema)
+    /// to accept it.
+    #[error("swap refused: the new schema breaks currently valid input ({diff})")]
+    IncompatibleSchema {
+        /// What changed.
+        diff: crate::server::SchemaDiff,
+    },
+
+    /// A model's warm-up rows did not predict what they should.
+    #[error("warm-up failed for `{model}` version {version}: {reason}")]
+    WarmupFailed {
+        /// The model's name.
+        model: String,
+        /// The version.
+        version: u64,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// There is no previous version to roll back to.
+    #[error("no previous version to roll back to")]
+    NoPreviousVersion,
+
+    /// A queue is full; the request was rejected at once. Retry later.
+    #[error("overloaded: the queue holds {capacity} requests")]
+    Overloaded {
+        /// The queue's capacity.
+        capacity: usize,
+    },
+
+    /// The request's deadline passed before it could be served; it never
+    /// reached the model.
+    #[error("deadline exceeded after waiting {waited:?}")]
+    DeadlineExceeded {
+        /// How long the request waited.
+        waited: std::time::Duration,
+    },
+
+    /// The server is shutting down and did not serve the request.
+    #[error("shutting down")]
+    ShuttingDown,
 }
 
 impl Error {

@@ -51,6 +51,7 @@
 pub mod error;
 pub mod model;
 pub mod schema;
+pub mod server;
 
 pub use error::{Error, Result};
 #[cfg(feature = "linfa")]
@@ -60,3 +61,4 @@ pub use schema::{
     Feature, FeatureBatch, FeatureKind, FeatureMap, FeatureSchema, FeatureValue, FeatureVector,
     SchemaBuilder, SchemaError,
 };
+pub use server::{Deployment, InProcessServer, ModelServer, PredictRequest, PredictResponse};

@@ -178,6 +178,31 @@ impl Predictions {
         }
     }
 
+    /// A copy of rows `range` (used to hand each caller of a shared batch its
+    /// own rows).
+    ///
+    /// # Panics
+    ///
+    /// If `range` is out of bounds.
+    #[must_use]
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
+        let inner = match &self.inner {
+            Inner::Classes {
+                n_labels,
+                classes,
+                probabilities,
+            } => Inner::Classes {
+                n_labels: *n_labels,
+                classes: classes[range.clone()].to_vec(),
+                probabilities: probabilities
+                    .as_ref()
+                    .map(|p| p.slice_axis(ndarray::Axis(0), range.into()).to_owned()),
+            },
+            Inner::Scores(s) => Inner::Scores(s[range].to_vec()),
+        };
+        Self { inner }
+    }
+
     /// Row `i` as an owned [`Prediction`], with labels from `output`.
     #[must_use]
     pub fn get(&self, i: usize, output: &OutputKind) -> Option<Prediction> {

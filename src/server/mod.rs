@@ -1,0 +1,24 @@
+//! The serving interface and the in-process server.
+//!
+//! - [`ModelServer`] is the small, object-safe trait that host code, the
+//!   batcher and the transports talk to: [`PredictRequest`] in,
+//!   [`PredictResponse`] (naming the exact version that served it) out.
+//! - [`InProcessServer`] holds one model in an atomically swappable slot.
+//!   Its type documentation states the guarantees: one version per request,
+//!   every fallible step before the store, old versions freed when their last
+//!   request ends.
+//! - [`Deployment`] is one model version ready to serve; [`SchemaDiff`]
+//!   describes how a swap changes the input contract.
+//! - [`PredictObserver`] lets monitoring see every request and swap.
+
+mod deployment;
+mod diff;
+mod in_process;
+mod observe;
+mod service;
+
+pub use deployment::Deployment;
+pub use diff::{FeatureChange, SchemaDiff};
+pub use in_process::{InProcessServer, PinnedModel, ServerBuilder, SwapOptions, SwapReport};
+pub use observe::{PredictEvent, PredictObserver, SwapEvent};
+pub use service::{Health, ModelMetadata, ModelServer, PredictRequest, PredictResponse};

@@ -1,0 +1,378 @@
+//! `InProcessServer`: serving, swapping, rollback, pinning, and the swap
+//! guarantees under concurrent load.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread;
+
+use modelhost::server::SwapOptions;
+use modelhost::{
+    Deployment, Error, Feature, FeatureMap, FeatureSchema, InProcessServer, ModelServer,
+    PredictRequest, Predictions,
+};
+use support::{FAIL, MockModel, POISON, mock_schema};
+
+fn x(v: f64) -> FeatureMap {
+    FeatureMap::new().with("x", v)
+}
+
+fn served_version(r: &modelhost::PredictResponse) -> u64 {
+    r.predictions.score_values().unwrap()[0] as u64
+}
+
+#[test]
+fn responses_name_the_version_and_echo_the_id() {
+    let server = InProcessServer::new(MockModel::new(3).deploy()).unwrap();
+    let input = x(1.0);
+    let r = server
+        .predict(PredictRequest::new(&input).with_id("req-1"))
+        .unwrap();
+    assert_eq!(
+        (r.version, r.id.as_deref(), &*r.model),
+        (3, Some("req-1"), "mock")
+    );
+    assert_eq!(served_version(&r), 3);
+    let meta = server.metadata().unwrap();
+    assert_eq!((meta.version, meta.held_versions.clone()), (3, vec![3]));
+    assert!(server.health().is_ready());
+}
+
+#[test]
+fn bad_input_is_rejected_before_the_model() {
+    let model = MockModel::new(1);
+    let calls = model.calls.clone();
+    let server = InProcessServer::new(model.deploy()).unwrap();
+    let bad = FeatureMap::new().with("x", -1.0).with("y", 2.0);
+    match server.predict(PredictRequest::new(&bad)) {
+        Err(Error::Schema(e)) => assert_eq!(e.violations().len(), 2),
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn swap_checks_everything_before_the_store() {
+    let server = InProcessServer::new(MockModel::new(5).deploy()).unwrap();
+    // Stale versions, other model names, breaking schemas and failing warm-ups
+    // are all refused, and version 5 keeps serving.
+    assert!(matches!(
+        server.swap(MockModel::new(4).deploy()),
+        Err(Error::StaleVersion {
+            current: 5,
+            offered: 4
+        })
+    ));
+    assert!(matches!(
+        server.swap(MockModel::new(5).deploy()),
+        Err(Error::StaleVersion { .. })
+    ));
+    assert!(matches!(
+        server.swap(Deployment::new("other", 6, MockModel::new(6))),
+        Err(Error::WrongModel { .. })
+    ));
+    let narrower = FeatureSchema::builder()
+        .feature(Feature::float("x").min(0.0).max(10.0))
+        .build()
+        .unwrap();
+    let err = server
+        .swap(MockModel::with_schema(6, narrower.clone()).deploy())
+        .unwrap_err();
+    assert!(matches!(err, Error::IncompatibleSchema { .. }), "{err}");
+    assert!(err.to_string().contains("range narrowed"), "{err}");
+    let rows = mock_schema().validate_batch(&[x(1.0), x(2.0)]).unwrap();
+    let wrong = MockModel::new(6)
+        .deploy()
+        .with_warmup(rows.clone(), Predictions::scores(vec![5.0, 5.0]));
+    assert!(matches!(
+        server.swap(wrong),
+        Err(Error::WarmupFailed { .. })
+    ));
+    let panics = MockModel::new(6).deploy().with_warmup(
+        mock_schema().validate_batch(&[x(POISON)]).unwrap(),
+        Predictions::scores(vec![6.0]),
+    );
+    assert!(matches!(
+        server.swap(panics),
+        Err(Error::WarmupFailed { .. })
+    ));
+    assert_eq!(
+        server
+            .predict(PredictRequest::new(&x(1.0)))
+            .unwrap()
+            .version,
+        5
+    );
+    assert_eq!(server.generation(), 0);
+
+    // The same swaps succeed when they are right or explicitly allowed.
+    let ok = MockModel::new(6)
+        .deploy()
+        .with_warmup(rows, Predictions::scores(vec![6.0, 6.0]));
+    let report = server.swap(ok).unwrap();
+    assert_eq!((report.from, report.to, report.generation), (5, 6, 1));
+    assert!(report.diff.is_empty());
+    let report = server
+        .swap_with(
+            MockModel::with_schema(7, narrower).deploy(),
+            SwapOptions::new().allow_breaking_schema(),
+        )
+        .unwrap();
+    assert_eq!(report.diff.changed.len(), 1);
+    let report = server
+        .swap_with(
+            MockModel::new(2).deploy(),
+            SwapOptions::new().allow_older().allow_breaking_schema(),
+        )
+        .unwrap();
+    assert_eq!((report.from, report.to), (7, 2));
+}
+
+#[test]
+fn schema_diff_lists_added_removed_and_changed_features() {
+    let old = FeatureSchema::builder()
+        .feature(Feature::float("a"))
+        .feature(Feature::integer("b").max(10.0))
+        .feature(Feature::categorical("c", ["p", "q"]))
+        .build()
+        .unwrap();
+    let new = FeatureSchema::builder()
+        .feature(Feature::float("a"))
+        .feature(Feature::float("b").max(20.0))
+        .feature(Feature::boolean("d").optional(false))
+        .build()
+        .unwrap();
+    let diff = modelhost::server::SchemaDiff::between(&old, &new);
+    assert_eq!(diff.added, ["d"]);
+    assert_eq!(diff.removed, ["c"]);
+    assert_eq!(
+        diff.changed
+            .iter()
+            .map(|c| c.feature.as_str())
+            .collect::<Vec<_>>(),
+        ["b"]
+    );
+    // Widening b (integer -> float, larger max) and adding an optional d do
+    // not break input; removing c does, since extra features are rejected.
+    assert_eq!(diff.breaking, ["`c` was removed"]);
+}
+
+#[test]
+fn rollback_toggles_and_pins_hold_their_version() {
+    let server = InProcessServer::new(MockModel::new(1).deploy()).unwrap();
+    assert!(matches!(server.rollback(), Err(Error::NoPreviousVersion)));
+    server.swap(MockModel::new(2).deploy()).unwrap();
+    let pinned = server.pin();
+    let report = server.rollback().unwrap();
+    assert_eq!((report.from, report.to), (2, 1));
+    let input = x(1.0);
+    assert_eq!(
+        server.predict(PredictRequest::new(&input)).unwrap().version,
+        1
+    );
+    assert_eq!(
+        pinned.predict(PredictRequest::new(&input)).unwrap().version,
+        2
+    );
+    // Held versions can be asked for explicitly; others cannot.
+    assert_eq!(
+        server
+            .predict(PredictRequest::new(&input).with_version(2))
+            .unwrap()
+            .version,
+        2
+    );
+    assert!(matches!(
+        server.predict(PredictRequest::new(&input).with_version(9)),
+        Err(Error::VersionNotHeld { version: 9, .. })
+    ));
+    assert_eq!(server.rollback().unwrap().to, 2);
+}
+
+#[test]
+fn a_panicking_model_fails_only_its_own_request() {
+    let server = InProcessServer::new(MockModel::new(1).deploy()).unwrap();
+    let err = server.predict(PredictRequest::new(&x(POISON))).unwrap_err();
+    assert!(
+        matches!(err, Error::ModelPanicked { version: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("poisoned row"));
+    assert!(matches!(
+        server.predict(PredictRequest::new(&x(FAIL))),
+        Err(Error::Model { .. })
+    ));
+    for i in 0..100 {
+        assert!(
+            server
+                .predict(PredictRequest::new(&x(f64::from(i) + 0.5)))
+                .is_ok()
+        );
+    }
+}
+
+#[test]
+fn predict_many_shares_one_model_call_and_isolates_bad_input() {
+    let model = MockModel::new(4);
+    let sizes = model.batch_sizes.clone();
+    let server = InProcessServer::new(model.deploy()).unwrap();
+    let rows = [x(1.0), x(2.0)];
+    let requests = vec![
+        PredictRequest::owned(x(1.0)).with_id("a"),
+        PredictRequest::owned(x(-5.0)).with_id("bad"),
+        PredictRequest::rows(&rows[..]).with_id("two"),
+        PredictRequest::owned(x(3.0)).with_version(99),
+    ];
+    let out = server.predict_many(requests);
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[0].as_ref().unwrap().len(), 1);
+    assert!(matches!(out[1], Err(Error::Schema(_))));
+    assert_eq!(out[2].as_ref().unwrap().len(), 2);
+    assert_eq!(out[2].as_ref().unwrap().id.as_deref(), Some("two"));
+    assert!(matches!(out[3], Err(Error::VersionNotHeld { .. })));
+    assert_eq!(
+        *sizes.lock().unwrap(),
+        vec![3],
+        "one model call for the three valid rows"
+    );
+}
+
+#[test]
+fn typed_and_prevalidated_input_are_served() {
+    #[derive(serde::Serialize, Clone)]
+    struct In {
+        x: f64,
+    }
+    let server = InProcessServer::new(MockModel::new(1).deploy()).unwrap();
+    let typed = In { x: 4.0 };
+    assert!(server.predict(PredictRequest::typed(&typed)).is_ok());
+    assert!(
+        server
+            .predict(PredictRequest::typed(&In { x: -4.0 }))
+            .is_err()
+    );
+    let row = mock_schema().validate(&x(2.0)).unwrap();
+    assert!(server.predict(PredictRequest::vector(&row)).is_ok());
+    let other = FeatureSchema::builder()
+        .feature(Feature::float("x"))
+        .build()
+        .unwrap();
+    let foreign = other.validate(&x(2.0)).unwrap();
+    assert!(matches!(
+        server.predict(PredictRequest::vector(&foreign)),
+        Err(Error::SchemaMismatch { .. })
+    ));
+}
+
+/// 8 readers, one swapper doing 1,000 swaps (every 100th a rollback): no
+/// request fails, every response was computed by the version it names,
+/// versions only go backwards at a rollback, and every retired version is
+/// freed once traffic stops.
+#[test]
+fn stress_swaps_under_concurrent_reads() {
+    const SWAPS: u64 = 1_000;
+    type Registry = Arc<Mutex<Vec<(u64, Weak<MockModel>)>>>;
+    let weak: Registry = Arc::default();
+    let deploy = |v: u64| {
+        let model = Arc::new(MockModel::new(v));
+        weak.lock().unwrap().push((v, Arc::downgrade(&model)));
+        Deployment::from_arc("mock", v, model)
+    };
+    let server = Arc::new(InProcessServer::builder(deploy(1)).build().unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let rolled_back_to: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    let served = Arc::new(AtomicU64::new(0));
+
+    let readers: Vec<_> = (0..8)
+        .map(|t| {
+            let (server, stop, rolled, served) = (
+                server.clone(),
+                stop.clone(),
+                rolled_back_to.clone(),
+                served.clone(),
+            );
+            thread::spawn(move || {
+                let input = x(f64::from(t));
+                let mut last = 0;
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) || n < 100 {
+                    let r = server
+                        .predict(PredictRequest::new(&input))
+                        .expect("no request fails during swaps");
+                    assert_eq!(
+                        served_version(&r),
+                        r.version,
+                        "response computed by another version than it names"
+                    );
+                    if r.version < last {
+                        assert!(
+                            rolled.lock().unwrap().contains(&r.version),
+                            "went back from {last} to {} without a rollback",
+                            r.version
+                        );
+                    }
+                    last = r.version;
+                    n += 1;
+                }
+                served.fetch_add(n, Ordering::Relaxed);
+            })
+        })
+        .collect();
+
+    let mut version = 1;
+    for i in 1..=SWAPS {
+        if i % 100 == 0 {
+            let report = {
+                let mut rolled = rolled_back_to.lock().unwrap();
+                let previous = version - 1;
+                rolled.insert(previous);
+                server.rollback().unwrap()
+            };
+            assert_eq!(report.to, version - 1);
+            version += 1; // the next forward swap skips past the rolled-back-from version
+        } else {
+            version += 1;
+        }
+        server
+            .swap_with(deploy(version), SwapOptions::new())
+            .unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert!(served.load(Ordering::Relaxed) >= 800);
+
+    // Only the current and the retained previous version are alive.
+    let current = server.metadata().unwrap();
+    let alive: Vec<u64> = weak
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, w)| w.upgrade().is_some())
+        .map(|(v, _)| *v)
+        .collect();
+    assert_eq!(alive.len(), 2, "alive: {alive:?}");
+    assert!(alive.iter().all(|v| current.held_versions.contains(v)));
+}
+
+#[test]
+fn without_retention_only_the_serving_version_stays_alive() {
+    let first = Arc::new(MockModel::new(1));
+    let w = Arc::downgrade(&first);
+    let server = InProcessServer::builder(Deployment::from_arc("mock", 1, first))
+        .retain_previous(false)
+        .build()
+        .unwrap();
+    let pinned = server.pin();
+    server.swap(MockModel::new(2).deploy()).unwrap();
+    assert!(w.upgrade().is_some(), "the pin keeps version 1 alive");
+    drop(pinned);
+    assert!(
+        w.upgrade().is_none(),
+        "version 1 is freed when its last user ends"
+    );
+    assert!(matches!(server.rollback(), Err(Error::NoPreviousVersion)));
+}
