@@ -20,6 +20,14 @@ pub enum Error {
     #[error(transparent)]
     SchemaDefinition(#[from] SchemaDefinitionError),
 
+    /// An artifact could not be read, verified or decoded.
+    #[error(transparent)]
+    Artifact(#[from] crate::artifact::ArtifactError),
+
+    /// A registry operation failed.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+
     /// A typed value could not be walked as a struct of features.
     #[error("typed input cannot be encoded: {reason}")]
     TypedInput {

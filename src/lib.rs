@@ -48,8 +48,10 @@
 //! The default build needs no async runtime and no network.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod artifact;
 pub mod error;
 pub mod model;
+pub mod registry;
 pub mod schema;
 pub mod server;
 

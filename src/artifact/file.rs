@@ -1,0 +1,534 @@
+//! Writing and reading artifact files.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[cfg(feature = "linfa")]
+use linfa_trees::DecisionTree;
+use sha2::{Digest, Sha256};
+
+use super::header::{ArtifactHeader, ModelKind, ReferenceStats, Warmup};
+#[cfg(feature = "linfa")]
+use super::tree::{FlatTree, TreeLimits};
+use super::{ArtifactError, codec};
+use crate::Result;
+#[cfg(feature = "linfa")]
+use crate::model::LinfaModel;
+use crate::model::{Model, OutputKind, Predictions};
+use crate::schema::{FeatureBatch, FeatureSchema};
+use crate::server::Deployment;
+
+/// The first bytes of every artifact. The `\r\n` catches text-mode
+/// corruption, as in PNG.
+pub const MAGIC: [u8; 8] = *b"MHARTF\r\n";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Magic, format version, header length, payload length.
+const PREFIX: usize = 8 + 4 + 8 + 8;
+const DIGEST: usize = 32;
+/// The default cap on artifact size: 256 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Limits for reading untrusted artifacts.
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct ReadOptions {
+    max_file_bytes: u64,
+    max_tree_depth: usize,
+    max_tree_nodes: usize,
+    warm_up: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_tree_depth: 256,
+            max_tree_nodes: 1 << 22,
+            warm_up: true,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// Default limits: files up to 256 MiB, trees up to depth 256 and
+    /// 4,194,304 nodes, warm-up on.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Largest file accepted, in bytes (default 256 MiB). Also bounds what
+    /// reading can allocate.
+    pub fn max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    /// Deepest decision tree accepted (default 256).
+    pub fn max_tree_depth(mut self, depth: usize) -> Self {
+        self.max_tree_depth = depth;
+        self
+    }
+
+    /// Most decision-tree nodes accepted (default 4,194,304).
+    pub fn max_tree_nodes(mut self, nodes: usize) -> Self {
+        self.max_tree_nodes = nodes;
+        self
+    }
+
+    /// Whether [`Artifact::load`] runs the warm-up rows (default: yes).
+    pub fn warm_up(mut self, on: bool) -> Self {
+        self.warm_up = on;
+        self
+    }
+}
+
+/// A model version as a file: header and payload, ready to write, or read
+/// back and verified.
+///
+/// # Format
+///
+/// | bytes | content |
+/// |---|---|
+/// | 8 | magic `MHARTF\r\n` |
+/// | 4 | format version, u32 little-endian |
+/// | 8 | header length H, u64 little-endian |
+/// | 8 | payload length P, u64 little-endian |
+/// | H | header, JSON ([`ArtifactHeader`]) |
+/// | P | payload, bincode (the model) |
+/// | 32 | SHA-256 of everything before it |
+///
+/// Reading checks, in order: file size under the cap, magic, format version,
+/// lengths against the file size, checksum, header, payload decode under a
+/// limit, model validation (for trees: split features inside the schema,
+/// inner nodes with both children, depth and node count within limits, finite
+/// split values), then the warm-up rows.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    header: ArtifactHeader,
+    payload: Vec<u8>,
+}
+
+/// A verified artifact, decoded into a servable model.
+#[derive(Debug, Clone)]
+pub struct LoadedArtifact {
+    /// The header.
+    pub header: Arc<ArtifactHeader>,
+    /// The model.
+    pub model: Arc<dyn Model>,
+}
+
+impl Artifact {
+    #[cfg(feature = "linfa")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "linfa")))]
+    /// Packs a linfa-trees classifier whose class `i` is `labels[i]`.
+    ///
+    /// `training` is the validated training data: it supplies the reference
+    /// statistics for drift detection and (its first rows) the warm-up rows,
+    /// whose expected predictions are recorded now. `version` starts at 0; a
+    /// [`Registry`](crate::registry::Registry) assigns the real one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidModel`](crate::Error::InvalidModel) when the tree does not fit the schema or the
+    /// labels; [`Error::SchemaMismatch`](crate::Error::SchemaMismatch) when `training` follows another schema.
+    pub fn decision_tree<I, S>(
+        name: impl Into<String>,
+        tree: &DecisionTree<f64, usize>,
+        schema: &FeatureSchema,
+        labels: I,
+        training: &FeatureBatch,
+    ) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        crate::model::check_schema(schema, training.schema())?;
+        let output = OutputKind::classification(labels);
+        let model = LinfaModel::decision_tree(
+            tree.clone(),
+            schema.clone(),
+            output.labels().map(|l| l.to_vec()).unwrap_or_default(),
+        )?;
+        let predictions = model.predict_batch(training.rows())?;
+        let warm_n = training.len().min(16);
+        let warmup = Warmup {
+            rows: (0..warm_n)
+                .map(|i| training.row(i).to_vec())
+                .filter(|r| r.iter().all(|v| v.is_finite()))
+                .collect(),
+            expected: Vec::new(),
+        };
+        let warm_batch = Self::warm_batch(schema, &warmup.rows)?;
+        let expected = model.predict_batch(warm_batch.rows())?;
+        let warmup = Warmup {
+            expected: expected
+                .class_indices()
+                .unwrap_or_default()
+                .iter()
+                .map(|&c| c as f64)
+                .collect(),
+            ..warmup
+        };
+        let payload = codec::encode(&FlatTree::from_linfa(tree, schema.len()))
+            .map_err(|reason| ArtifactError::Payload { reason })?;
+        Ok(Self {
+            header: ArtifactHeader {
+                name: name.into(),
+                version: 0,
+                model_kind: ModelKind::DecisionTreeClassifier,
+                schema: schema.clone(),
+                output,
+                metrics: Default::default(),
+                reference: Some(ReferenceStats::from_batch(
+                    training,
+                    Some(&predictions),
+                    ReferenceStats::DEFAULT_SAMPLE,
+                )),
+                warmup,
+                created_at: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                tags: Default::default(),
+            },
+            payload,
+        })
+    }
+
+    fn warm_batch(schema: &FeatureSchema, rows: &[Vec<f64>]) -> Result<FeatureBatch> {
+        let width = schema.len();
+        let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+        if rows.iter().any(|r| r.len() != width) {
+            return Err(ArtifactError::InvalidModel {
+                reason: format!("a warm-up row does not have {width} values"),
+            }
+            .into());
+        }
+        let matrix = ndarray::Array2::from_shape_vec((rows.len(), width), flat).map_err(|e| {
+            ArtifactError::InvalidModel {
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(FeatureBatch::new(matrix, schema.clone()))
+    }
+
+    /// The header.
+    #[must_use]
+    pub fn header(&self) -> &ArtifactHeader {
+        &self.header
+    }
+
+    /// The header, to set metrics, tags or the version before writing.
+    pub fn header_mut(&mut self) -> &mut ArtifactHeader {
+        &mut self.header
+    }
+
+    /// Records an evaluation metric.
+    #[must_use]
+    pub fn with_metric(mut self, name: impl Into<String>, value: f64) -> Self {
+        self.header.metrics.insert(name.into(), value);
+        self
+    }
+
+    /// Records a tag.
+    #[must_use]
+    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.header.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// The artifact as bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`ArtifactError::Header`] if the header cannot be encoded (a metric is
+    /// not finite).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        if let Some((k, _)) = self.header.metrics.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(ArtifactError::Header {
+                reason: format!("metric `{k}` is not finite"),
+            }
+            .into());
+        }
+        let header = serde_json::to_vec(&self.header).map_err(|e| ArtifactError::Header {
+            reason: e.to_string(),
+        })?;
+        let mut out = Vec::with_capacity(PREFIX + header.len() + self.payload.len() + DIGEST);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(self.payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&self.payload);
+        let digest = Sha256::digest(&out);
+        out.extend_from_slice(&digest);
+        Ok(out)
+    }
+
+    /// Writes the artifact atomically: a temporary file in the same
+    /// directory, fsync, rename, fsync of the directory. A reader sees the
+    /// old file or the whole new one, never part of it.
+    ///
+    /// # Errors
+    ///
+    /// [`ArtifactError::Io`] on any file-system failure.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_atomic(path.as_ref(), &self.to_bytes()?).map_err(Into::into)
+    }
+
+    /// Reads and checks an artifact's structure, checksum and header, without
+    /// decoding the model.
+    ///
+    /// # Errors
+    ///
+    /// [`ArtifactError`] naming the first check that failed.
+    pub fn read(path: impl AsRef<Path>, options: ReadOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = read_capped(path, options.max_file_bytes)?;
+        Self::from_bytes(&bytes, options)
+    }
+
+    /// As [`Artifact::read`], from bytes in memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Artifact::read`].
+    pub fn from_bytes(bytes: &[u8], options: ReadOptions) -> Result<Self> {
+        let (h, p) = Self::check_frame(bytes, options)?;
+        let body = bytes.len() - DIGEST;
+        let digest = Sha256::digest(&bytes[..body]);
+        if digest[..] != bytes[body..] {
+            return Err(ArtifactError::ChecksumMismatch.into());
+        }
+        let header = Self::parse_header(bytes, h)?;
+        Ok(Self {
+            header,
+            payload: bytes[PREFIX + h..PREFIX + h + p].to_vec(),
+        })
+    }
+
+    /// The header of an artifact whose framing is intact, *without* checking
+    /// the checksum: for tools that show what a corrupt file claims to be.
+    /// Never serve a model read this way.
+    ///
+    /// # Errors
+    ///
+    /// As [`Artifact::from_bytes`], except for the checksum.
+    pub fn header_unverified(bytes: &[u8], options: ReadOptions) -> Result<ArtifactHeader> {
+        let (h, _) = Self::check_frame(bytes, options)?;
+        Self::parse_header(bytes, h)
+    }
+
+    fn parse_header(bytes: &[u8], h: usize) -> Result<ArtifactHeader> {
+        serde_json::from_slice(&bytes[PREFIX..PREFIX + h]).map_err(|e| {
+            ArtifactError::Header {
+                reason: e.to_string(),
+            }
+            .into()
+        })
+    }
+
+    /// Size cap, magic, format version and lengths; returns the header and
+    /// payload lengths.
+    fn check_frame(bytes: &[u8], options: ReadOptions) -> Result<(usize, usize)> {
+        let len = bytes.len() as u64;
+        if len > options.max_file_bytes {
+            return Err(ArtifactError::TooLarge {
+                size: len,
+                max: options.max_file_bytes,
+            }
+            .into());
+        }
+        if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+            return Err(ArtifactError::BadMagic.into());
+        }
+        if bytes.len() < PREFIX + DIGEST {
+            return Err(ArtifactError::Truncated { size: len }.into());
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(ArtifactError::UnsupportedFormat {
+                found: version,
+                supported: FORMAT_VERSION,
+            }
+            .into());
+        }
+        let (h, p) = (u64_at(12), u64_at(20));
+        let expected = h
+            .checked_add(p)
+            .and_then(|n| n.checked_add((PREFIX + DIGEST) as u64));
+        if expected != Some(len) {
+            return Err(ArtifactError::LengthMismatch {
+                header: h,
+                payload: p,
+                file: len,
+            }
+            .into());
+        }
+        // Both lengths are now known to fit in the (capped) input.
+        Ok((h as usize, p as usize))
+    }
+
+    /// Decodes and validates the model, then runs the warm-up rows.
+    ///
+    /// # Errors
+    ///
+    /// [`ArtifactError::Payload`] / [`ArtifactError::InvalidModel`] when the
+    /// payload does not decode or validate; [`Error::WarmupFailed`](crate::Error::WarmupFailed) when the
+    /// model does not reproduce its warm-up predictions.
+    pub fn into_loaded(self, options: ReadOptions) -> Result<LoadedArtifact> {
+        let header = &self.header;
+        let model: Arc<dyn Model> = match header.model_kind {
+            #[cfg(not(feature = "linfa"))]
+            ModelKind::DecisionTreeClassifier => {
+                let _ = options;
+                return Err(ArtifactError::InvalidModel {
+                    reason: "decision trees need the `linfa` feature".into(),
+                }
+                .into());
+            }
+            #[cfg(feature = "linfa")]
+            ModelKind::DecisionTreeClassifier => {
+                let flat: FlatTree = codec::decode(&self.payload)
+                    .map_err(|reason| ArtifactError::Payload { reason })?;
+                let labels = header.output.labels().map(|l| l.to_vec()).ok_or_else(|| {
+                    ArtifactError::InvalidModel {
+                        reason: "a decision-tree classifier needs a classification output".into(),
+                    }
+                })?;
+                let limits = TreeLimits {
+                    max_depth: options.max_tree_depth,
+                    max_nodes: options.max_tree_nodes,
+                };
+                let depth = flat
+                    .validate(header.schema.len(), labels.len(), limits)
+                    .map_err(|reason| ArtifactError::InvalidModel { reason })?;
+                let tree = flat
+                    .to_linfa(&depth)
+                    .map_err(|reason| ArtifactError::InvalidModel { reason })?;
+                Arc::new(LinfaModel::decision_tree(
+                    tree,
+                    header.schema.clone(),
+                    labels,
+                )?)
+            }
+        };
+        let loaded = LoadedArtifact {
+            header: Arc::new(self.header),
+            model,
+        };
+        if options.warm_up {
+            loaded.deployment()?.warm_up()?;
+        }
+        Ok(loaded)
+    }
+
+    /// Reads, verifies, decodes, validates and warms up the artifact at `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Artifact::read`] and [`Artifact::into_loaded`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use modelhost::artifact::{Artifact, ReadOptions};
+    /// use modelhost::InProcessServer;
+    ///
+    /// let loaded = Artifact::load("models/recommender-3.mhart", ReadOptions::new())?;
+    /// let server = InProcessServer::new(loaded.deployment()?)?;
+    /// # Ok::<(), modelhost::Error>(())
+    /// ```
+    pub fn load(path: impl AsRef<Path>, options: ReadOptions) -> Result<LoadedArtifact> {
+        Self::read(path, options)?.into_loaded(options)
+    }
+}
+
+impl LoadedArtifact {
+    /// A [`Deployment`] of this model version, carrying its warm-up rows and
+    /// (as its source) the header.
+    ///
+    /// # Errors
+    ///
+    /// [`ArtifactError::InvalidModel`] when the warm-up rows do not fit the
+    /// schema.
+    pub fn deployment(&self) -> Result<Deployment> {
+        let h = &self.header;
+        let rows = Artifact::warm_batch(&h.schema, &h.warmup.rows)?;
+        let expected = match &h.output {
+            OutputKind::Classification { labels } => Predictions::classes(
+                h.warmup.expected.iter().map(|&c| c as usize).collect(),
+                labels.len(),
+            )
+            .map_err(|e| ArtifactError::InvalidModel {
+                reason: format!("warm-up expectations: {e}"),
+            })?,
+            OutputKind::Regression => Predictions::scores(h.warmup.expected.clone()),
+        };
+        let mut d = Deployment::from_arc(h.name.clone(), h.version, self.model.clone())
+            .with_source(self.header.clone());
+        if !rows.is_empty() {
+            d = d.with_warmup(rows, expected);
+        }
+        Ok(d)
+    }
+}
+
+/// Reads at most `max + 1` bytes, refusing files over `max`.
+pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ArtifactError> {
+    let io = |e| ArtifactError::io(path, e);
+    let file = fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > max {
+        return Err(ArtifactError::TooLarge { size, max });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(ArtifactError::TooLarge {
+            size: bytes.len() as u64,
+            max,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Temp file in the same directory, fsync, rename, fsync the directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    let io = |e| ArtifactError::io(path, e);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io(std::io::Error::other("no file name")))?;
+    let tmp: PathBuf = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = fs::File::open(dir) {
+            // Directory fsync makes the rename durable; not every platform
+            // allows opening a directory, and the rename is atomic either way.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -1,0 +1,122 @@
+//! Model artifacts: one file per model version.
+//!
+//! An [`Artifact`] is a header ([`ArtifactHeader`]: name, version, model kind,
+//! schema, output, training metrics, reference statistics for drift
+//! detection, warm-up rows, creation time, tags) and a payload (the model),
+//! sealed by a SHA-256 checksum. [`Artifact::write`] is atomic;
+//! [`Artifact::load`] runs every check, in a fixed order, before a model
+//! comes out (see [`Artifact`] for the format and the order).
+//!
+//! # Untrusted bytes
+//!
+//! Reading is bounded: the file size is capped before anything is read,
+//! lengths are checked against the actual size with overflow-checked
+//! arithmetic, the JSON header has serde_json's nesting limit, and the
+//! payload is decoded by bincode under a fixed limit. Decision trees are
+//! stored flat (a node list with child indices) rather than as nested boxes,
+//! so no input can make decoding recurse deeper than the checked depth limit.
+//!
+//! # The payload codec
+//!
+//! The payload is bincode 2.0.1 (serde path). bincode 2.0.1 is flagged
+//! unmaintained by RUSTSEC-2025-0141 (no known vulnerability); all of its use
+//! sits in one private module behind two functions, so it can be replaced in
+//! one place by bumping [`FORMAT_VERSION`].
+
+mod codec;
+mod file;
+mod header;
+#[cfg(feature = "linfa")]
+mod tree;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use file::{
+    Artifact, DEFAULT_MAX_FILE_BYTES, FORMAT_VERSION, LoadedArtifact, MAGIC, ReadOptions,
+};
+pub(crate) use file::{read_capped, write_atomic};
+pub use header::{ArtifactHeader, FeatureStats, ModelKind, ReferenceStats, Warmup};
+
+/// Why an artifact was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArtifactError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: Arc<std::io::Error>,
+    },
+    /// The file is larger than the configured cap.
+    #[error("artifact is {size} bytes, over the limit of {max}")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// The file does not start with the artifact magic.
+    #[error("not a modelhost artifact (bad magic bytes)")]
+    BadMagic,
+    /// The file was written by an unknown format version.
+    #[error(
+        "artifact format version {found} is not supported (this build reads version {supported})"
+    )]
+    UnsupportedFormat {
+        /// The version in the file.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// The file is shorter than the fixed prefix and checksum.
+    #[error("artifact is truncated ({size} bytes)")]
+    Truncated {
+        /// Its size.
+        size: u64,
+    },
+    /// The recorded lengths do not add up to the file size.
+    #[error(
+        "artifact lengths do not match its size (header {header} + payload {payload} bytes, file {file} bytes): truncated or corrupt"
+    )]
+    LengthMismatch {
+        /// Recorded header length.
+        header: u64,
+        /// Recorded payload length.
+        payload: u64,
+        /// Actual file size.
+        file: u64,
+    },
+    /// The SHA-256 checksum does not match the content.
+    #[error("artifact checksum mismatch: the file is corrupt")]
+    ChecksumMismatch,
+    /// The header does not decode.
+    #[error("artifact header is invalid: {reason}")]
+    Header {
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The payload does not decode.
+    #[error("artifact payload is invalid: {reason}")]
+    Payload {
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The decoded model is inconsistent or over the limits.
+    #[error("artifact model is invalid: {reason}")]
+    InvalidModel {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl ArtifactError {
+    pub(crate) fn io(path: &Path, e: std::io::Error) -> Self {
+        Self::Io {
+            path: path.display().to_string(),
+            source: Arc::new(e),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The `modelhost` command-line tool: exit codes and one-line errors.
+#![cfg(feature = "cli")]
+
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+use std::process::{Command, Output};
+
+use linfa::prelude::*;
+use linfa_trees::DecisionTree;
+use modelhost::artifact::Artifact;
+use ndarray::Array1;
+
+fn modelhost(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modelhost"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write_artifact(path: &std::path::Path) {
+    let schema = common::webshop_schema();
+    let (rows, labels) = common::webshop_data(300, 5, 0.0);
+    let batch = schema.validate_batch(&rows).unwrap();
+    let tree = DecisionTree::params()
+        .max_depth(Some(3))
+        .fit(&Dataset::new(batch.rows().to_owned(), Array1::from(labels)))
+        .unwrap();
+    Artifact::decision_tree("shop", &tree, &schema, common::LABELS, &batch)
+        .unwrap()
+        .with_metric("auc", 0.7)
+        .write(path)
+        .unwrap();
+}
+
+fn one_error_line(out: &Output) -> String {
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{stderr:?}");
+    lines[0].to_owned()
+}
+
+#[test]
+fn verify_accepts_good_and_rejects_corrupt_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.mhart");
+    write_artifact(&good);
+    let out = modelhost(&["verify", good.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: shop version 0"));
+
+    let mut bytes = std::fs::read(&good).unwrap();
+    let bad = dir.path().join("bad.mhart");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xFF;
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = modelhost(&["verify", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out).contains("checksum mismatch"));
+
+    let short = dir.path().join("short.mhart");
+    std::fs::write(&short, &bytes[..100]).unwrap();
+    let out = modelhost(&["verify", short.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out).contains("lengths do not match"));
+
+    let out = modelhost(&["verify", dir.path().join("missing.mhart").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    one_error_line(&out);
+
+    // Inspect shows what a file with a bad checksum claims, and still fails.
+    let mut bytes = std::fs::read(&good).unwrap();
+    *bytes.last_mut().unwrap() ^= 0x01;
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = modelhost(&["inspect", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("checksum:   INVALID"), "{stdout}");
+    let out = modelhost(&["inspect", good.to_str().unwrap()]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "checksum:   valid",
+        "model:      shop",
+        "auc=0.7000",
+        "recency_days",
+        "warm-up:",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing from {stdout}");
+    }
+}
+
+#[test]
+fn registry_commands_operate_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.mhart");
+    write_artifact(&file);
+    let reg = dir.path().join("registry");
+    let reg = reg.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["registry", "--dir", reg];
+        all.extend_from_slice(args);
+        modelhost(&all)
+    };
+    for expected in ["version 1", "version 2"] {
+        let out = run(&["register", file.to_str().unwrap()]);
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains(expected));
+    }
+    assert!(run(&["alias", "shop", "production", "1"]).status.success());
+    let out = run(&["promote", "shop", "--metric", "auc", "--alias", "staging"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shop@staging -> 2"));
+    let out = run(&["versions", "shop"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("production") && stdout.contains("auc=0.7000"),
+        "{stdout}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run(&["resolve", "shop@production"]).stdout).trim(),
+        "1"
+    );
+    let out = run(&["list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shop\t2 versions"));
+    let out = run(&["gc", "shop", "--keep", "0"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("archived versions []"),
+        "aliased versions stay"
+    );
+
+    // Failures are one line with exit status 1; usage errors exit with 2.
+    let out = run(&["alias", "shop", "production", "9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out).contains("no version 9"));
+    let out = run(&["resolve", "../etc"]);
+    assert_eq!(out.status.code(), Some(1));
+    one_error_line(&out);
+    assert_eq!(modelhost(&["frobnicate"]).status.code(), Some(2));
+}
