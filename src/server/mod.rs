@@ -10,15 +10,19 @@
 //! - [`Deployment`] is one model version ready to serve; [`SchemaDiff`]
 //!   describes how a swap changes the input contract.
 //! - [`PredictObserver`] lets monitoring see every request and swap.
+//! - [`ReloadPolicy`]: swap by hand, or let an [`AliasWatcher`] follow a
+//!   registry alias such as `recommender@production`.
 
 mod deployment;
 mod diff;
 mod in_process;
 mod observe;
 mod service;
+mod watcher;
 
 pub use deployment::Deployment;
 pub use diff::{FeatureChange, SchemaDiff};
 pub use in_process::{InProcessServer, PinnedModel, ServerBuilder, SwapOptions, SwapReport};
 pub use observe::{PredictEvent, PredictObserver, SwapEvent};
 pub use service::{Health, ModelMetadata, ModelServer, PredictRequest, PredictResponse};
+pub use watcher::{AliasWatcher, ReloadPolicy, WatchEvent, WatchOptions};

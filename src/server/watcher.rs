@@ -1,0 +1,290 @@
+//! Reload policies: follow a registry alias with a background thread.
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{InProcessServer, ModelServer, SwapOptions, SwapReport};
+use crate::artifact::ReadOptions;
+use crate::registry::{ModelRef, Registry};
+use crate::{Error, Result};
+
+/// How a server's version changes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ReloadPolicy {
+    /// Only when the host calls [`InProcessServer::swap`] or
+    /// [`InProcessServer::rollback`].
+    Manual,
+    /// Whenever a registry alias moves (see [`AliasWatcher`]).
+    FollowAlias(WatchOptions),
+}
+
+/// What an [`AliasWatcher`] reports.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum WatchEvent {
+    /// The alias moved and the new version is serving.
+    Swapped(SwapReport),
+    /// The alias points at a version that could not be loaded or swapped in;
+    /// the serving version is unchanged and the load is retried at the next
+    /// check.
+    Failed {
+        /// The version the alias points at, when it resolved.
+        version: Option<u64>,
+        /// Why it failed.
+        error: Error,
+    },
+}
+
+type Callback = Arc<dyn Fn(&WatchEvent) + Send + Sync>;
+
+/// Options of an [`AliasWatcher`].
+#[derive(Clone)]
+#[must_use]
+pub struct WatchOptions {
+    interval: Duration,
+    read: ReadOptions,
+    allow_breaking_schema: bool,
+    on_event: Option<Callback>,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            read: ReadOptions::default(),
+            allow_breaking_schema: false,
+            on_event: None,
+        }
+    }
+}
+
+impl WatchOptions {
+    /// Default options: check every 5 seconds, default read limits, refuse
+    /// breaking schema changes, no callback.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Time between checks of the alias (default 5 s).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Limits for reading artifacts (default [`ReadOptions::default`]).
+    pub fn read_options(mut self, read: ReadOptions) -> Self {
+        self.read = read;
+        self
+    }
+
+    /// Swap in versions whose schema breaks currently valid input (default:
+    /// refused, reported as [`WatchEvent::Failed`]).
+    pub fn allow_breaking_schema(mut self, allow: bool) -> Self {
+        self.allow_breaking_schema = allow;
+        self
+    }
+
+    /// Called on the watcher thread for every swap and every failure
+    /// (default: none). Failures are also logged.
+    pub fn on_event(mut self, f: impl Fn(&WatchEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+}
+
+impl fmt::Debug for WatchOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchOptions")
+            .field("interval", &self.interval)
+            .field("read", &self.read)
+            .field("allow_breaking_schema", &self.allow_breaking_schema)
+            .field("on_event", &self.on_event.is_some())
+            .finish()
+    }
+}
+
+/// A background thread that keeps a server on the version a registry alias
+/// points at.
+///
+/// Every interval it resolves the alias; when it points elsewhere than the
+/// serving version, it loads that version with every check of
+/// [`Artifact::load`](crate::artifact::Artifact::load) and swaps it in (an
+/// alias moved back to an older version is followed too). Loading happens on
+/// the watcher thread, off the request path. A failure (missing or corrupt
+/// artifact, breaking schema, failed warm-up) is logged, reported to the
+/// callback, retried at the next check, and never takes the serving version
+/// down.
+///
+/// The thread stops when the watcher is dropped or
+/// [`shut down`](AliasWatcher::shutdown).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use modelhost::registry::Registry;
+/// use modelhost::server::{AliasWatcher, WatchOptions};
+/// use modelhost::{ModelServer, PredictRequest};
+///
+/// let registry = Registry::open("/var/lib/models")?;
+/// let (server, watcher) = AliasWatcher::serve(
+///     registry,
+///     "recommender@production".parse()?,
+///     WatchOptions::new().interval(Duration::from_secs(10)),
+/// )?;
+/// // ... serve requests; promote a version in the registry, and within
+/// // 10 seconds `server` serves it ...
+/// watcher.shutdown();
+/// # Ok::<(), modelhost::Error>(())
+/// ```
+pub struct AliasWatcher {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AliasWatcher {
+    /// Loads the version `reference` resolves to, serves it, and starts
+    /// following the alias.
+    ///
+    /// # Errors
+    ///
+    /// When the initial version cannot be resolved or loaded.
+    pub fn serve(
+        registry: Registry,
+        reference: ModelRef,
+        options: WatchOptions,
+    ) -> Result<(Arc<InProcessServer>, Self)> {
+        let loaded = registry.load(&reference, options.read)?;
+        let server = Arc::new(InProcessServer::new(loaded.deployment()?)?);
+        let watcher = Self::spawn(server.clone(), registry, reference, options)?;
+        Ok((server, watcher))
+    }
+
+    /// Starts following `reference` (usually `name@alias`) for `server`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongModel`] when the reference names another model than the
+    /// server serves; an error when the thread cannot be started.
+    pub fn spawn(
+        server: Arc<InProcessServer>,
+        registry: Registry,
+        reference: ModelRef,
+        options: WatchOptions,
+    ) -> Result<Self> {
+        let serving = server.metadata()?.name;
+        if &*serving != reference.name() {
+            return Err(Error::WrongModel {
+                serving: serving.to_string(),
+                offered: reference.name().to_owned(),
+            });
+        }
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("modelhost-watch-{reference}"))
+            .spawn(move || {
+                loop {
+                    check(&server, &registry, &reference, &options);
+                    let (lock, cv) = &*thread_stop;
+                    let stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                    let (stopped, _) = cv
+                        .wait_timeout_while(stopped, options.interval, |s| !*s)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if *stopped {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| Error::NotReady {
+                reason: format!("cannot start the watcher thread: {e}"),
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and waits for it (at most one check in progress).
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        let (lock, cv) = &*self.stop;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for AliasWatcher {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+impl fmt::Debug for AliasWatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AliasWatcher")
+            .field("running", &self.thread.is_some())
+            .finish()
+    }
+}
+
+/// One check: resolve, and swap if the alias moved.
+fn check(
+    server: &InProcessServer,
+    registry: &Registry,
+    reference: &ModelRef,
+    options: &WatchOptions,
+) {
+    let report = |event: WatchEvent| {
+        if let WatchEvent::Failed { version, error } = &event {
+            log::warn!(
+                "modelhost: following {reference}: version {} not served: {error}",
+                version.map_or_else(|| "?".to_owned(), |v| v.to_string())
+            );
+        }
+        if let Some(f) = &options.on_event {
+            f(&event);
+        }
+    };
+    let version = match registry.resolve(reference) {
+        Ok(v) => v,
+        Err(error) => {
+            return report(WatchEvent::Failed {
+                version: None,
+                error,
+            });
+        }
+    };
+    if version == server.current().version() {
+        return;
+    }
+    let result = registry
+        .load(
+            &ModelRef::Version(reference.name().to_owned(), version),
+            options.read,
+        )
+        .and_then(|loaded| loaded.deployment())
+        .and_then(|d| {
+            let mut swap = SwapOptions::new().allow_older();
+            if options.allow_breaking_schema {
+                swap = swap.allow_breaking_schema();
+            }
+            server.swap_with(d, swap)
+        });
+    match result {
+        Ok(r) => report(WatchEvent::Swapped(r)),
+        Err(error) => report(WatchEvent::Failed {
+            version: Some(version),
+            error,
+        }),
+    }
+}
