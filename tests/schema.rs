@@ -385,6 +385,17 @@ fn definitions_are_checked_at_build() {
         err(FeatureSchema::builder().feature(Feature::integer("n").max(5.0).optional(9))),
         SchemaDefinitionError::InvalidDefault { .. }
     ));
+    for misuse in [
+        Feature::boolean("b").min(0.0),
+        Feature::categorical("c", ["x"]).max(1.0),
+        Feature::integer("n").allow_non_finite(),
+        Feature::float("f").unknown_as("x"),
+    ] {
+        assert!(matches!(
+            err(FeatureSchema::builder().feature(misuse)),
+            SchemaDefinitionError::SetterMisuse { .. }
+        ));
+    }
 }
 
 #[test]

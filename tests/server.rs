@@ -376,3 +376,74 @@ fn without_retention_only_the_serving_version_stays_alive() {
     );
     assert!(matches!(server.rollback(), Err(Error::NoPreviousVersion)));
 }
+
+/// Records what the server reports.
+#[derive(Debug, Default)]
+struct Recorder {
+    events: Mutex<Vec<(Option<String>, u64, Option<Vec<f64>>, bool)>>,
+    swaps: Mutex<Vec<(u64, u64, bool)>>,
+    failed_swaps: std::sync::atomic::AtomicUsize,
+}
+
+impl modelhost::server::PredictObserver for Recorder {
+    fn on_predict(&self, e: &modelhost::server::PredictEvent<'_>) {
+        self.events.lock().unwrap().push((
+            e.request_id.map(str::to_owned),
+            e.version,
+            e.rows.map(|r| r.iter().copied().collect()),
+            e.outcome.is_ok(),
+        ));
+    }
+    fn on_swap(&self, e: &modelhost::server::SwapEvent<'_>) {
+        self.swaps.lock().unwrap().push((e.from, e.to, e.rollback));
+    }
+    fn on_swap_failed(&self, _: &str, _: &Error) {
+        self.failed_swaps.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn the_observer_sees_every_request_and_swap() {
+    let recorder = Arc::new(Recorder::default());
+    let server = InProcessServer::builder(MockModel::new(1).deploy())
+        .observer(recorder.clone())
+        .build()
+        .unwrap();
+    server
+        .predict(PredictRequest::new(&x(2.0)).with_id("one"))
+        .unwrap();
+    server
+        .predict(PredictRequest::new(&x(-2.0)).with_id("bad"))
+        .unwrap_err();
+    let rows = [x(3.0), x(4.0)];
+    let out = server.predict_many(vec![
+        PredictRequest::rows(&rows[..]).with_id("pair"),
+        PredictRequest::owned(x(-1.0)).with_id("bad-in-batch"),
+        PredictRequest::owned(x(5.0)).with_id("five"),
+    ]);
+    assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 2);
+    server.swap(MockModel::new(2).deploy()).unwrap();
+    server.swap(MockModel::new(1).deploy()).unwrap_err();
+    server.rollback().unwrap();
+
+    let events = recorder.events.lock().unwrap();
+    let summary: Vec<(Option<&str>, Option<Vec<f64>>, bool)> = events
+        .iter()
+        .map(|(id, _, rows, ok)| (id.as_deref(), rows.clone(), *ok))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (Some("one"), Some(vec![2.0]), true),
+            (Some("bad"), None, false),
+            (Some("pair"), Some(vec![3.0, 4.0]), true),
+            (Some("bad-in-batch"), None, false),
+            (Some("five"), Some(vec![5.0]), true),
+        ]
+    );
+    assert_eq!(
+        *recorder.swaps.lock().unwrap(),
+        vec![(1, 2, false), (2, 1, true)]
+    );
+    assert_eq!(recorder.failed_swaps.load(Ordering::SeqCst), 1);
+}

@@ -196,6 +196,12 @@ impl SchemaBuilder {
             if f.name.is_empty() {
                 return Err(SchemaDefinitionError::EmptyName { index });
             }
+            if let Some(reason) = f.misuse {
+                return Err(SchemaDefinitionError::SetterMisuse {
+                    feature: f.name.clone(),
+                    reason,
+                });
+            }
             compiled.push(compile(f)?);
         }
         let mut by_name: Vec<usize> = (0..self.features.len()).collect();

@@ -219,6 +219,15 @@ pub enum SchemaDefinitionError {
         /// Why the default fails.
         violation: Box<Violation>,
     },
+    /// A setter was used on a kind it does not apply to (for example
+    /// `min` on a boolean feature).
+    #[error("feature `{feature}`: {reason}")]
+    SetterMisuse {
+        /// The feature.
+        feature: String,
+        /// Which setter, and what it applies to.
+        reason: &'static str,
+    },
     /// A Rust type's JSON Schema cannot be turned into a feature schema.
     #[error("cannot derive a feature schema from the type's JSON Schema: {reason}")]
     UnsupportedType {

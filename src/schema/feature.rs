@@ -157,6 +157,10 @@ pub struct Feature {
     pub(crate) default: Option<FeatureValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) description: Option<String>,
+    /// A setter was used on a kind it does not apply to; reported by the
+    /// builder rather than silently ignored.
+    #[serde(skip)]
+    pub(crate) misuse: Option<&'static str>,
 }
 
 impl Feature {
@@ -166,6 +170,7 @@ impl Feature {
             kind,
             default: None,
             description: None,
+            misuse: None,
         }
     }
 
@@ -224,11 +229,13 @@ impl Feature {
     }
 
     /// Inclusive lower bound (float and integer features; default: none).
+    /// On other kinds the builder reports
+    /// [`SchemaDefinitionError::SetterMisuse`](super::SchemaDefinitionError::SetterMisuse).
     #[must_use]
     pub fn min(mut self, bound: f64) -> Self {
         match &mut self.kind {
             FeatureKind::Float { min, .. } | FeatureKind::Integer { min, .. } => *min = Some(bound),
-            _ => {}
+            _ => self.misuse = Some("min() applies to float and integer features only"),
         }
         self
     }
@@ -238,7 +245,7 @@ impl Feature {
     pub fn max(mut self, bound: f64) -> Self {
         match &mut self.kind {
             FeatureKind::Float { max, .. } | FeatureKind::Integer { max, .. } => *max = Some(bound),
-            _ => {}
+            _ => self.misuse = Some("max() applies to float and integer features only"),
         }
         self
     }
@@ -251,6 +258,8 @@ impl Feature {
         } = &mut self.kind
         {
             *allow_non_finite = true;
+        } else {
+            self.misuse = Some("allow_non_finite() applies to float features only");
         }
         self
     }
@@ -262,6 +271,8 @@ impl Feature {
     pub fn unknown_as(mut self, level: impl Into<String>) -> Self {
         if let FeatureKind::Categorical { unknown_level, .. } = &mut self.kind {
             *unknown_level = Some(level.into());
+        } else {
+            self.misuse = Some("unknown_as() applies to categorical features only");
         }
         self
     }

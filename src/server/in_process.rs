@@ -428,8 +428,13 @@ fn serve(
     })
 }
 
-/// Serves several requests with one pinned deployment and one model call.
-fn serve_many(served: &Served, requests: Vec<PredictRequest<'_>>) -> Vec<Result<PredictResponse>> {
+/// Serves several requests with one pinned deployment and one model call,
+/// reporting each request (with its own rows) to the observer.
+fn serve_many(
+    served: &Served,
+    requests: Vec<PredictRequest<'_>>,
+    observer: Option<(&dyn PredictObserver, Instant)>,
+) -> Vec<Result<PredictResponse>> {
     let d = &served.deployment;
     let width = d.schema().len();
     let mut values = Vec::with_capacity(requests.len() * width);
@@ -453,30 +458,38 @@ fn serve_many(served: &Served, requests: Vec<PredictRequest<'_>>) -> Vec<Result<
             }
         }
     }
-    let outcome = if total == 0 {
-        None
-    } else {
-        let matrix = ndarray::ArrayView2::from_shape((total, width), &values)
-            .expect("each request appended whole rows of the schema's width");
-        Some(d.run(matrix))
-    };
+    let matrix = ndarray::ArrayView2::from_shape((total, width), &values)
+        .expect("each request appended whole rows of the schema's width");
+    let outcome = (total > 0).then(|| d.run(matrix));
     requests
         .into_iter()
         .zip(spans)
         .map(|(r, span)| {
-            let span = span?;
-            let predictions = match &outcome {
-                Some(Ok(p)) => p.slice(span),
-                Some(Err(e)) => return Err(e.clone()),
-                None => Predictions::scores(Vec::new()),
-            };
-            Ok(PredictResponse {
-                model: d.name.clone(),
-                version: d.version,
-                id: r.id,
-                predictions,
-                output: d.output.clone(),
-            })
+            let result = span.and_then(|span| {
+                let predictions = match &outcome {
+                    Some(Ok(p)) => p.slice(span.clone()),
+                    Some(Err(e)) => return Err(e.clone()),
+                    None => Predictions::scores(Vec::new()),
+                };
+                Ok((span, predictions))
+            });
+            match result {
+                Ok((span, predictions)) => {
+                    let rows = matrix.slice_axis(ndarray::Axis(0), span.into());
+                    observe(observer, d, &r, Some(rows), Ok(&predictions));
+                    Ok(PredictResponse {
+                        model: d.name.clone(),
+                        version: d.version,
+                        id: r.id,
+                        predictions,
+                        output: d.output.clone(),
+                    })
+                }
+                Err(e) => {
+                    observe(observer, d, &r, None, Err(&e));
+                    Err(e)
+                }
+            }
         })
         .collect()
 }
@@ -499,18 +512,8 @@ impl ModelServer for InProcessServer {
         let mut out: Vec<Option<Result<PredictResponse>>> =
             (0..mine.len() + others.len()).map(|_| None).collect();
         let (idx, reqs): (Vec<usize>, Vec<_>) = mine.into_iter().unzip();
-        let started = self.observer.as_ref().map(|_| Instant::now());
-        for (i, r) in idx.into_iter().zip(serve_many(&current, reqs)) {
-            if let (Some(o), Some(started)) = (&self.observer, started) {
-                o.on_predict(&PredictEvent {
-                    model: &current.deployment.name,
-                    version: current.deployment.version,
-                    request_id: r.as_ref().ok().and_then(|r| r.id.as_deref()),
-                    rows: None,
-                    outcome: r.as_ref().map(|r| &r.predictions),
-                    latency: started.elapsed(),
-                });
-            }
+        let observer = self.observer.as_deref().map(|o| (o, Instant::now()));
+        for (i, r) in idx.into_iter().zip(serve_many(&current, reqs, observer)) {
             out[i] = Some(r);
         }
         for (i, r) in others {
@@ -575,7 +578,7 @@ impl ModelServer for PinnedModel {
     }
 
     fn predict_many(&self, requests: Vec<PredictRequest<'_>>) -> Vec<Result<PredictResponse>> {
-        serve_many(&self.served, requests)
+        serve_many(&self.served, requests, None)
     }
 
     fn metadata(&self) -> Result<ModelMetadata> {
