@@ -377,10 +377,13 @@ fn without_retention_only_the_serving_version_stays_alive() {
     assert!(matches!(server.rollback(), Err(Error::NoPreviousVersion)));
 }
 
+/// One observed request: id, version, rows, success.
+type Seen = (Option<String>, u64, Option<Vec<f64>>, bool);
+
 /// Records what the server reports.
 #[derive(Debug, Default)]
 struct Recorder {
-    events: Mutex<Vec<(Option<String>, u64, Option<Vec<f64>>, bool)>>,
+    events: Mutex<Vec<Seen>>,
     swaps: Mutex<Vec<(u64, u64, bool)>>,
     failed_swaps: std::sync::atomic::AtomicUsize,
 }
@@ -427,7 +430,8 @@ fn the_observer_sees_every_request_and_swap() {
     server.rollback().unwrap();
 
     let events = recorder.events.lock().unwrap();
-    let summary: Vec<(Option<&str>, Option<Vec<f64>>, bool)> = events
+    type Summary<'a> = (Option<&'a str>, Option<Vec<f64>>, bool);
+    let summary: Vec<Summary<'_>> = events
         .iter()
         .map(|(id, _, rows, ok)| (id.as_deref(), rows.clone(), *ok))
         .collect();
