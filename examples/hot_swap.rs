@@ -15,33 +15,22 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use linfa::prelude::*;
-use linfa_trees::DecisionTree;
-use modelhost::artifact::Artifact;
 use modelhost::registry::Registry;
 use modelhost::server::{AliasWatcher, WatchEvent, WatchOptions};
-use modelhost::{Error, ModelServer, PredictRequest};
-use ndarray::Array1;
+use modelhost::{ModelServer, PredictRequest};
 
 fn main() -> modelhost::Result<()> {
     // A registry with two versions of the recommender (a shallow and a deep
     // tree), as `webshop_train` would leave it.
     let dir = tempfile_dir();
     let registry = Registry::open(&dir)?;
-    let schema = common::webshop_schema();
     for depth in [3, 8] {
-        let (rows, labels) = common::webshop_data(4_000, depth as u64, 0.0);
-        let training = schema.validate_batch(&rows)?;
-        let tree = DecisionTree::params()
-            .max_depth(Some(depth))
-            .fit(&Dataset::new(
-                training.rows().to_owned(),
-                Array1::from(labels),
-            ))
-            .map_err(Error::model)?;
-        let artifact =
-            Artifact::decision_tree("recommender", &tree, &schema, common::LABELS, &training)?;
-        let v = registry.register(artifact)?;
+        let v = registry.register(common::tree_artifact(
+            "recommender",
+            4_000,
+            depth as u64,
+            depth,
+        )?)?;
         println!("registered recommender/{v} (depth {depth})");
     }
     registry.set_alias("recommender", "production", 1)?;

@@ -67,15 +67,7 @@ fn main() -> modelhost::Result<()> {
     let candidates = [("shallow", 3, 2_000, 1), ("deep", 8, 8_000, 2)];
     let mut registered = Vec::new();
     for (label, depth, n, seed) in candidates {
-        let (rows, labels) = common::webshop_data(n, seed, 0.0);
-        let training = schema.validate_batch(&rows)?;
-        let tree = DecisionTree::params()
-            .max_depth(Some(depth))
-            .fit(&Dataset::new(
-                training.rows().to_owned(),
-                Array1::from(labels),
-            ))
-            .map_err(Error::model)?;
+        let (training, tree) = common::train_tree(n, seed, depth)?;
         let metrics = evaluate(&tree, &schema)?;
 
         // The artifact carries the schema, labels, metrics, reference

@@ -10,7 +10,6 @@ use linfa::prelude::*;
 use linfa_trees::DecisionTree;
 use modelhost::artifact::{Artifact, ArtifactError, FORMAT_VERSION, MAGIC, ReadOptions};
 use modelhost::{Error, FeatureBatch, InProcessServer, ModelServer, PredictRequest};
-use ndarray::Array1;
 use sha2::{Digest, Sha256};
 
 /// Tracks the peak heap use, so hostile inputs can be shown not to allocate.
@@ -26,14 +25,8 @@ fn train(
     DecisionTree<f64, usize>,
     FeatureBatch,
 ) {
-    let schema = common::webshop_schema();
-    let (rows, labels) = common::webshop_data(n, seed, 0.0);
-    let batch = schema.validate_batch(&rows).unwrap();
-    let tree = DecisionTree::params()
-        .max_depth(Some(depth))
-        .fit(&Dataset::new(batch.rows().to_owned(), Array1::from(labels)))
-        .unwrap();
-    (schema, tree, batch)
+    let (batch, tree) = common::train_tree(n, seed, depth).unwrap();
+    (common::webshop_schema(), tree, batch)
 }
 
 fn small_artifact() -> Vec<u8> {

@@ -6,11 +6,6 @@ mod common;
 
 use std::process::{Command, Output};
 
-use linfa::prelude::*;
-use linfa_trees::DecisionTree;
-use modelhost::artifact::Artifact;
-use ndarray::Array1;
-
 fn modelhost(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_modelhost"))
         .args(args)
@@ -19,14 +14,7 @@ fn modelhost(args: &[&str]) -> Output {
 }
 
 fn write_artifact(path: &std::path::Path) {
-    let schema = common::webshop_schema();
-    let (rows, labels) = common::webshop_data(300, 5, 0.0);
-    let batch = schema.validate_batch(&rows).unwrap();
-    let tree = DecisionTree::params()
-        .max_depth(Some(3))
-        .fit(&Dataset::new(batch.rows().to_owned(), Array1::from(labels)))
-        .unwrap();
-    Artifact::decision_tree("shop", &tree, &schema, common::LABELS, &batch)
+    common::tree_artifact("shop", 300, 5, 3)
         .unwrap()
         .with_metric("auc", 0.7)
         .write(path)

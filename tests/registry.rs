@@ -6,22 +6,12 @@ mod common;
 
 use std::process::Command;
 
-use linfa::prelude::*;
-use linfa_trees::DecisionTree;
 use modelhost::Error;
 use modelhost::artifact::{Artifact, ReadOptions};
 use modelhost::registry::{Better, ModelRef, Registry, RegistryError, Retire};
-use ndarray::Array1;
 
 fn artifact(name: &str, depth: usize, auc: f64) -> Artifact {
-    let schema = common::webshop_schema();
-    let (rows, labels) = common::webshop_data(300, depth as u64, 0.0);
-    let batch = schema.validate_batch(&rows).unwrap();
-    let tree = DecisionTree::params()
-        .max_depth(Some(depth))
-        .fit(&Dataset::new(batch.rows().to_owned(), Array1::from(labels)))
-        .unwrap();
-    Artifact::decision_tree(name, &tree, &schema, common::LABELS, &batch)
+    common::tree_artifact(name, 300, depth as u64, depth)
         .unwrap()
         .with_metric("auc", auc)
 }

@@ -17,14 +17,8 @@ use modelhost::server::{AliasWatcher, WatchEvent, WatchOptions};
 use modelhost::{Error, Feature, FeatureSchema, ModelServer, PredictRequest};
 use ndarray::Array1;
 
-fn artifact(schema: &FeatureSchema, depth: usize) -> Artifact {
-    let (rows, labels) = common::webshop_data(400, depth as u64, 0.0);
-    let batch = schema.validate_batch(&rows).unwrap();
-    let tree = DecisionTree::params()
-        .max_depth(Some(depth))
-        .fit(&Dataset::new(batch.rows().to_owned(), Array1::from(labels)))
-        .unwrap();
-    Artifact::decision_tree("shop", &tree, schema, common::LABELS, &batch).unwrap()
+fn artifact(depth: usize) -> Artifact {
+    common::tree_artifact("shop", 400, depth as u64, depth).unwrap()
 }
 
 /// Polls `cond` every 5 ms for at most 10 s.
@@ -43,9 +37,8 @@ fn eventually(what: &str, cond: impl Fn() -> bool) {
 fn watcher_follows_the_alias_and_survives_failed_loads() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::open(dir.path()).unwrap();
-    let schema = common::webshop_schema();
     for depth in [2, 3, 4] {
-        registry.register(artifact(&schema, depth)).unwrap();
+        registry.register(artifact(depth)).unwrap();
     }
     // Version 4 breaks the schema (a new required feature); version 5 fails
     // its warm-up (its recorded predictions are altered); version 6 is
@@ -76,12 +69,12 @@ fn watcher_follows_the_alias_and_survives_failed_loads() {
     registry
         .register(Artifact::decision_tree("shop", &tree, &wider, common::LABELS, &batch).unwrap())
         .unwrap();
-    let mut bad_warmup = artifact(&schema, 3);
+    let mut bad_warmup = artifact(3);
     for e in &mut bad_warmup.header_mut().warmup.expected {
         *e = 1.0 - *e;
     }
     registry.register(bad_warmup).unwrap();
-    registry.register(artifact(&schema, 4)).unwrap();
+    registry.register(artifact(4)).unwrap();
     let path6 = registry.artifact_path("shop", 6).unwrap();
     let mut bytes = std::fs::read(&path6).unwrap();
     let n = bytes.len();
@@ -196,8 +189,7 @@ fn watcher_follows_the_alias_and_survives_failed_loads() {
 fn watcher_refuses_another_models_alias() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::open(dir.path()).unwrap();
-    let schema = common::webshop_schema();
-    registry.register(artifact(&schema, 2)).unwrap();
+    registry.register(artifact(2)).unwrap();
     let (server, _w) = AliasWatcher::serve(
         registry.clone(),
         "shop".parse().unwrap(),

@@ -3,7 +3,11 @@
 
 #![allow(dead_code)]
 
-use modelhost::{Feature, FeatureMap, FeatureSchema};
+use linfa::prelude::*;
+use linfa_trees::DecisionTree;
+use modelhost::artifact::Artifact;
+use modelhost::{Error, Feature, FeatureBatch, FeatureMap, FeatureSchema};
+use ndarray::Array1;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -88,4 +92,29 @@ pub fn webshop_data(n: usize, seed: u64, shift: f64) -> (Vec<FeatureMap>, Vec<us
         );
     }
     (rows, labels)
+}
+
+/// `n` customers from `seed`, validated by the webshop schema, and a decision
+/// tree of at most `depth` levels fitted on them.
+pub fn train_tree(
+    n: usize,
+    seed: u64,
+    depth: usize,
+) -> modelhost::Result<(FeatureBatch, DecisionTree<f64, usize>)> {
+    let (rows, labels) = webshop_data(n, seed, 0.0);
+    let training = webshop_schema().validate_batch(&rows)?;
+    let tree = DecisionTree::params()
+        .max_depth(Some(depth))
+        .fit(&Dataset::new(
+            training.rows().to_owned(),
+            Array1::from(labels),
+        ))
+        .map_err(Error::model)?;
+    Ok((training, tree))
+}
+
+/// [`train_tree`], packed into an artifact of the model called `name`.
+pub fn tree_artifact(name: &str, n: usize, seed: u64, depth: usize) -> modelhost::Result<Artifact> {
+    let (training, tree) = train_tree(n, seed, depth)?;
+    Artifact::decision_tree(name, &tree, training.schema(), LABELS, &training)
 }
