@@ -48,11 +48,13 @@
 //! The default build needs no async runtime and no network.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod batching;
 pub mod error;
 pub mod model;
 pub mod schema;
 pub mod server;
 
+pub use batching::{BatchConfig, Batcher};
 pub use error::{Error, Result};
 #[cfg(feature = "linfa")]
 pub use model::LinfaModel;

@@ -18,6 +18,7 @@ mod observe;
 mod service;
 
 pub use deployment::Deployment;
+pub(crate) use deployment::panic_message;
 pub use diff::{FeatureChange, SchemaDiff};
 pub use in_process::{InProcessServer, PinnedModel, ServerBuilder, SwapOptions, SwapReport};
 pub use observe::{PredictEvent, PredictObserver, SwapEvent};
