@@ -360,7 +360,6 @@ fn a_panicking_inner_server_fails_its_batch_only() {
         4
     );
     assert_eq!(batcher.stats().panics, 2);
-    // Callers are answered before the worker frees its place.
     wait_for(&batcher, "the last batch to finish", |s| s.in_flight == 0);
 }
 

@@ -35,6 +35,8 @@ pub(crate) struct CostModel {
     samples: Vec<(f64, f64)>,
     next: usize,
     fit: Fit,
+    /// Whether `fit` came from batches of varied sizes.
+    separated: bool,
 }
 
 impl CostModel {
@@ -43,10 +45,19 @@ impl CostModel {
             samples: Vec::with_capacity(SAMPLES),
             next: 0,
             fit: Fit::default(),
+            separated: false,
         }
     }
 
     /// Records that a batch of `rows` took `took`, and refits.
+    ///
+    /// When the remembered batches all have about the same size, the
+    /// per-call part cannot be told from the per-row part. The last line
+    /// fitted from varied sizes is then kept (under steady heavy load every
+    /// batch is full, and the line learnt on the way there still holds);
+    /// before there is one, the model is assumed to cost per row only, which
+    /// never makes a request wait. That is the state under light load, where
+    /// every batch holds one request and waiting would only add latency.
     pub(crate) fn record(&mut self, rows: usize, took: Duration) {
         if rows == 0 {
             return;
@@ -58,7 +69,14 @@ impl CostModel {
             self.samples[self.next] = sample;
         }
         self.next = (self.next + 1) % SAMPLES;
-        self.fit = fit(&self.samples);
+        match fit(&self.samples) {
+            Some(f) => {
+                self.fit = f;
+                self.separated = true;
+            }
+            None if !self.separated => self.fit = per_row_only(&self.samples),
+            None => {}
+        }
     }
 
     /// The current line.
@@ -67,16 +85,23 @@ impl CostModel {
     }
 }
 
+/// The line through the origin: all cost per row.
+fn per_row_only(samples: &[(f64, f64)]) -> Fit {
+    let sxy: f64 = samples.iter().map(|s| s.0 * s.1).sum();
+    let sxx: f64 = samples.iter().map(|s| s.0 * s.0).sum();
+    Fit {
+        per_call: 0.0,
+        per_row: if sxx > 0.0 { sxy / sxx } else { 0.0 },
+    }
+}
+
 /// Least-squares line through `(rows, seconds)` samples, constrained to
-/// non-negative coefficients.
-///
-/// When every sample has the same size the per-call part cannot be told
-/// from the per-row part; the fit then assumes no per-call cost, which never
-/// makes a request wait. That is the state under light load, where every
-/// batch holds one request and waiting would only add latency.
-pub(crate) fn fit(samples: &[(f64, f64)]) -> Fit {
-    if samples.is_empty() {
-        return Fit::default();
+/// non-negative coefficients; `None` when the batch sizes vary too little
+/// (standard deviation under half a row or under 5 % of the mean) to tell
+/// the two coefficients apart.
+pub(crate) fn fit(samples: &[(f64, f64)]) -> Option<Fit> {
+    if samples.len() < 2 {
+        return None;
     }
     let n = samples.len() as f64;
     let mean_x = samples.iter().map(|s| s.0).sum::<f64>() / n;
@@ -86,31 +111,23 @@ pub(crate) fn fit(samples: &[(f64, f64)]) -> Fit {
         .iter()
         .map(|s| (s.0 - mean_x) * (s.1 - mean_y))
         .sum();
-    if sxx < 1e-9 {
-        return Fit {
-            per_call: 0.0,
-            per_row: mean_y / mean_x,
-        };
+    let spread = (sxx / n).sqrt();
+    if spread < 0.5 || spread < 0.05 * mean_x {
+        return None;
     }
     let per_row = sxy / sxx;
     let per_call = mean_y - per_row * mean_x;
-    if per_row < 0.0 {
+    Some(if per_row < 0.0 {
         // Bigger batches were faster: noise. All cost is per call.
         Fit {
             per_call: mean_y,
             per_row: 0.0,
         }
     } else if per_call < 0.0 {
-        // The line through the origin.
-        let sxy0: f64 = samples.iter().map(|s| s.0 * s.1).sum();
-        let sxx0: f64 = samples.iter().map(|s| s.0 * s.0).sum();
-        Fit {
-            per_call: 0.0,
-            per_row: sxy0 / sxx0,
-        }
+        per_row_only(samples)
     } else {
         Fit { per_call, per_row }
-    }
+    })
 }
 
 /// Exponentially weighted averages of the gap between arrivals and of the
@@ -176,14 +193,19 @@ impl Arrivals {
 /// rows arrive per second; the workers keep up when `λ (a + b n) / n <= w`,
 /// that is when `n >= λ a / (w - λ b)`. Smaller batches spend so much time
 /// on per-call overhead that a queue builds; bigger ones make requests wait
-/// for company they do not need. The result is rounded down (waiting for a
-/// row that may not come costs more than one extra call) and clamped to
-/// `1..=max_rows`; when even the largest batch cannot keep up it is
-/// `max_rows`.
+/// for company they do not need.
+///
+/// The spare capacity `w - λ b` is taken as at least `w / 10`: when per-row
+/// work alone saturates the workers (a closed loop of callers keeps them
+/// busy by construction), batching can only save per-call overhead, and a
+/// tiny fitted overhead must not demand huge batches. The result is rounded
+/// down (waiting for a row that may not come costs more than one extra
+/// call) and clamped to `1..=max_rows`.
 pub(crate) fn target_rows(fit: Fit, rows_per_sec: f64, workers: usize, max_rows: usize) -> usize {
-    let spare = workers as f64 - rows_per_sec * fit.per_row;
+    let w = workers as f64;
+    let spare = (w - rows_per_sec * fit.per_row).max(w / 10.0);
     let target = rows_per_sec * fit.per_call / spare;
-    if spare <= 0.0 || !target.is_finite() {
+    if !target.is_finite() {
         return max_rows;
     }
     (target.floor() as usize).clamp(1, max_rows)
@@ -293,33 +315,41 @@ mod tests {
         let samples: Vec<_> = (1..=32)
             .map(|n| (n as f64, 200.0 * US + 1.0 * US * n as f64))
             .collect();
-        let f = fit(&samples);
+        let f = fit(&samples).unwrap();
         assert!(close(f.per_call, 200.0 * US), "{f:?}");
         assert!(close(f.per_row, 1.0 * US), "{f:?}");
         assert!(close(f.cost(10), 210.0 * US));
     }
 
     #[test]
-    fn fit_of_one_size_assumes_no_per_call_cost() {
-        let f = fit(&[(1.0, 300.0 * US), (1.0, 310.0 * US)]);
-        assert_eq!(f.per_call, 0.0);
-        assert!(close(f.per_row, 305.0 * US));
-        assert_eq!(fit(&[]), Fit::default());
+    fn batches_of_one_size_cannot_be_fitted() {
+        assert_eq!(fit(&[(1.0, 300.0 * US), (1.0, 310.0 * US)]), None);
+        assert_eq!(fit(&[(64.0, 1e-3), (63.0, 1e-3), (64.0, 1e-3)]), None);
+        assert_eq!(fit(&[]), None);
     }
 
     #[test]
     fn fit_keeps_coefficients_non_negative() {
         // Bigger batches faster: all cost per call.
-        let f = fit(&[(1.0, 3.0), (2.0, 2.0), (3.0, 1.0)]);
+        let f = fit(&[(1.0, 3.0), (2.0, 2.0), (3.0, 1.0)]).unwrap();
         assert_eq!((f.per_call, f.per_row), (2.0, 0.0));
         // A line with a negative intercept: through the origin instead.
-        let f = fit(&[(1.0, 1.0), (2.0, 3.0), (3.0, 5.0)]);
+        let f = fit(&[(1.0, 1.0), (2.0, 3.0), (3.0, 5.0)]).unwrap();
         assert_eq!(f.per_call, 0.0);
         assert!(f.per_row > 0.0);
     }
 
     #[test]
-    fn cost_model_forgets_old_batches() {
+    fn cost_model_without_varied_sizes_assumes_per_row_cost() {
+        let mut m = CostModel::new();
+        m.record(1, Duration::from_micros(300));
+        m.record(1, Duration::from_micros(310));
+        assert_eq!(m.fit().per_call, 0.0);
+        assert!((m.fit().per_row - 305.0 * US).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cost_model_keeps_its_line_through_full_batches_and_forgets_old_ones() {
         let mut m = CostModel::new();
         for n in 1..=SAMPLES {
             m.record(n, Duration::from_secs_f64(n as f64 * 1e-3));
@@ -328,6 +358,11 @@ mod tests {
         for i in 0..SAMPLES {
             let n = 1 + i % 8;
             m.record(n, Duration::from_secs_f64(1e-3 + n as f64 * 1e-6));
+        }
+        assert!((m.fit().per_call - 1e-3).abs() < 1e-9, "{:?}", m.fit());
+        // Steady full batches cannot separate the coefficients: the line stays.
+        for _ in 0..SAMPLES {
+            m.record(8, Duration::from_secs_f64(1e-3 + 8e-6));
         }
         assert!((m.fit().per_call - 1e-3).abs() < 1e-9, "{:?}", m.fit());
         m.record(0, Duration::from_secs(10)); // ignored
@@ -361,8 +396,15 @@ mod tests {
         assert_eq!(target_rows(f, 100_000.0, 1, 64), 22);
         // Two workers need half as much.
         assert_eq!(target_rows(f, 100_000.0, 2, 64), 10);
-        // Beyond what even full batches sustain: the largest batch.
+        // Per-row work alone saturates the worker: spare capacity counts as
+        // a tenth, so the target is 10 λa (clamped).
         assert_eq!(target_rows(f, 2_000_000.0, 1, 64), 64);
+        let per_row_only = Fit {
+            per_call: 0.0,
+            per_row: 300.0 * US,
+        };
+        // A closed loop keeping a per-row model busy: nothing to amortize.
+        assert_eq!(target_rows(per_row_only, 3_400.0, 1, 64), 1);
         // No cost known yet, or no arrivals: never wait.
         assert_eq!(target_rows(Fit::default(), 1e6, 1, 64), 1);
         assert_eq!(target_rows(f, 0.0, 1, 64), 1);

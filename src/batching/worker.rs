@@ -59,6 +59,8 @@ struct Pending {
 
 /// Answers to send once the lock is released.
 type Answers = Vec<(Reply, Error)>;
+/// A batch's answers.
+type Replies = Vec<(Reply, Result<PredictResponse>)>;
 
 fn send_all(answers: Answers) {
     for (reply, error) in answers {
@@ -272,10 +274,11 @@ impl Shared {
         batch
     }
 
-    /// Serves one batch with one call to the inner server and answers every
-    /// caller in it. Returns the batch's rows and time when the call
-    /// returned normally.
-    fn serve(&self, batch: Vec<Pending>) -> Option<(usize, Duration)> {
+    /// Serves one batch with one call to the inner server. Returns the
+    /// batch's rows and time when the call returned normally, and every
+    /// caller's answer, to send once the worker's place is free again (so a
+    /// caller's next request finds it free).
+    fn serve(&self, batch: Vec<Pending>) -> (Option<(usize, Duration)>, Replies) {
         let now = Instant::now();
         let mut requests = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
@@ -295,22 +298,29 @@ impl Shared {
             Ok(results) => {
                 let (answered, asked) = (results.len(), replies.len());
                 let mut results = results.into_iter();
-                for reply in replies {
-                    reply.send(results.next().unwrap_or_else(|| {
-                        Err(Error::InvalidPredictions {
-                            reason: format!("the server answered {answered} of {asked} requests"),
-                        })
-                    }));
-                }
-                Some((rows, took))
+                let answers = replies
+                    .into_iter()
+                    .map(|reply| {
+                        let result = results.next().unwrap_or_else(|| {
+                            Err(Error::InvalidPredictions {
+                                reason: format!(
+                                    "the server answered {answered} of {asked} requests"
+                                ),
+                            })
+                        });
+                        (reply, result)
+                    })
+                    .collect();
+                (Some((rows, took)), answers)
             }
             Err(panic) => {
                 bump(&self.counters.panics);
                 let error = self.panicked(&*panic);
-                for reply in replies {
-                    reply.send(Err(error.clone()));
-                }
-                None
+                let answers = replies
+                    .into_iter()
+                    .map(|reply| (reply, Err(error.clone())))
+                    .collect();
+                (None, answers)
             }
         }
     }
@@ -505,9 +515,14 @@ impl BatchWorker {
                 shared.work.notify_one();
             }
             drop(st);
-            let sample = shared.serve(batch);
+            let (sample, replies) = shared.serve(batch);
             st = shared.lock();
             shared.finish(&mut st, sample);
+            drop(st);
+            for (reply, result) in replies {
+                reply.send(result);
+            }
+            st = shared.lock();
         }
     }
 }
