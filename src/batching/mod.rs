@@ -80,7 +80,22 @@
 //!
 //! Batching trades a little latency for throughput, and only pays when a
 //! batch of `n` rows costs much less than `n` single calls *and* concurrent
-//! requests cannot simply run in parallel.
+//! requests cannot simply run in parallel. Measured with
+//! `cargo bench --bench batching` on a busy 2-core machine (defaults but
+//! `max_batch_rows` 64, one worker):
+//!
+//! | model | callers | direct req/s | batched req/s | batched p50 / p99 |
+//! |---|---|---|---|---|
+//! | 200 µs per call + 1 µs per row, calls serialized | 1 | 3 392 | 3 268 | 277 µs / 324 µs (direct: 273 / 320) |
+//! | same | 8 | 3 173 | 20 074 (6.3x) | 355 µs / 667 µs |
+//! | same | 64 | 3 384 | 71 019 (21x) | 821 µs / 3.2 ms |
+//! | depth-10 decision tree, < 1 µs | 64 | 2.3 M | 0.17 M (0.07x) | 1 µs / 4.2 ms |
+//!
+//! A lone caller pays about 1 % (it is served on its own thread); a model
+//! whose calls cost microseconds and run in parallel on every core only
+//! loses, so do not batch it. The p99 under 64 callers moved between
+//! 1.7 ms and 8.7 ms across runs on the shared machine: with 64 threads on
+//! 2 cores it measures scheduling as much as the batcher.
 //!
 //! Settings:
 //!
@@ -91,12 +106,14 @@
 //! - [`max_wait`](BatchConfigBuilder::max_wait) (default 2 ms): an upper
 //!   bound only; adaptive dispatch rarely waits that long. Budget it as
 //!   latency you can afford to add at the worst moment, typically about one
-//!   batch's compute time (p99 under load stays near `max_wait` plus one
-//!   batch's compute).
+//!   batch's compute time. On a quiet machine p99 under load is about
+//!   `max_wait` plus one batch's compute; an oversubscribed one adds its
+//!   scheduling delays on top.
 //! - [`queue_capacity`](BatchConfigBuilder::queue_capacity) (default 1024):
-//!   the queue adds `capacity / throughput` of latency when full; pick the
-//!   largest wait you would rather serve than refuse, times the throughput
-//!   the benchmark shows for your model.
+//!   the queue adds `capacity / throughput` of latency when full (1024
+//!   requests at the 71 000 req/s measured above: 14 ms); pick the largest
+//!   wait you would rather serve than refuse, times the throughput the
+//!   benchmark shows for your model.
 //! - [`default_deadline`](BatchConfigBuilder::default_deadline) (default
 //!   none): the time after which an answer is useless to the caller, such
 //!   as the request timeout of the transport in front.
