@@ -164,6 +164,20 @@ pub enum Error {
         waited: std::time::Duration,
     },
 
+    /// A request has more rows than a batcher's largest batch; it was not
+    /// queued. Split it, or send it to the inner server directly.
+    #[error("request of {rows} rows exceeds the batch limit of {max_rows} rows")]
+    RequestTooLarge {
+        /// The request's rows.
+        rows: usize,
+        /// The batcher's largest batch, in rows.
+        max_rows: usize,
+    },
+
+    /// A batching configuration is invalid.
+    #[error(transparent)]
+    BatchConfig(#[from] crate::batching::BatchConfigError),
+
     /// The server is shutting down and did not serve the request.
     #[error("shutting down")]
     ShuttingDown,

@@ -49,12 +49,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod artifact;
+pub mod batching;
 pub mod error;
 pub mod model;
 pub mod registry;
 pub mod schema;
 pub mod server;
 
+pub use batching::{BatchConfig, Batcher};
 pub use error::{Error, Result};
 #[cfg(feature = "linfa")]
 pub use model::LinfaModel;

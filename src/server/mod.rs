@@ -21,6 +21,7 @@ mod service;
 mod watcher;
 
 pub use deployment::Deployment;
+pub(crate) use deployment::panic_message;
 pub use diff::{FeatureChange, SchemaDiff};
 pub use in_process::{InProcessServer, PinnedModel, ServerBuilder, SwapOptions, SwapReport};
 pub use observe::{PredictEvent, PredictObserver, SwapEvent};

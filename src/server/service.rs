@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// Something that serves predictions for one named model.
 ///
 /// The trait is small, object-safe and `Send + Sync`: host code, the
-/// batcher and the transports all talk to a
+/// [batcher](crate::batching::Batcher) and the transports all talk to a
 /// `dyn ModelServer`. Every method is blocking and needs no async runtime.
 ///
 /// # Use from async code
@@ -23,7 +23,8 @@ use crate::{Error, Result};
 /// takes well under a microsecond, so calling [`ModelServer::predict`] directly
 /// inside an async task is fine. For models that take milliseconds, run it
 /// on the runtime's blocking pool (for tokio, `spawn_blocking`) or put a
-/// batcher in front, whose `predict_async`
+/// [`Batcher`](crate::batching::Batcher) in front, whose
+/// [`predict_async`](crate::batching::Batcher::predict_async)
 /// returns a future without blocking a runtime thread.
 pub trait ModelServer: Send + Sync + fmt::Debug {
     /// Serves one request (one or many rows), all by one model version.
