@@ -1385,3 +1385,98 @@ fn malformed_bodies_never_break_the_server() {
     assert!(ok < bodies.len() * 3);
     assert_eq!(s.post("/v2/models/recommender/infer", &valid).status, 200);
 }
+
+/// `modelhost serve`: follows the alias, answers over HTTP, stops on SIGTERM.
+#[cfg(all(feature = "cli", unix))]
+#[test]
+fn cli_serve_follows_the_alias_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let (dir, registry, _) = registry_fixture();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "cli-token\n").unwrap();
+    let bin = env!("CARGO_BIN_EXE_modelhost");
+    let mut child = Command::new(bin)
+        .args(["serve", "--registry"])
+        .arg(dir.path())
+        .args(["--model", "recommender@production", "--addr", "127.0.0.1:0"])
+        .args(["--watch-interval-ms", "50", "--admin-token-file"])
+        .arg(&token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first.rsplit(' ').next().unwrap().to_owned();
+    assert!(
+        first.contains("version 1") && base.starts_with("http://127.0.0.1:"),
+        "{first}"
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let version = || -> Value {
+        Reply::from(
+            agent
+                .get(&format!("{base}/v2/models/recommender"))
+                .call()
+                .unwrap(),
+        )
+        .json()["versions"][0]
+            .clone()
+    };
+    assert_eq!(version(), "1");
+    // Promote in the registry (as another process would); the watcher follows.
+    registry.set_alias("recommender", "production", 2).unwrap();
+    let started = std::time::Instant::now();
+    while version() != "2" && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(version(), "2");
+    let index = Reply::from(
+        agent
+            .post(&format!("{base}/v2/repository/index"))
+            .header("authorization", "Bearer cli-token")
+            .send_empty()
+            .unwrap(),
+    );
+    assert_eq!(index.status, 200);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            child.kill().unwrap();
+            panic!("modelhost serve did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(lines.any(|l| l.unwrap() == "stopped"));
+
+    // Failures are one line and exit status 1.
+    let out = Command::new(bin)
+        .args(["serve", "--registry"])
+        .arg(dir.path())
+        .args(["--model", "recommender@nope", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("nope"),
+        "{stderr}"
+    );
+}
