@@ -5,6 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 /// Binds `addr` and serves `router` until `shutdown` completes, then stops
@@ -39,7 +40,8 @@ where
 /// Serves `router` on an already bound listener until `shutdown` completes,
 /// then lets the requests in flight finish (graceful shutdown: no new
 /// connections, idle keep-alive connections closed, running requests
-/// answered).
+/// answered). Accepted connections get `TCP_NODELAY`, so small responses
+/// are not held back by Nagle's algorithm.
 ///
 /// # Errors
 ///
@@ -64,6 +66,10 @@ pub async fn serve_on<F>(listener: TcpListener, router: Router, shutdown: F) -> 
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let listener = listener.tap_io(|tcp| {
+        // Best effort: a socket that refuses the option still serves.
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
