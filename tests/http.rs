@@ -817,6 +817,39 @@ fn body_limit_applies_to_json_and_binary() {
         &binary,
     );
     assert_eq!(reply.status, 413);
+    // Rows are limited too: 3 rows of BOOL is a tiny body.
+    let router = HttpTransport::new()
+        .model(webshop_server(1))
+        .max_rows(2)
+        .build()
+        .unwrap();
+    let limited = Running::start(router);
+    let (rows, _) = common::webshop_data(3, 1, 0.0);
+    let reply = limited.post(
+        "/v2/models/recommender/infer",
+        json!({ "inputs": oip_inputs(&rows) }).to_string(),
+    );
+    assert_eq!(reply.status, 413);
+    assert!(reply.error().contains("3 rows"), "{}", reply.error());
+    let reply = limited.post(
+        "/v2/models/recommender/infer",
+        json!({ "inputs": [{ "name": "m", "shape": [3, 6], "datatype": "FP64", "data": vec![0.0; 18] }] })
+            .to_string(),
+    );
+    assert_eq!(reply.status, 413);
+    let reply = limited.post(
+        "/invocations",
+        json!({ "dataframe_records": rows }).to_string(),
+    );
+    assert_eq!(
+        (reply.status, reply.json()["error_code"].clone()),
+        (413, json!("RESOURCE_EXHAUSTED"))
+    );
+    let ok = limited.post(
+        "/v2/models/recommender/infer",
+        json!({ "inputs": oip_inputs(&rows[..2]) }).to_string(),
+    );
+    assert_eq!(ok.status, 200);
     // The default limit is 2 MiB.
     let s = start(webshop_server(1));
     let huge = vec![b' '; 2 * 1024 * 1024 + 1];

@@ -17,6 +17,8 @@ const RETRY_AFTER_SECS: &str = "1";
 pub(crate) enum Rejection {
     /// The body exceeds the configured limit: 413.
     BodyTooLarge { limit: usize },
+    /// More rows than the configured limit: 413.
+    TooManyRows { rows: usize, limit: usize },
     /// The body could not be read: 400.
     BodyUnreadable(String),
     /// The body is not the JSON the endpoint expects: 400.
@@ -99,7 +101,9 @@ impl Rejection {
     pub(crate) fn status(&self) -> (StatusCode, &'static str) {
         use StatusCode as S;
         match self {
-            Self::BodyTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "RESOURCE_EXHAUSTED"),
+            Self::BodyTooLarge { .. } | Self::TooManyRows { .. } => {
+                (S::PAYLOAD_TOO_LARGE, "RESOURCE_EXHAUSTED")
+            }
             Self::BodyUnreadable(_) | Self::MalformedJson(_) | Self::BadBinary(_) => {
                 (S::BAD_REQUEST, "MALFORMED_REQUEST")
             }
@@ -124,6 +128,9 @@ impl Rejection {
         match self {
             Self::BodyTooLarge { limit } => {
                 format!("request body exceeds the limit of {limit} bytes")
+            }
+            Self::TooManyRows { rows, limit } => {
+                format!("the request has {rows} rows, the limit is {limit}")
             }
             Self::BodyUnreadable(m) => format!("cannot read the request body: {m}"),
             Self::MalformedJson(m) => format!("malformed JSON: {m}"),

@@ -87,6 +87,12 @@ pub(crate) async fn invocations(
             "the request has no rows".into(),
         )));
     }
+    if rows.len() > shared.max_rows {
+        return Err(ApiError::mlflow(Rejection::TooManyRows {
+            rows: rows.len(),
+            limit: shared.max_rows,
+        }));
+    }
     let server = entry.server.clone();
     let response = shared
         .call(move || server.predict(PredictRequest::rows(rows)))

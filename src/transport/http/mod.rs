@@ -131,8 +131,9 @@
 //!
 //! # Limits and errors
 //!
-//! Bodies are limited to 2 MiB by default ([`HttpTransport::body_limit`]):
-//! larger ones get 413. Every rejection has one fixed status and a JSON body
+//! Bodies are limited to 2 MiB by default ([`HttpTransport::body_limit`]),
+//! and requests to 10,000 rows ([`HttpTransport::max_rows`]): larger ones
+//! get 413. Every rejection has one fixed status and a JSON body
 //! (`{"error": "..."}`; MLflow's shape on `/invocations`):
 //!
 //! | cause | status |
@@ -142,7 +143,7 @@
 //! | missing / wrong admin token | 401 / 403 |
 //! | unknown model or route, version not held, admin disabled | 404 |
 //! | refused swap (stale, breaking schema, failed warm-up), model without registry | 409 |
-//! | body over the limit | 413 |
+//! | body or row count over the limit | 413 |
 //! | unsupported content type (`/invocations`) | 415 |
 //! | model failure or panic | 500 |
 //! | [`Error::Overloaded`](crate::Error::Overloaded) (with `Retry-After: 1`), not ready, unloaded, shutting down | 503 |
@@ -170,5 +171,5 @@ mod openapi;
 mod router;
 mod serve;
 
-pub use router::{Blocking, DEFAULT_BODY_LIMIT, HttpTransport, MetricsRenderer};
+pub use router::{Blocking, DEFAULT_BODY_LIMIT, DEFAULT_MAX_ROWS, HttpTransport, MetricsRenderer};
 pub use serve::{serve, serve_on};

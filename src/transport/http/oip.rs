@@ -312,6 +312,7 @@ fn decode_inputs(inputs: Vec<InputTensor>, binary: &[u8]) -> Result<Vec<Decoded>
 fn to_request(
     entry: &ModelEntry,
     mut inputs: Vec<Decoded>,
+    max_rows: usize,
 ) -> Result<PredictRequest<'static>, Rejection> {
     if inputs.is_empty() {
         return Err(Rejection::BadRequest("the request has no inputs".into()));
@@ -328,6 +329,12 @@ fn to_request(
             let (rows, cols) = (input.shape[0] as usize, input.shape[1] as usize);
             if rows == 0 {
                 return Err(bad("has no rows".into()));
+            }
+            if rows > max_rows {
+                return Err(Rejection::TooManyRows {
+                    rows,
+                    limit: max_rows,
+                });
             }
             if cols != schema.len() {
                 let names: Vec<&str> = schema.features().iter().map(|f| f.name()).collect();
@@ -371,6 +378,12 @@ fn to_request(
     if n == 0 {
         return Err(Rejection::BadRequest("the request has no rows".into()));
     }
+    if n > max_rows {
+        return Err(Rejection::TooManyRows {
+            rows: n,
+            limit: max_rows,
+        });
+    }
     let mut maps = vec![FeatureMap::new(); n];
     for mut d in inputs {
         for (i, map) in maps.iter_mut().enumerate() {
@@ -405,7 +418,7 @@ async fn serve_infer(
     let default_binary = flag(req.parameters.as_ref(), "binary_data_output")?;
     let specs = requested(req.outputs, default_binary)?;
     let inputs = decode_inputs(req.inputs, &binary)?;
-    let mut request = to_request(entry, inputs)?;
+    let mut request = to_request(entry, inputs, shared.max_rows)?;
     if let Some(id) = req.id {
         request = request.with_id(id);
     }

@@ -22,6 +22,9 @@ use crate::{Error, InProcessServer, Result};
 /// The default limit on request bodies: 2 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
+/// The default limit on rows per request: 10,000.
+pub const DEFAULT_MAX_ROWS: usize = 10_000;
+
 /// Renders metrics in the Prometheus text format for `GET /metrics`, for
 /// example a Prometheus recorder handle's `render`.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
@@ -75,6 +78,7 @@ pub(crate) struct Shared {
     /// SHA-256 of the admin token; `None` disables the admin endpoints.
     pub(crate) admin_token: Option<[u8; 32]>,
     pub(crate) body_limit: usize,
+    pub(crate) max_rows: usize,
     pub(crate) renderer: Option<MetricsRenderer>,
     pub(crate) blocking: Blocking,
     pub(crate) stats: Stats,
@@ -171,6 +175,7 @@ pub struct HttpTransport {
     models: Vec<(Arc<dyn ModelServer>, Option<Managed>)>,
     admin_token: Option<[u8; 32]>,
     body_limit: usize,
+    max_rows: usize,
     renderer: Option<MetricsRenderer>,
     blocking: Blocking,
 }
@@ -189,6 +194,7 @@ impl HttpTransport {
             models: Vec::new(),
             admin_token: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            max_rows: DEFAULT_MAX_ROWS,
             renderer: None,
             blocking: Blocking::Inline,
         }
@@ -239,6 +245,15 @@ impl HttpTransport {
         self
     }
 
+    /// The most rows one request may carry (default [`DEFAULT_MAX_ROWS`]).
+    /// More get 413. Together with the body limit this bounds the memory a
+    /// request can make the server use: a 2 MiB binary tensor of booleans
+    /// is two million rows, each of which becomes a map of features.
+    pub fn max_rows(mut self, rows: usize) -> Self {
+        self.max_rows = rows;
+        self
+    }
+
     /// Renders `GET /metrics` with `renderer` followed by the transport's
     /// own counters (default: the transport's counters only).
     pub fn metrics_renderer(mut self, renderer: MetricsRenderer) -> Self {
@@ -284,6 +299,7 @@ impl HttpTransport {
             models,
             admin_token: self.admin_token,
             body_limit: self.body_limit,
+            max_rows: self.max_rows,
             renderer: self.renderer,
             blocking: self.blocking,
             stats: Stats::new(ROUTES),
@@ -352,6 +368,7 @@ impl fmt::Debug for HttpTransport {
             .field("models", &self.models.len())
             .field("admin", &self.admin_token.is_some())
             .field("body_limit", &self.body_limit)
+            .field("max_rows", &self.max_rows)
             .field("metrics_renderer", &self.renderer.is_some())
             .field("blocking", &self.blocking)
             .finish()
