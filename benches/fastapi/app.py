@@ -8,7 +8,12 @@ ranges, categorical levels) as modelhost does, answering the same
 webshop example's distribution (the tree's depth, not its exact splits,
 sets the prediction cost).
 
-    pip install fastapi uvicorn scikit-learn
+Use uvicorn[standard] (uvloop, httptools): with plain uvicorn on asyncio
+and h11, every keep-alive request here stalled ~44 ms (a response split
+across segments waiting on a delayed ACK), which would measure the stall,
+not FastAPI.
+
+    pip install fastapi "uvicorn[standard]" scikit-learn
     cd benches/fastapi && uvicorn app:app --workers 2 --port 8000 --log-level warning
     HTTP_BENCH_EXTERNAL=127.0.0.1:8000 cargo bench --features http --bench http
 """
