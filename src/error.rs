@@ -181,6 +181,14 @@ pub enum Error {
     /// The server is shutting down and did not serve the request.
     #[error("shutting down")]
     ShuttingDown,
+
+    /// A transport could not be configured or started (no models, two
+    /// models with one name, an address that cannot be bound).
+    #[error("transport: {reason}")]
+    Transport {
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl Error {

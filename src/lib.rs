@@ -44,6 +44,7 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `linfa` | yes | [`LinfaModel`], the adapter for linfa and linfa-trees models |
+//! | `http` | no | [`transport::http`]: an axum `Router` speaking Open Inference Protocol v2 and MLflow scoring, with `/metrics`, admin endpoints and OpenAPI (adds axum and tokio) |
 //!
 //! The default build needs no async runtime and no network.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -55,6 +56,7 @@ pub mod model;
 pub mod registry;
 pub mod schema;
 pub mod server;
+pub mod transport;
 
 pub use batching::{BatchConfig, Batcher};
 pub use error::{Error, Result};

@@ -42,6 +42,10 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Serve a registry model over HTTP (Open Inference Protocol v2, MLflow
+    /// scoring, metrics), following an alias as it moves.
+    #[cfg(feature = "http")]
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -132,6 +136,8 @@ fn run(cli: Cli) -> modelhost::Result<()> {
             Ok(())
         }
         Command::Registry { dir, command } => registry(Registry::open(dir)?, command),
+        #[cfg(feature = "http")]
+        Command::Serve(args) => serve::run(args),
     }
 }
 
@@ -296,4 +302,158 @@ fn registry(reg: Registry, command: RegistryCommand) -> modelhost::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(feature = "http")]
+mod serve {
+    //! `modelhost serve`: the HTTP transport in front of an alias watcher.
+
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use modelhost::registry::{ModelRef, Registry};
+    use modelhost::server::{AliasWatcher, WatchEvent, WatchOptions};
+    use modelhost::transport::http::{HttpTransport, serve_on};
+    use modelhost::{Error, ModelServer};
+
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    const DRAIN: Duration = Duration::from_secs(10);
+
+    #[derive(clap::Args)]
+    pub(crate) struct ServeArgs {
+        /// The registry directory.
+        #[arg(long)]
+        registry: PathBuf,
+        /// The model to serve and the alias to follow, as `NAME@ALIAS`
+        /// (`NAME/VERSION` pins a version).
+        #[arg(long)]
+        model: String,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// A file holding the bearer token of the admin endpoints (without
+        /// one they are disabled).
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
+        /// Milliseconds between checks of the alias.
+        #[arg(long, default_value_t = 5000)]
+        watch_interval_ms: u64,
+        /// The largest request body accepted, in bytes.
+        #[arg(long, default_value_t = modelhost::transport::http::DEFAULT_BODY_LIMIT)]
+        body_limit: usize,
+    }
+
+    fn transport(reason: impl std::fmt::Display) -> Error {
+        Error::Transport {
+            reason: reason.to_string(),
+        }
+    }
+
+    pub(crate) fn run(args: ServeArgs) -> modelhost::Result<()> {
+        let registry = Registry::open(&args.registry)?;
+        let reference: ModelRef = args.model.parse()?;
+        let token = match &args.admin_token_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| transport(format!("cannot read {}: {e}", path.display())))?;
+                let token = text.trim().to_owned();
+                if token.is_empty() {
+                    return Err(transport(format!("{} holds no token", path.display())));
+                }
+                Some(token)
+            }
+        };
+        let options = WatchOptions::new()
+            .interval(Duration::from_millis(args.watch_interval_ms.max(1)))
+            .on_event(|event| {
+                if let WatchEvent::Swapped(r) = event {
+                    println!("swapped version {} -> {}", r.from, r.to);
+                }
+            });
+        let (server, watcher) = AliasWatcher::serve(registry.clone(), reference.clone(), options)?;
+        let meta = server.metadata()?;
+        let mut http = HttpTransport::new()
+            .managed_model(server, registry, reference.clone())
+            .body_limit(args.body_limit);
+        if let Some(token) = token {
+            http = http.admin_token(token);
+        }
+        let router = http.build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(transport)?;
+        let result = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(args.addr)
+                .await
+                .map_err(|e| transport(format!("cannot listen on {}: {e}", args.addr)))?;
+            let local = listener.local_addr().map_err(transport)?;
+            println!(
+                "serving {reference} (version {}) on http://{local}",
+                meta.version
+            );
+            let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(serve_on(listener, router, async move {
+                shutdown_signal().await;
+                let _ = stopped_tx.send(());
+            }));
+            // After the signal, in-flight requests get `DRAIN` to finish.
+            let abort = server.abort_handle();
+            tokio::spawn(async move {
+                if stopped_rx.await.is_ok() {
+                    tokio::time::sleep(DRAIN).await;
+                    abort.abort();
+                }
+            });
+            match server.await {
+                Ok(r) => r.map_err(transport),
+                Err(e) if e.is_cancelled() => Ok(()),
+                Err(e) => Err(transport(e)),
+            }
+        });
+        watcher.shutdown();
+        println!("stopped");
+        result
+    }
+
+    /// Ctrl-C, or SIGTERM on Unix.
+    async fn shutdown_signal() {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        {
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            let ctrl_c = std::pin::pin!(ctrl_c);
+            let term = std::pin::pin!(term);
+            futures_select(ctrl_c, term).await;
+        }
+        #[cfg(not(unix))]
+        ctrl_c.await;
+    }
+
+    /// Completes when either future does.
+    async fn futures_select(
+        a: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+        b: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    ) {
+        let (mut a, mut b) = (a, b);
+        std::future::poll_fn(|cx| {
+            if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
 }

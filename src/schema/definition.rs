@@ -424,6 +424,66 @@ fn in_range(v: f64, min: f64, max: f64) -> Result<f64, ViolationKind> {
 }
 
 impl FeatureSchema {
+    /// Checks an already encoded value for feature `i` against the rules its
+    /// raw form would have to pass (see `schema/encoded.rs`).
+    pub(super) fn check_encoded(&self, i: usize, v: f64) -> Result<f64, ViolationKind> {
+        let lossy = |expected| ViolationKind::LossyCast {
+            value: FeatureValue::Float(v),
+            expected,
+        };
+        match &self.inner.compiled[i] {
+            Compiled::Float {
+                min,
+                max,
+                allow_non_finite,
+            } => {
+                if !v.is_finite() {
+                    return if *allow_non_finite {
+                        Ok(v)
+                    } else {
+                        Err(ViolationKind::NonFinite { value: v })
+                    };
+                }
+                in_range(v, *min, *max)
+            }
+            Compiled::Integer { min, max } => {
+                if !v.is_finite() {
+                    return Err(ViolationKind::NonFinite { value: v });
+                }
+                if v.fract() != 0.0 || v.abs() > MAX_EXACT_INT as f64 {
+                    return Err(lossy(FeatureType::Integer));
+                }
+                in_range(v, *min, *max)
+            }
+            Compiled::Boolean => {
+                if v == 0.0 || v == 1.0 {
+                    Ok(v)
+                } else {
+                    Err(lossy(FeatureType::Boolean))
+                }
+            }
+            Compiled::Categorical { index, .. } => {
+                if !v.is_finite() {
+                    return Err(ViolationKind::NonFinite { value: v });
+                }
+                if v.fract() != 0.0 {
+                    return Err(lossy(FeatureType::Categorical));
+                }
+                let levels = index.len() as f64;
+                if v < 0.0 || v >= levels {
+                    return Err(ViolationKind::OutOfRange {
+                        value: v,
+                        min: Some(0.0),
+                        max: Some(levels - 1.0),
+                    });
+                }
+                Ok(v)
+            }
+        }
+    }
+}
+
+impl FeatureSchema {
     /// Starts a [`SchemaBuilder`].
     pub fn builder() -> SchemaBuilder {
         SchemaBuilder::default()

@@ -9,11 +9,14 @@
 //! - [`FeatureSchema::from_type`] and [`FeatureSchema::encode`] do the same
 //!   for a typed host struct, without going through strings.
 //! - [`FeatureSchema::validate_batch`] fills one matrix for many rows.
+//! - [`FeatureSchema::validate_encoded`] checks rows that arrive already
+//!   encoded (a numeric matrix from a transport) by the same rules.
 //!
 //! A [`FeatureVector`] or [`FeatureBatch`] can only come out of validation,
 //! so a model that receives one knows its input satisfies the schema.
 
 mod definition;
+mod encoded;
 mod error;
 mod feature;
 mod typed;

@@ -1,0 +1,175 @@
+//! The HTTP transport: a router, not a framework.
+//!
+//! [`HttpTransport`] turns one or more [`ModelServer`](crate::ModelServer)s
+//! into an axum [`Router`](axum::Router) that a host mounts into its own
+//! application (or runs with [`serve`] / [`serve_on`], which shut down
+//! gracefully: in-flight requests finish). It speaks:
+//!
+//! - **Open Inference Protocol v2** (KServe / Triton REST), so the stock
+//!   `tritonclient.http` client works with its default options;
+//! - **MLflow's scoring protocol** (`POST /invocations`);
+//! - **operations**: Prometheus `GET /metrics`, `GET /openapi.json`, and
+//!   model repository and alias admin endpoints behind a bearer token.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use modelhost::registry::Registry;
+//! use modelhost::server::{AliasWatcher, WatchOptions};
+//! use modelhost::transport::http::{HttpTransport, serve};
+//!
+//! # async fn run() -> modelhost::Result<()> {
+//! let registry = Registry::open("/var/lib/models")?;
+//! let reference: modelhost::registry::ModelRef = "recommender@production".parse()?;
+//! let (server, _watcher) = AliasWatcher::serve(
+//!     registry.clone(),
+//!     reference.clone(),
+//!     WatchOptions::new().interval(Duration::from_secs(5)),
+//! )?;
+//! let router = HttpTransport::new()
+//!     .managed_model(server, registry, reference)
+//!     .admin_token("s3cret")
+//!     .build()?;
+//! serve("127.0.0.1:8080".parse().unwrap(), router, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! .map_err(|e| modelhost::Error::Transport { reason: e.to_string() })
+//! # }
+//! ```
+//!
+//! # Open Inference Protocol v2
+//!
+//! | endpoint | answer |
+//! |---|---|
+//! | `GET /v2/health/live` | 200 `{"live": true}` |
+//! | `GET /v2/health/ready` | 200 when every model is ready, else 503 |
+//! | `GET /v2` | server name, version, extensions (`binary_tensor_data`, and `model_repository` when admin is on) |
+//! | `GET /v2/models/{name}[/versions/{v}]` | inputs (one per feature: `FP64` float, `INT64` integer, `BOOL` boolean, `BYTES` categorical; shape `[-1]`), outputs, held versions |
+//! | `GET /v2/models/{name}[/versions/{v}]/ready` | 200 ready, 503 not ready (or unloaded) |
+//! | `POST /v2/models/{name}[/versions/{v}]/infer` | predictions |
+//!
+//! A `{v}` path segment selects a version the server still holds (the
+//! serving one, or the retained previous one); any other gives 404, and a
+//! segment that is not a positive integer 400. Version metadata describes
+//! the serving version's inputs.
+//!
+//! **Inputs.** Either one input per feature, each of shape `[N]` or
+//! `[N, 1]` (`BYTES` for categorical levels, `BOOL` for booleans, any
+//! integer or float type for numbers; the usual lossless-cast rules apply),
+//! or a single `FP64`/`FP32` input of shape `[N, features]` whose name is not
+//! a feature: rows already encoded in schema order. Encoded rows do not
+//! bypass validation: they are checked with
+//! [`FeatureSchema::validate_encoded_batch`](crate::FeatureSchema::validate_encoded_batch)
+//! (ranges, finiteness, integrality, categorical index range).
+//!
+//! **Outputs.** Classifiers return `label` (`BYTES`, `[N]`) and, where the
+//! model provides them, `probabilities` (`FP64`, `[N, classes]`); regressors
+//! return `score` (`FP64`, `[N]`). The request's `id` is echoed, and
+//! `model_version` names the version that served the request.
+//!
+//! **Binary tensor data extension.** A request whose JSON header is
+//! followed by raw tensor data announces the header's length in
+//! `Inference-Header-Content-Length`; each binary input carries
+//! `"parameters": {"binary_data_size": n}` instead of `data`. Outputs are
+//! returned in binary when the request sets `"binary_data_output": true` or
+//! an output asks for `"binary_data": true`; the response then carries the
+//! same header. `BYTES` elements are a 4-byte little-endian length followed
+//! by the bytes; other types are little-endian. Every length is checked
+//! against the bytes present, and the body limit covers binary data too.
+//!
+//! # MLflow scoring protocol
+//!
+//! `POST /invocations` serves the **first** model added. It takes
+//! `application/json` with exactly one of `dataframe_split`
+//! (`{"columns": [...], "data": [[...]]}`), `dataframe_records`
+//! (`[{...}]`), `instances` or `inputs` (a list of objects, a list of rows in
+//! schema order, or an object of columns), plus an optional `params` that is
+//! ignored; or `text/csv` with a header line. It answers
+//! `{"predictions": [...]}` (labels for classifiers, numbers for
+//! regressors). Other content types get 415. Errors take MLflow's shape,
+//! `{"error_code": "BAD_REQUEST", "message": "..."}`.
+//!
+//! *Extra columns are ignored*, as MLflow's own scoring server does: columns
+//! the schema lacks are dropped before validation, so the model sees exactly
+//! what a schema with [`ExtraFeatures::Ignore`](crate::schema::ExtraFeatures::Ignore)
+//! would let through. The Open Inference Protocol endpoints keep the
+//! schema's own policy, since a misspelt input name there is far more likely
+//! a bug than a convenience. `GET /ping` and `GET /health` answer 200 when
+//! the model can serve; `GET /version` returns the modelhost version.
+//!
+//! # Operations
+//!
+//! `GET /metrics` renders, in the Prometheus text format, the output of the
+//! [`MetricsRenderer`] the host configured (for example its Prometheus
+//! recorder's `render`), followed by the transport's own counters:
+//! `modelhost_http_requests_total{route, status}`,
+//! `modelhost_http_request_duration_seconds{route}` (sum and count),
+//! `modelhost_http_requests_in_flight`, and per model
+//! `modelhost_http_model_ready` and `modelhost_http_model_version`.
+//!
+//! `GET /openapi.json` is an OpenAPI 3 document of every endpoint, with each
+//! model's input JSON Schema (from
+//! [`FeatureSchema::to_json_schema`](crate::FeatureSchema::to_json_schema))
+//! under `components.schemas.<name>_input`.
+//!
+//! **Admin endpoints** change the server and exist only when an admin token
+//! is configured ([`HttpTransport::admin_token`]); without one each answers
+//! 404 with a JSON error saying so. With one, a request needs
+//! `Authorization: Bearer <token>`: a missing or malformed header gets 401
+//! (with `WWW-Authenticate: Bearer`), a wrong token 403. Tokens are compared
+//! as SHA-256 digests in constant time.
+//!
+//! | endpoint | effect |
+//! |---|---|
+//! | `POST /v2/repository/index` | every model with its serving version and state (`READY` / `UNAVAILABLE` and why) |
+//! | `POST /v2/repository/models/{name}/load` | for a [managed](HttpTransport::managed_model) model: resolve its reference (or `{"parameters": {"version": N}}`) in the registry, load it with every artifact check and swap it in (older versions allowed); in every case mark the model ready again |
+//! | `POST /v2/repository/models/{name}/unload` | mark the model unavailable: infer and ready answer 503 until it is loaded again. A server always holds one version, so nothing is freed; unloading is a drain switch, not a memory operation |
+//! | `POST /admin/models/{name}/aliases/{alias}` with `{"version": N}` | point the registry alias at N; a managed model that follows that alias swaps the version in at once (the alias watcher would otherwise pick it up at its next check) |
+//!
+//! A version loaded by hand while an alias watcher follows another alias is
+//! replaced at the watcher's next check: promote the alias instead.
+//!
+//! # Limits and errors
+//!
+//! Bodies are limited to 2 MiB by default ([`HttpTransport::body_limit`]),
+//! and requests to 10,000 rows ([`HttpTransport::max_rows`]): larger ones
+//! get 413. Every rejection has one fixed status and a JSON body
+//! (`{"error": "..."}`; MLflow's shape on `/invocations`):
+//!
+//! | cause | status |
+//! |---|---|
+//! | malformed JSON, invalid tensor or binary framing, bad version segment | 400 |
+//! | schema violations ([`Error::Schema`](crate::Error::Schema)), naming every bad feature | 400 |
+//! | missing / wrong admin token | 401 / 403 |
+//! | unknown model or route, version not held, admin disabled | 404 |
+//! | refused swap (stale, breaking schema, failed warm-up), model without registry | 409 |
+//! | body or row count over the limit | 413 |
+//! | unsupported content type (`/invocations`) | 415 |
+//! | model failure or panic | 500 |
+//! | [`Error::Overloaded`](crate::Error::Overloaded) (with `Retry-After: 1`), not ready, unloaded, shutting down | 503 |
+//! | [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded) | 504 |
+//!
+//! No input makes a handler panic; a panic inside a server is answered with
+//! 500.
+//!
+//! # Blocking calls
+//!
+//! [`ModelServer`](crate::ModelServer) methods block. By default the
+//! transport calls them inline on the async worker thread, which is the
+//! fastest choice for the sub-microsecond predictions of tabular models;
+//! [`Blocking::Pool`] moves them to tokio's blocking pool for models that
+//! take milliseconds. Admin operations (registry I/O, artifact loads) always
+//! run on the blocking pool.
+
+mod admin;
+mod codec;
+mod error;
+mod metrics;
+mod mlflow;
+mod oip;
+mod openapi;
+mod router;
+mod serve;
+
+pub use router::{Blocking, DEFAULT_BODY_LIMIT, DEFAULT_MAX_ROWS, HttpTransport, MetricsRenderer};
+pub use serve::{serve, serve_on};

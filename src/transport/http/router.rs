@@ -1,0 +1,376 @@
+//! [`HttpTransport`]: turns servers into an axum [`Router`].
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+use super::error::{ApiError, Rejection};
+use super::metrics::Stats;
+use super::{admin, metrics, mlflow, oip, openapi};
+use crate::registry::{ModelRef, Registry};
+use crate::server::ModelServer;
+use crate::{Error, InProcessServer, Result};
+
+/// The default limit on request bodies: 2 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The default limit on rows per request: 10,000.
+pub const DEFAULT_MAX_ROWS: usize = 10_000;
+
+/// Renders metrics in the Prometheus text format for `GET /metrics`, for
+/// example a Prometheus recorder handle's `render`.
+pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Where the transport runs the (blocking) calls into a [`ModelServer`].
+///
+/// # Choosing
+///
+/// A single-row prediction through an [`InProcessServer`] takes well under a
+/// microsecond, less than handing it to another thread costs; the `http`
+/// benchmark measures inline calls at a higher throughput than the blocking
+/// pool on small models. Models that take milliseconds per call, or servers
+/// that queue (a batcher waiting for its window), would stall the async
+/// runtime's worker threads: use [`Blocking::Pool`] for them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Blocking {
+    /// Call the server on the async worker thread (the default).
+    #[default]
+    Inline,
+    /// Call the server on tokio's blocking thread pool (`spawn_blocking`).
+    Pool,
+}
+
+/// A served model with the management handles the admin endpoints need.
+pub(crate) struct ModelEntry {
+    pub(crate) name: Arc<str>,
+    pub(crate) server: Arc<dyn ModelServer>,
+    pub(crate) managed: Option<Managed>,
+    /// Set by the repository `unload` endpoint; cleared by `load`.
+    pub(crate) unloaded: AtomicBool,
+}
+
+/// An [`InProcessServer`] with the registry it loads versions from.
+#[derive(Clone)]
+pub(crate) struct Managed {
+    pub(crate) server: Arc<InProcessServer>,
+    pub(crate) registry: Registry,
+    pub(crate) reference: ModelRef,
+}
+
+impl ModelEntry {
+    pub(crate) fn is_unloaded(&self) -> bool {
+        self.unloaded.load(Ordering::Acquire)
+    }
+}
+
+/// State shared by every handler.
+pub(crate) struct Shared {
+    pub(crate) models: Vec<ModelEntry>,
+    /// SHA-256 of the admin token; `None` disables the admin endpoints.
+    pub(crate) admin_token: Option<[u8; 32]>,
+    pub(crate) body_limit: usize,
+    pub(crate) max_rows: usize,
+    pub(crate) renderer: Option<MetricsRenderer>,
+    pub(crate) blocking: Blocking,
+    pub(crate) stats: Stats,
+}
+
+impl Shared {
+    /// The model called `name`.
+    pub(crate) fn model(&self, name: &str) -> Result<&ModelEntry, Rejection> {
+        self.models
+            .iter()
+            .find(|m| &*m.name == name)
+            .ok_or_else(|| Rejection::ModelNotFound(name.to_owned()))
+    }
+
+    /// Runs a blocking call into a server as configured by [`Blocking`].
+    /// A panic in the call becomes a 500, never a dropped connection.
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, Rejection>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.blocking {
+            Blocking::Inline => catch_unwind(AssertUnwindSafe(f))
+                .map_err(|_| Rejection::Internal("the server panicked".into())),
+            Blocking::Pool => blocking(f).await,
+        }
+    }
+}
+
+/// Runs `f` on the blocking pool (admin work: registry I/O, artifact loads).
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, Rejection>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| Rejection::Internal("the server panicked".into()))
+}
+
+/// The body, or the fixed rejection for a body over the limit (413) or one
+/// that could not be read (400).
+pub(crate) fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, Rejection> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Rejection::BodyTooLarge { limit }
+        } else {
+            Rejection::BodyUnreadable(e.body_text())
+        }
+    })
+}
+
+/// Builds the HTTP [`Router`] for one or more model servers.
+///
+/// The router speaks:
+///
+/// | endpoints | protocol |
+/// |---|---|
+/// | `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2` | Open Inference Protocol v2: server liveness, readiness, metadata |
+/// | `GET /v2/models/{name}[/versions/{v}]`, `GET …/ready`, `POST …/infer` | OIP v2: model metadata, readiness, inference (JSON or the binary tensor extension) |
+/// | `POST /invocations`, `GET /ping`, `GET /health`, `GET /version` | MLflow scoring protocol (the first model added) |
+/// | `GET /metrics` | Prometheus text format |
+/// | `GET /openapi.json` | OpenAPI 3 document of these endpoints and every model's input schema |
+/// | `POST /v2/repository/index`, `POST /v2/repository/models/{name}/load`, `…/unload`, `POST /admin/models/{name}/aliases/{alias}` | model repository and alias admin (bearer token) |
+///
+/// The module documentation of [`transport::http`](super) describes each
+/// endpoint, its errors and the choices made where the protocols are silent.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// # use linfa::prelude::*;
+/// # use linfa_trees::DecisionTree;
+/// # use modelhost::{Deployment, Feature, FeatureSchema, InProcessServer, LinfaModel};
+/// # use ndarray::array;
+/// use modelhost::transport::http::HttpTransport;
+///
+/// # let schema = FeatureSchema::builder().feature(Feature::float("basket_value")).build()?;
+/// # let tree = DecisionTree::params().fit(&Dataset::new(array![[1.0], [10.0]], array![0usize, 1])).unwrap();
+/// # let model = LinfaModel::decision_tree(tree, schema, ["ignore", "buy"])?;
+/// let server = Arc::new(InProcessServer::new(Deployment::new("recommender", 1, model))?);
+/// let router: axum::Router = HttpTransport::new()
+///     .model(server)
+///     .body_limit(1 << 20)
+///     .build()?;
+/// // Mount it in a host application, or run it with `transport::http::serve`.
+/// let app = axum::Router::new().nest("/ml", router);
+/// # let _ = app;
+/// # Ok::<(), modelhost::Error>(())
+/// ```
+#[must_use]
+pub struct HttpTransport {
+    models: Vec<(Arc<dyn ModelServer>, Option<Managed>)>,
+    admin_token: Option<[u8; 32]>,
+    body_limit: usize,
+    max_rows: usize,
+    renderer: Option<MetricsRenderer>,
+    blocking: Blocking,
+}
+
+impl Default for HttpTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpTransport {
+    /// A transport with no models yet, a 2 MiB body limit, inline calls, the
+    /// transport's own metrics, and the admin endpoints disabled.
+    pub fn new() -> Self {
+        Self {
+            models: Vec::new(),
+            admin_token: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            max_rows: DEFAULT_MAX_ROWS,
+            renderer: None,
+            blocking: Blocking::Inline,
+        }
+    }
+
+    /// Serves `server` under its model name. The first model added also
+    /// answers MLflow's `/invocations`.
+    ///
+    /// The repository `load` endpoint can only re-mark such a model ready;
+    /// use [`managed_model`](Self::managed_model) to let it load versions.
+    pub fn model(mut self, server: Arc<dyn ModelServer>) -> Self {
+        self.models.push((server, None));
+        self
+    }
+
+    /// Serves an [`InProcessServer`] whose versions live in `registry`, so
+    /// the admin endpoints can load versions into it. `reference` (usually
+    /// `name@alias`, the alias an [`AliasWatcher`](crate::server::AliasWatcher)
+    /// follows) is what `load` resolves when no version is given, and
+    /// promoting that alias swaps the new version in at once.
+    pub fn managed_model(
+        mut self,
+        server: Arc<InProcessServer>,
+        registry: Registry,
+        reference: ModelRef,
+    ) -> Self {
+        let managed = Managed {
+            server: server.clone(),
+            registry,
+            reference,
+        };
+        self.models.push((server, Some(managed)));
+        self
+    }
+
+    /// Enables the admin endpoints, guarded by this bearer token (default:
+    /// no token, and every admin endpoint answers 404). The token is kept
+    /// only as a SHA-256 digest and compared in constant time.
+    pub fn admin_token(mut self, token: impl AsRef<[u8]>) -> Self {
+        self.admin_token = Some(admin::digest(token.as_ref()));
+        self
+    }
+
+    /// The largest request body accepted, binary tensor data included
+    /// (default [`DEFAULT_BODY_LIMIT`], 2 MiB). Larger bodies get 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The most rows one request may carry (default [`DEFAULT_MAX_ROWS`]).
+    /// More get 413. Together with the body limit this bounds the memory a
+    /// request can make the server use: a 2 MiB binary tensor of booleans
+    /// is two million rows, each of which becomes a map of features.
+    pub fn max_rows(mut self, rows: usize) -> Self {
+        self.max_rows = rows;
+        self
+    }
+
+    /// Renders `GET /metrics` with `renderer` followed by the transport's
+    /// own counters (default: the transport's counters only).
+    pub fn metrics_renderer(mut self, renderer: MetricsRenderer) -> Self {
+        self.renderer = Some(renderer);
+        self
+    }
+
+    /// Where calls into the servers run (default [`Blocking::Inline`]).
+    pub fn blocking(mut self, blocking: Blocking) -> Self {
+        self.blocking = blocking;
+        self
+    }
+
+    /// Builds the router.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transport`] when no model was added or two share a name;
+    /// [`Error::NotReady`] when a server cannot report its metadata (its
+    /// name).
+    pub fn build(self) -> Result<Router> {
+        if self.models.is_empty() {
+            return Err(Error::Transport {
+                reason: "no model to serve".into(),
+            });
+        }
+        let mut models: Vec<ModelEntry> = Vec::with_capacity(self.models.len());
+        for (server, managed) in self.models {
+            let name = server.metadata()?.name;
+            if models.iter().any(|m| m.name == name) {
+                return Err(Error::Transport {
+                    reason: format!("two models are named `{name}`"),
+                });
+            }
+            models.push(ModelEntry {
+                name,
+                server,
+                managed,
+                unloaded: AtomicBool::new(false),
+            });
+        }
+        let shared = Arc::new(Shared {
+            models,
+            admin_token: self.admin_token,
+            body_limit: self.body_limit,
+            max_rows: self.max_rows,
+            renderer: self.renderer,
+            blocking: self.blocking,
+            stats: Stats::new(ROUTES),
+        });
+        Ok(routes()
+            .fallback(|| async { ApiError::from(Rejection::RouteNotFound) })
+            .method_not_allowed_fallback(|| async { ApiError::from(Rejection::MethodNotAllowed) })
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                metrics::track,
+            ))
+            .layer(DefaultBodyLimit::max(self.body_limit))
+            .with_state(shared))
+    }
+}
+
+/// Every route pattern, as labelled in the metrics.
+pub(crate) const ROUTES: &[&str] = &[
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2",
+    "/v2/models/{name}",
+    "/v2/models/{name}/ready",
+    "/v2/models/{name}/infer",
+    "/v2/models/{name}/versions/{version}",
+    "/v2/models/{name}/versions/{version}/ready",
+    "/v2/models/{name}/versions/{version}/infer",
+    "/v2/repository/index",
+    "/v2/repository/models/{name}/load",
+    "/v2/repository/models/{name}/unload",
+    "/admin/models/{name}/aliases/{alias}",
+    "/invocations",
+    "/ping",
+    "/health",
+    "/version",
+    "/metrics",
+    "/openapi.json",
+];
+
+fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route(ROUTES[0], get(oip::live))
+        .route(ROUTES[1], get(oip::ready))
+        .route(ROUTES[2], get(oip::server_metadata))
+        .route(ROUTES[3], get(oip::model_metadata))
+        .route(ROUTES[4], get(oip::model_ready))
+        .route(ROUTES[5], post(oip::infer))
+        .route(ROUTES[6], get(oip::version_metadata))
+        .route(ROUTES[7], get(oip::version_ready))
+        .route(ROUTES[8], post(oip::version_infer))
+        .route(ROUTES[9], post(admin::index))
+        .route(ROUTES[10], post(admin::load))
+        .route(ROUTES[11], post(admin::unload))
+        .route(ROUTES[12], post(admin::set_alias))
+        .route(ROUTES[13], post(mlflow::invocations))
+        .route(ROUTES[14], get(mlflow::ping))
+        .route(ROUTES[15], get(mlflow::ping))
+        .route(ROUTES[16], get(mlflow::version))
+        .route(ROUTES[17], get(metrics::render))
+        .route(ROUTES[18], get(openapi::document))
+}
+
+impl fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("models", &self.models.len())
+            .field("admin", &self.admin_token.is_some())
+            .field("body_limit", &self.body_limit)
+            .field("max_rows", &self.max_rows)
+            .field("metrics_renderer", &self.renderer.is_some())
+            .field("blocking", &self.blocking)
+            .finish()
+    }
+}

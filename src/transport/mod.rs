@@ -1,0 +1,21 @@
+//! Ways to reach a [`ModelServer`](crate::ModelServer) from outside the
+//! process.
+//!
+//! The in-process path needs no transport: host code calls
+//! [`ModelServer::predict`](crate::ModelServer::predict) directly. A transport
+//! exposes the same servers to other processes, each behind its own cargo
+//! feature so the default build stays free of async runtimes and network
+//! code.
+//!
+//! | transport | feature | what it speaks |
+//! |---|---|---|
+//! | [`http`] | `http` | Open Inference Protocol v2 (KServe / Triton REST, with the binary tensor extension), MLflow's `/invocations` scoring protocol, Prometheus `/metrics`, model repository and alias admin endpoints, OpenAPI |
+//!
+//! Transports only translate: they parse the wire format into a
+//! [`PredictRequest`](crate::PredictRequest), call the server, and map its
+//! answer or its [`Error`](crate::Error) to the protocol. Validation, version
+//! pinning and every guarantee of the server hold unchanged over the wire.
+
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
