@@ -126,3 +126,69 @@ fn registry_commands_operate_a_directory() {
     one_error_line(&out);
     assert_eq!(modelhost(&["frobnicate"]).status.code(), Some(2));
 }
+
+/// `modelhost serve --batch` answers through a batcher in front of the
+/// registry model, on a real socket.
+#[cfg(feature = "http")]
+#[test]
+fn serve_with_a_batcher_answers_requests() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let reg = modelhost::registry::Registry::open(dir.path()).unwrap();
+    reg.register(common::tree_artifact("shop", 300, 5, 3).unwrap())
+        .unwrap();
+    reg.set_alias("shop", "production", 1).unwrap();
+    /// Kills the server however the test ends.
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Guard(
+        Command::new(env!("CARGO_BIN_EXE_modelhost"))
+            .args([
+                "serve",
+                "--registry",
+                dir.path().to_str().unwrap(),
+                "--model",
+                "shop@production",
+            ])
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--batch",
+                "--batch-max-wait-us",
+                "200",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The first line names the address it listens on.
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line[line.find("http://").expect("the address line")..]
+        .trim()
+        .to_owned();
+    let body = r#"{"dataframe_records":[{"recency_days":2,"frequency":14,"basket_value":180.5,"product_price":19.99,"device":"desktop"},
+                  {"recency_days":300,"frequency":0,"basket_value":0.0,"product_price":149.0,"device":"mobile"}]}"#;
+    let mut answer = ureq::post(format!("{url}/invocations"))
+        .header("content-type", "application/json")
+        .send(body)
+        .unwrap();
+    let text = answer.body_mut().read_to_string().unwrap();
+    drop(child);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let predictions = json["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 2);
+    assert!(
+        predictions.iter().all(|p| p == "buy" || p == "ignore"),
+        "{text}"
+    );
+}

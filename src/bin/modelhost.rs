@@ -306,7 +306,17 @@ fn registry(reg: Registry, command: RegistryCommand) -> modelhost::Result<()> {
 
 #[cfg(feature = "http")]
 mod serve {
+
     //! `modelhost serve`: the HTTP transport in front of an alias watcher.
+
+    /// Prints a line, ignoring a closed stdout: a server must not die because
+    /// whoever started it stopped reading.
+    macro_rules! say {
+        ($($arg:tt)*) => {{
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        }};
+    }
 
     use std::net::SocketAddr;
     use std::path::PathBuf;
@@ -315,7 +325,9 @@ mod serve {
     use modelhost::registry::{ModelRef, Registry};
     use modelhost::server::{AliasWatcher, WatchEvent, WatchOptions};
     use modelhost::transport::http::{HttpTransport, serve_on};
-    use modelhost::{Error, ModelServer};
+    use std::sync::Arc;
+
+    use modelhost::{BatchConfig, Batcher, Error, ModelServer};
 
     /// How long in-flight requests may take to finish after a shutdown signal.
     const DRAIN: Duration = Duration::from_secs(10);
@@ -342,6 +354,26 @@ mod serve {
         /// The largest request body accepted, in bytes.
         #[arg(long, default_value_t = modelhost::transport::http::DEFAULT_BODY_LIMIT)]
         body_limit: usize,
+        /// Put an adaptive batcher in front of the model (worth it for models
+        /// with a large cost per call; see the README).
+        #[arg(long)]
+        batch: bool,
+        /// With --batch: most rows per model call.
+        #[arg(long, default_value_t = 64, requires = "batch")]
+        batch_max_rows: usize,
+        /// With --batch: the batching window, in microseconds.
+        #[arg(long, default_value_t = 2000, requires = "batch")]
+        batch_max_wait_us: u64,
+        /// With --batch: requests that may wait; more are refused with 503.
+        #[arg(long, default_value_t = 1024, requires = "batch")]
+        batch_queue: usize,
+        /// With --batch: a request still queued after this many milliseconds
+        /// is answered 504 without reaching the model (default: no deadline).
+        #[arg(long, requires = "batch")]
+        batch_deadline_ms: Option<u64>,
+        /// With --batch: worker threads calling the model.
+        #[arg(long, default_value_t = 1, requires = "batch")]
+        batch_workers: usize,
     }
 
     fn transport(reason: impl std::fmt::Display) -> Error {
@@ -369,13 +401,26 @@ mod serve {
             .interval(Duration::from_millis(args.watch_interval_ms.max(1)))
             .on_event(|event| {
                 if let WatchEvent::Swapped(r) = event {
-                    println!("swapped version {} -> {}", r.from, r.to);
+                    say!("swapped version {} -> {}", r.from, r.to);
                 }
             });
         let (server, watcher) = AliasWatcher::serve(registry.clone(), reference.clone(), options)?;
         let meta = server.metadata()?;
+        let front: Arc<dyn ModelServer> = if args.batch {
+            let mut config = BatchConfig::builder()
+                .max_batch_rows(args.batch_max_rows)
+                .max_wait(Duration::from_micros(args.batch_max_wait_us))
+                .queue_capacity(args.batch_queue)
+                .workers(args.batch_workers);
+            if let Some(ms) = args.batch_deadline_ms {
+                config = config.default_deadline(Duration::from_millis(ms));
+            }
+            Arc::new(Batcher::new(server.clone(), config.build()?))
+        } else {
+            server.clone()
+        };
         let mut http = HttpTransport::new()
-            .managed_model(server, registry, reference.clone())
+            .managed_model_via(front, server, registry, reference.clone())
             .body_limit(args.body_limit);
         if let Some(token) = token {
             http = http.admin_token(token);
@@ -390,7 +435,7 @@ mod serve {
                 .await
                 .map_err(|e| transport(format!("cannot listen on {}: {e}", args.addr)))?;
             let local = listener.local_addr().map_err(transport)?;
-            println!(
+            say!(
                 "serving {reference} (version {}) on http://{local}",
                 meta.version
             );
@@ -414,7 +459,7 @@ mod serve {
             }
         });
         watcher.shutdown();
-        println!("stopped");
+        say!("stopped");
         result
     }
 

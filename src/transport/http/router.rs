@@ -216,17 +216,30 @@ impl HttpTransport {
     /// follows) is what `load` resolves when no version is given, and
     /// promoting that alias swaps the new version in at once.
     pub fn managed_model(
+        self,
+        server: Arc<InProcessServer>,
+        registry: Registry,
+        reference: ModelRef,
+    ) -> Self {
+        self.managed_model_via(server.clone(), server, registry, reference)
+    }
+
+    /// As [`managed_model`](Self::managed_model), but inference goes through
+    /// `front` (for example a [`Batcher`](crate::Batcher) in front of
+    /// `server`), while the admin endpoints load versions into `server`.
+    pub fn managed_model_via(
         mut self,
+        front: Arc<dyn ModelServer>,
         server: Arc<InProcessServer>,
         registry: Registry,
         reference: ModelRef,
     ) -> Self {
         let managed = Managed {
-            server: server.clone(),
+            server,
             registry,
             reference,
         };
-        self.models.push((server, Some(managed)));
+        self.models.push((front, Some(managed)));
         self
     }
 
