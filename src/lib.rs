@@ -44,6 +44,7 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `linfa` | yes | [`LinfaModel`], the adapter for linfa and linfa-trees models |
+//! | `prometheus` | no | [`monitor::prometheus`]: install `metrics-exporter-prometheus` as the recorder |
 //!
 //! The default build needs no async runtime and no network.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -51,6 +52,7 @@
 pub mod artifact;
 pub mod error;
 pub mod model;
+pub mod monitor;
 pub mod registry;
 pub mod schema;
 pub mod server;
@@ -59,6 +61,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "linfa")]
 pub use model::LinfaModel;
 pub use model::{Model, OutputKind, Prediction, Predictions};
+pub use monitor::{AlertRule, AlertSink, Monitor, MonitorSnapshot};
 pub use schema::{
     Feature, FeatureBatch, FeatureKind, FeatureMap, FeatureSchema, FeatureValue, FeatureVector,
     SchemaBuilder, SchemaError,
