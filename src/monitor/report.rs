@@ -42,6 +42,29 @@ fn ms(v: Option<f64>) -> String {
     }
 }
 
+/// `ms` since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
 fn verdict_color(v: Verdict) -> &'static str {
     match v {
         Verdict::Stable => "#2ca02c",
@@ -141,7 +164,7 @@ fn line_chart(
         xl = esc(x_label),
         yl = esc(y_label)
     );
-    for r in rules {
+    for (k, r) in rules.iter().enumerate() {
         if r.value.is_finite() && r.value <= y1 {
             let _ = write!(
                 svg,
@@ -150,7 +173,7 @@ fn line_chart(
                 y = sy(r.value),
                 c = r.color,
                 tx = left + pw + 4.0,
-                ty = sy(r.value) + 4.0,
+                ty = sy(r.value) + 4.0 - 11.0 * k as f64,
                 l = esc(r.label)
             );
         }
@@ -211,20 +234,32 @@ fn bar_chart(title: &str, items: &[(String, f64, &str)], rules: &[Rule<'_>]) -> 
         let y = 10.0 + row * k as f64;
         let _ = write!(
             svg,
-            r##"<text x="{tx}" y="{ty:.1}" font-size="12" text-anchor="end" fill="#333">{n}</text><rect x="{left}" y="{y:.1}" width="{bw:.1}" height="{bh}" fill="{color}"/><text x="{vx:.1}" y="{ty:.1}" font-size="11" fill="#333">{v:.4}</text>"##,
+            r##"<text x="{tx}" y="{ty:.1}" font-size="12" text-anchor="end" fill="#333">{n}</text><rect x="{left}" y="{y:.1}" width="{bw:.1}" height="{bh}" fill="{color}"/><text x="{vx:.1}" y="{ty:.1}" font-size="11" fill="#333">{shown}</text>"##,
             tx = left - 6.0,
             ty = y + 13.0,
             n = esc(name),
             bw = (sx(*v) - left).max(0.5),
             bh = row - 6.0,
             vx = sx(*v) + 4.0,
+            shown = if v.fract() == 0.0 && v.abs() >= 1.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.4}")
+            },
         );
     }
-    for r in rules {
+    for (k, r) in rules.iter().enumerate() {
+        // Labels alternate sides so close thresholds stay readable.
+        let (anchor, dx) = if k % 2 == 0 {
+            ("end", -3.0)
+        } else {
+            ("start", 3.0)
+        };
         let _ = write!(
             svg,
-            r#"<line x1="{x:.1}" x2="{x:.1}" y1="5" y2="{y2}" stroke="{c}" stroke-dasharray="5,4"/><text x="{x:.1}" y="{ty}" font-size="11" text-anchor="middle" fill="{c}">{l}</text>"#,
+            r#"<line x1="{x:.1}" x2="{x:.1}" y1="5" y2="{y2}" stroke="{c}" stroke-dasharray="5,4"/><text x="{tx:.1}" y="{ty}" font-size="11" text-anchor="{anchor}" fill="{c}">{l}</text>"#,
             x = sx(r.value),
+            tx = sx(r.value) + dx,
             y2 = h - 22.0,
             ty = h - 8.0,
             c = r.color,
@@ -255,14 +290,15 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
     let _ = write!(
         html,
         "<p>{} requests ({err_rate:.2}% failed), {} rows, {} predictions waiting for feedback. \
-         Latency p50 {}, p99 {}, max {}. Snapshot taken at {} ms since the epoch.</p>",
+         Latency p50 {}, p99 {}, max {}. Monitoring since {}; snapshot taken {}.</p>",
         s.requests,
         s.rows,
         s.pending_feedback,
         ms(s.latency.quantile(0.5).map(|d| d.as_secs_f64())),
         ms(s.latency.quantile(0.99).map(|d| d.as_secs_f64())),
         ms(Some(s.latency.max().as_secs_f64())),
-        s.taken_at_ms
+        utc(s.started_at_ms),
+        utc(s.taken_at_ms)
     );
 
     // Alerts.
@@ -286,7 +322,7 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
         html.push_str("</table>");
     }
     if !s.alert_log.is_empty() {
-        html.push_str("<p>Recent transitions (newest last):</p><table><tr><th>rule</th><th>state</th><th>version</th><th>value</th><th>at (ms)</th></tr>");
+        html.push_str("<p>Recent transitions (newest last):</p><table><tr><th>rule</th><th>state</th><th>version</th><th>value</th><th>at</th></tr>");
         for a in s.alert_log.iter().rev().take(20).rev() {
             let (class, state) = match a.state {
                 AlertState::Firing => ("firing", "firing"),
@@ -298,7 +334,7 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
                 esc(&a.rule),
                 a.version,
                 a.value,
-                a.at_ms
+                utc(a.at_ms)
             );
         }
         html.push_str("</table>");
@@ -495,4 +531,14 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
     html.push_str(&bar_chart("Latency histogram", &buckets, &[]));
     html.push_str("</body></html>\n");
     html
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(super::utc(1_700_000_000_123), "2023-11-14 22:13:20 UTC");
+    }
 }
