@@ -12,8 +12,8 @@ use std::time::Duration;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use modelhost::artifact::{FeatureStats, ReferenceStats};
 use modelhost::monitor::{
-    Alert, AlertRule, AlertState, Binning, CallbackSink, Metric, Monitor, MonitorSnapshot, Verdict,
-    histogram_bin_edges, jensen_shannon, ks_statistic, psi,
+    Alert, AlertRule, AlertSink, AlertState, Binning, CallbackSink, Metric, Monitor,
+    MonitorSnapshot, Verdict, histogram_bin_edges, jensen_shannon, ks_statistic, psi,
 };
 use modelhost::{
     Deployment, Error, FeatureMap, FeatureSchema, InProcessServer, Model, ModelServer, OutputKind,
@@ -187,18 +187,14 @@ fn reference() -> ReferenceStats {
     stats
 }
 
-fn collecting() -> (
-    Arc<Mutex<Vec<Alert>>>,
-    Arc<CallbackSink<impl Fn(&Alert) + Send + Sync>>,
-) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
+/// Alerts a sink has received.
+type Seen = Arc<Mutex<Vec<Alert>>>;
+
+fn collecting() -> (Seen, Arc<dyn AlertSink>) {
+    let seen: Seen = Arc::default();
     let s = seen.clone();
-    (
-        seen,
-        Arc::new(CallbackSink::new(move |a: &Alert| {
-            s.lock().unwrap().push(a.clone())
-        })),
-    )
+    let sink = CallbackSink::new(move |a: &Alert| s.lock().unwrap().push(a.clone()));
+    (seen, Arc::new(sink))
 }
 
 #[test]

@@ -1,20 +1,6 @@
-//! Drift statistics: binning, PSI, Kolmogorov–Smirnov and Jensen–Shannon, and
-//! the per-feature and dataset-level verdicts built from them.
-//!
-//! The binning and smoothing follow Evidently's `get_binned_data`, so scores
-//! computed here match the ones a data scientist gets in a notebook:
-//!
-//! - a numeric column with more than 20 distinct reference values is cut
-//!   into equal-width bins over the combined reference and current data
-//!   (numpy's `histogram_bin_edges`, by default with `bins="sturges"`), and
-//!   each side's percents are its histogram counts over its length;
-//! - any other column (categorical, or numeric with few distinct values) is
-//!   compared by value counts over the union of the values seen;
-//! - for PSI, empty bins are filled, separately for each side, with
-//!   `min(non-zero percent) / 10^6` when that minimum is at most `0.0001`,
-//!   and with `0.0001` otherwise.
-//!
-//! Non-finite values are dropped before anything is computed.
+//! Drift statistics: binning, PSI, Kolmogorov–Smirnov and Jensen–Shannon,
+//! and the per-feature and dataset-level verdicts built from them (the
+//! conventions are stated in the `monitor` module docs).
 
 use serde::{Deserialize, Serialize};
 
@@ -329,8 +315,9 @@ pub(crate) fn ks_columns(a: &Column, b: &Column) -> Option<f64> {
 }
 
 /// Population stability index of `current` against `reference`, with
-/// Evidently's binning and empty-bin smoothing (see the [module
-/// docs](self)); `None` when either side has no finite value.
+/// Evidently's binning and empty-bin smoothing (see [the monitor
+/// docs](crate::monitor#drift-scores)); `None` when either side has no
+/// finite value.
 ///
 /// `categorical` compares value counts; otherwise a column with more than
 /// 20 distinct reference values is binned with `binning`.

@@ -39,6 +39,40 @@
 //! - **Report**: [`Monitor::report`] renders a self-contained HTML page;
 //!   [`Monitor::write_snapshot`] saves a JSON [`MonitorSnapshot`] that
 //!   `modelhost report --snapshot FILE --out report.html` renders later.
+//!
+//! # Drift scores
+//!
+//! Binning and smoothing follow Evidently's `get_binned_data`, so scores
+//! match what a data scientist computes in a notebook (the tests check them
+//! against numpy, scipy and Evidently to 1e-12):
+//!
+//! - a numeric column with more than 20 distinct reference values is cut
+//!   into equal-width bins over the combined reference and window values
+//!   (numpy's `histogram_bin_edges`, `bins="sturges"` by default, see
+//!   [`Binning`]); each side's percents are its counts over its length;
+//! - any other column (categorical, or numeric with few distinct values) is
+//!   compared by value counts over the union of the values seen;
+//! - for PSI, empty bins are filled, separately per side, with
+//!   `min(non-zero percent) / 10^6` when that minimum is at most `0.0001`,
+//!   else with `0.0001`; PSI = Σ (current − reference) · ln(current /
+//!   reference);
+//! - Jensen–Shannon uses the same percents without the filling; KS is the
+//!   two-sample statistic on the kept raw values.
+//!
+//! The reference side is the artifact's strided sample of at most 5,000
+//! training values per feature. Non-finite values are dropped first.
+//!
+//! # Windows
+//!
+//! Windows count rows of the serving version. With the default tumbling
+//! windows every [`window_rows`](MonitorBuilder::window_rows) rows are
+//! scored and forgotten; with a smaller
+//! [`step_rows`](MonitorBuilder::step_rows) the last `window_rows` rows are
+//! scored every `step_rows` rows. A window larger than
+//! [`max_kept_rows`](MonitorBuilder::max_kept_rows) keeps every k-th row. A
+//! swap starts a new window against the new version's reference. Rows
+//! served through `predict_many` carry no row data to the observer and are
+//! counted, but not sketched.
 
 mod alert;
 mod drift;
