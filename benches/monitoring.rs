@@ -10,6 +10,8 @@
 //!   on every request, no metrics recorder installed;
 //! - `server_predict/monitor_prometheus`: the same with
 //!   `metrics-exporter-prometheus` installed as the recorder;
+//! - `server_predict/monitor_prometheus_background`: windows are scored on
+//!   the monitor's own thread (`score_in_background(true)`);
 //! - `server_predict/monitor_prometheus_sampled_10`: windows take every
 //!   10th request (`sample_every(10)`); metrics still count every request;
 //! - `server_predict/monitor_prometheus_with_id`: requests carry an id, so
@@ -61,10 +63,11 @@ impl PredictObserver for Null {
 fn bench(c: &mut Criterion) {
     let (d, reference) = deployment();
     let (rows, _) = common::webshop_data(1_000, 7, 0.0);
-    let monitored = |sample: u32| {
+    let monitored = |sample: u32, background: bool| {
         let monitor = Monitor::builder(&d)
             .reference(reference.clone())
             .sample_every(sample)
+            .score_in_background(background)
             .build()
             .expect("monitor");
         InProcessServer::builder(d.clone())
@@ -88,13 +91,17 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("server");
     group.bench_function("null_observer", |b| b.iter(|| run(&null, &mut i)));
-    let server = monitored(1);
+    let server = monitored(1, false);
     group.bench_function("monitor_noop_recorder", |b| b.iter(|| run(&server, &mut i)));
 
     let handle = modelhost::monitor::prometheus::install().expect("first recorder");
-    let server = monitored(1);
+    let server = monitored(1, false);
     group.bench_function("monitor_prometheus", |b| b.iter(|| run(&server, &mut i)));
-    let sampled = monitored(10);
+    let background = monitored(1, true);
+    group.bench_function("monitor_prometheus_background", |b| {
+        b.iter(|| run(&background, &mut i))
+    });
+    let sampled = monitored(10, false);
     group.bench_function("monitor_prometheus_sampled_10", |b| {
         b.iter(|| run(&sampled, &mut i))
     });

@@ -39,6 +39,14 @@
 //! # Ok::<(), modelhost::Error>(())
 //! ```
 //!
+//! # Monitoring
+//!
+//! A [`Monitor`] attached to an [`InProcessServer`] records Prometheus-named
+//! metrics through the `metrics` facade, scores input drift against the
+//! training statistics in the model's artifact, joins feedback to
+//! predictions for live accuracy, and fires [`AlertRule`]s; see
+//! [`monitor`].
+//!
 //! # Cargo features
 //!
 //! | feature | default | adds |

@@ -129,6 +129,7 @@ pub(crate) struct Column {
     pub(crate) distinct: usize,
     /// Distinct values in order, with how often each occurs.
     runs: Vec<(f64, u64)>,
+    mean: Option<f64>,
 }
 
 impl Column {
@@ -156,16 +157,17 @@ impl Column {
                 _ => runs.push((v, 1)),
             }
         }
+        let mean = (!sorted.is_empty()).then(|| sorted.iter().sum::<f64>() / sorted.len() as f64);
         Self {
             distinct: runs.len(),
             sorted,
             runs,
+            mean,
         }
     }
 
     pub(crate) fn mean(&self) -> Option<f64> {
-        (!self.sorted.is_empty())
-            .then(|| self.sorted.iter().sum::<f64>() / self.sorted.len() as f64)
+        self.mean
     }
 }
 

@@ -4,7 +4,8 @@
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -40,8 +41,11 @@ use crate::server::{Deployment, PredictEvent, PredictObserver, SwapEvent};
 /// window pays for scoring it (sorting and binning at most
 /// [`max_kept_rows`](MonitorBuilder::max_kept_rows) values per feature
 /// against the reference sample: a fraction of a millisecond for the
-/// default sizes). [`sample_every`](MonitorBuilder::sample_every) trades
-/// window coverage for less work.
+/// default sizes), unless
+/// [`score_in_background`](MonitorBuilder::score_in_background) moves that
+/// to a thread of the monitor's own.
+/// [`sample_every`](MonitorBuilder::sample_every) trades window coverage for
+/// less work.
 ///
 /// # Memory
 ///
@@ -80,7 +84,12 @@ pub struct Monitor {
     rules: Vec<AlertRule>,
     sinks: Vec<Arc<dyn AlertSink>>,
     started_at_ms: u64,
+    /// Hands completed windows to the scoring thread, when there is one.
+    scorer: Option<SyncSender<Job>>,
 }
+
+/// A completed window and what to compare it with.
+type Job = (Completed, Option<(Arc<Reference>, u64, u64)>);
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -96,6 +105,7 @@ struct Config {
     evaluate_every: u64,
     history: usize,
     explicit_reference: Option<ReferenceStats>,
+    background: bool,
 }
 
 /// Most versions whose outputs and rolling quality are kept.
@@ -257,6 +267,22 @@ impl MonitorBuilder {
         self
     }
 
+    /// Score completed windows on a thread of the monitor's own instead of
+    /// on the request that completed them (default: `false`).
+    ///
+    /// Scoring a window (sorting and binning its columns against the
+    /// reference) is most of the monitor's cost; with this on, requests only
+    /// append rows and hand full windows over, and drift alerts fire on the
+    /// scoring thread shortly after. The thread is a plain `std` thread that
+    /// ends when the monitor is dropped; it is given at most 4 windows at a
+    /// time, and a request that finds it busy scores its window itself, so
+    /// no window is lost and memory stays bounded. The CPU time is the same
+    /// either way.
+    pub fn score_in_background(mut self, on: bool) -> Self {
+        self.config.background = on;
+        self
+    }
+
     /// Adds an alert rule.
     pub fn alert(mut self, rule: AlertRule) -> Self {
         self.rules.push(rule);
@@ -338,11 +364,15 @@ impl MonitorBuilder {
         let handles = VersionHandles::register(&self.model, self.version);
         m::set_version(&self.model, self.version);
         let now = now_ms();
-        Ok(Arc::new(Monitor {
+        let background = c.background;
+        let window = Window::new(self.width, c.window_rows, c.step_rows, c.max_kept);
+        let pendings = Pendings::new(c.max_pending, c.pending_ttl);
+        Ok(Arc::new_cyclic(|weak: &Weak<Monitor>| Monitor {
+            scorer: background.then(|| spawn_scorer(weak.clone())).flatten(),
             live: Mutex::new(Live {
                 version: self.version,
                 reference,
-                window: Window::new(self.width, c.window_rows, c.step_rows, c.max_kept),
+                window,
                 window_index: 0,
                 period_rows: 0,
                 lifetime: Lifetime::default(),
@@ -350,7 +380,7 @@ impl MonitorBuilder {
                 last_drift: None,
                 outputs: VecDeque::from([(self.version, self.output)]),
             }),
-            pendings: Mutex::new(Pendings::new(c.max_pending, c.pending_ttl)),
+            pendings: Mutex::new(pendings),
             quality: Mutex::new(Quality {
                 versions: HashMap::new(),
                 since_eval: 0,
@@ -366,6 +396,23 @@ impl MonitorBuilder {
             started_at_ms: now,
         }))
     }
+}
+
+/// Starts the scoring thread; `None` (score inline) if it cannot start.
+fn spawn_scorer(monitor: Weak<Monitor>) -> Option<SyncSender<Job>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(4);
+    std::thread::Builder::new()
+        .name("modelhost-monitor".into())
+        .spawn(move || {
+            // Ends when the monitor, and with it the sender, is dropped.
+            while let Ok((completed, reference)) = rx.recv() {
+                let Some(m) = monitor.upgrade() else { break };
+                let alerts = m.finish(completed, reference);
+                m.dispatch(&alerts);
+            }
+        })
+        .ok()?;
+    Some(tx)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -407,6 +454,7 @@ impl Monitor {
                 evaluate_every: 100,
                 history: 500,
                 explicit_reference: None,
+                background: false,
             },
             rules: Vec::new(),
             sinks: Vec::new(),
@@ -998,8 +1046,15 @@ impl PredictObserver for Monitor {
                 None
             }
         };
-        if let Some((completed, reference)) = due {
-            let alerts = self.finish(completed, reference);
+        if let Some(job) = due {
+            let job = match &self.scorer {
+                Some(tx) => match tx.try_send(job) {
+                    Ok(()) => return,
+                    Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
+                },
+                None => job,
+            };
+            let alerts = self.finish(job.0, job.1);
             self.dispatch(&alerts);
         }
     }

@@ -219,7 +219,12 @@ impl Window {
             return;
         }
         if self.predictions.len() < self.capacity {
-            // Grow up to capacity, lazily, so idle monitors stay small.
+            // Allocated on the first kept row, so idle monitors stay small,
+            // and exactly once, so the bound is exact.
+            if self.predictions.is_empty() {
+                self.values.reserve_exact(self.capacity * self.width);
+                self.predictions.reserve_exact(self.capacity);
+            }
             self.values.extend(row);
             self.predictions.push(prediction);
             self.len += 1;
