@@ -69,7 +69,7 @@ use crate::server::{Deployment, PredictEvent, PredictObserver, SwapEvent};
 /// let server = InProcessServer::builder(deployment).observer(monitor.clone()).build()?;
 /// // ... serve; later, when the truth is known:
 /// monitor.record_outcome("order-17", "buy")?;
-/// std::fs::write("monitor.html", monitor.report())?;
+/// monitor.write_report("monitor.html")?;
 /// # Ok(()) }
 /// ```
 pub struct Monitor {
@@ -721,25 +721,18 @@ impl Monitor {
     ) -> Vec<Alert> {
         let t = &self.config.thresholds;
         let report = reference.and_then(|(r, version, index)| {
-            if completed.columns.len() != r.columns.len() || completed.kept == 0 {
+            if completed.width() != r.columns.len() || completed.kept == 0 {
                 return None;
             }
+            let (columns, predictions) = completed.columns();
             let features: Vec<_> = (0..r.columns.len())
-                .map(|j| {
-                    compare(
-                        &r.names[j],
-                        r.categorical[j],
-                        &r.columns[j],
-                        &completed.columns[j],
-                        t,
-                    )
-                })
+                .map(|j| compare(&r.names[j], r.categorical[j], &r.columns[j], &columns[j], t))
                 .collect();
             let prediction = r
                 .prediction
                 .as_ref()
-                .filter(|_| !completed.predictions.sorted.is_empty())
-                .map(|(cat, col)| compare("prediction", *cat, col, &completed.predictions, t));
+                .filter(|_| !predictions.sorted.is_empty())
+                .map(|(cat, col)| compare("prediction", *cat, col, &predictions, t));
             let drifted = features
                 .iter()
                 .filter(|f| f.verdict == Verdict::Drift)
@@ -1030,17 +1023,7 @@ impl PredictObserver for Monitor {
                     let reference = live.reference.clone().map(|r| (r, live.version, index));
                     Some((live.window.complete(), reference))
                 } else {
-                    let period = live.window.take_period();
-                    Some((
-                        Completed {
-                            rows: 0,
-                            kept: 0,
-                            columns: Vec::new(),
-                            predictions: Column::default(),
-                            period,
-                        },
-                        None,
-                    ))
+                    Some((Completed::unscored(live.window.take_period()), None))
                 }
             } else {
                 None

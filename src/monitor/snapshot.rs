@@ -27,7 +27,7 @@ use crate::Result;
 ///
 /// let json = monitor.snapshot().to_json();
 /// let back = MonitorSnapshot::from_json(&json)?;
-/// std::fs::write("report.html", back.render_html())?;
+/// let html: String = back.render_html();
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

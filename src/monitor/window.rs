@@ -164,14 +164,46 @@ pub(crate) struct Period {
     pub(crate) latency: LatencyHistogram,
 }
 
-/// A completed window's columns, taken out of the ring.
+/// A completed window's rows, taken out of the ring as they are (cheap, on
+/// the request path); [`Completed::columns`] does the sorting later.
 #[derive(Debug)]
 pub(crate) struct Completed {
     pub(crate) rows: u64,
     pub(crate) kept: u64,
-    pub(crate) columns: Vec<Column>,
-    pub(crate) predictions: Column,
+    width: usize,
+    /// Kept rows, row after row, in ring order (order does not matter for
+    /// distributions).
+    values: Vec<f64>,
+    predictions: Vec<f64>,
     pub(crate) period: Period,
+}
+
+impl Completed {
+    /// A period that ended without a scored window.
+    pub(crate) fn unscored(period: Period) -> Self {
+        Self {
+            rows: 0,
+            kept: 0,
+            width: 0,
+            values: Vec::new(),
+            predictions: Vec::new(),
+            period,
+        }
+    }
+
+    /// The window's feature columns and its predictions, sorted for
+    /// comparison.
+    pub(crate) fn columns(&self) -> (Vec<Column>, Column) {
+        let w = self.width.max(1);
+        let columns = (0..self.width)
+            .map(|j| Column::new(self.values.iter().skip(j).step_by(w).copied()))
+            .collect();
+        (columns, Column::new(self.predictions.iter().copied()))
+    }
+
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
 }
 
 impl Window {
@@ -249,21 +281,27 @@ impl Window {
     /// Takes the window's columns and the period's counts, and starts the
     /// next period. Tumbling windows (step = window) also forget the rows.
     pub(crate) fn complete(&mut self) -> Completed {
-        let columns = (0..self.width)
-            .map(|j| Column::new((0..self.len).map(|i| self.values[i * self.width + j])))
-            .collect();
-        let predictions = Column::new(self.predictions.iter().copied());
         let rows = self.rows_seen.min(self.window_rows);
         let kept = self.len as u64;
         self.rows_since_eval = 0;
-        if self.step_rows >= self.window_rows {
-            let width = self.width;
+        let width = self.width;
+        let (values, predictions) = if self.step_rows >= self.window_rows {
+            // Tumbling: hand the buffers over and start afresh.
+            let taken = (
+                std::mem::take(&mut self.values),
+                std::mem::take(&mut self.predictions),
+            );
             self.restart(width);
-        }
+            taken
+        } else {
+            // Sliding: the ring lives on; copy it.
+            (self.values.clone(), self.predictions.clone())
+        };
         Completed {
             rows,
             kept,
-            columns,
+            width,
+            values,
             predictions,
             period: std::mem::take(&mut self.period),
         }
@@ -315,7 +353,7 @@ mod tests {
         assert!(w.due());
         let c = w.complete();
         assert_eq!((c.rows, c.kept), (10, 5));
-        assert_eq!(c.columns[0].sorted, vec![0.0, 2.0, 4.0, 6.0, 8.0]);
+        assert_eq!(c.columns().0[0].sorted, vec![0.0, 2.0, 4.0, 6.0, 8.0]);
         assert!(!w.due());
     }
 
@@ -335,6 +373,9 @@ mod tests {
                 last = Some(w.complete());
             }
         }
-        assert_eq!(last.unwrap().columns[0].sorted, vec![4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(
+            last.unwrap().columns().0[0].sorted,
+            vec![4.0, 5.0, 6.0, 7.0]
+        );
     }
 }
