@@ -28,6 +28,10 @@ pub enum Error {
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
 
+    /// A monitoring call failed.
+    #[error(transparent)]
+    Monitor(#[from] crate::monitor::MonitorError),
+
     /// A typed value could not be walked as a struct of features.
     #[error("typed input cannot be encoded: {reason}")]
     TypedInput {

@@ -39,12 +39,21 @@
 //! # Ok::<(), modelhost::Error>(())
 //! ```
 //!
+//! # Monitoring
+//!
+//! A [`Monitor`] attached to an [`InProcessServer`] records Prometheus-named
+//! metrics through the `metrics` facade, scores input drift against the
+//! training statistics in the model's artifact, joins feedback to
+//! predictions for live accuracy, and fires [`AlertRule`]s; see
+//! [`monitor`].
+//!
 //! # Cargo features
 //!
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `linfa` | yes | [`LinfaModel`], the adapter for linfa and linfa-trees models |
 //! | `http` | no | [`transport::http`]: an axum `Router` speaking Open Inference Protocol v2 and MLflow scoring, with `/metrics`, admin endpoints and OpenAPI (adds axum and tokio) |
+//! | `prometheus` | no | [`monitor::prometheus`]: install `metrics-exporter-prometheus` as the recorder |
 //!
 //! The default build needs no async runtime and no network.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -53,6 +62,7 @@ pub mod artifact;
 pub mod batching;
 pub mod error;
 pub mod model;
+pub mod monitor;
 pub mod registry;
 pub mod schema;
 pub mod server;
@@ -63,6 +73,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "linfa")]
 pub use model::LinfaModel;
 pub use model::{Model, OutputKind, Prediction, Predictions};
+pub use monitor::{AlertRule, AlertSink, Monitor, MonitorSnapshot};
 pub use schema::{
     Feature, FeatureBatch, FeatureKind, FeatureMap, FeatureSchema, FeatureValue, FeatureVector,
     SchemaBuilder, SchemaError,

@@ -192,3 +192,49 @@ fn serve_with_a_batcher_answers_requests() {
         "{text}"
     );
 }
+
+#[test]
+fn report_renders_a_monitor_snapshot() {
+    use modelhost::artifact::{Artifact, ReadOptions};
+    use modelhost::monitor::Monitor;
+    use modelhost::{InProcessServer, ModelServer, PredictRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("shop.mhm");
+    write_artifact(&artifact);
+    let deployment = Artifact::load(&artifact, ReadOptions::new())
+        .unwrap()
+        .deployment()
+        .unwrap();
+    let monitor = Monitor::builder(&deployment)
+        .window_rows(100)
+        .build()
+        .unwrap();
+    let server = InProcessServer::builder(deployment)
+        .observer(monitor.clone())
+        .build()
+        .unwrap();
+    let (rows, _) = common::webshop_data(250, 9, 1.0);
+    for row in &rows {
+        server.predict(PredictRequest::new(row)).unwrap();
+    }
+    let snapshot = dir.path().join("snapshot.json");
+    monitor.write_snapshot(&snapshot).unwrap();
+
+    let out_path = dir.path().join("report.html");
+    let out = modelhost(&[
+        "report",
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let html = std::fs::read_to_string(&out_path).unwrap();
+    assert!(html.contains("<svg") && html.contains("recency_days"));
+
+    std::fs::write(&snapshot, "{not json").unwrap();
+    let out = modelhost(&["report", "--snapshot", snapshot.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out).contains("invalid monitor snapshot"));
+}

@@ -1,4 +1,5 @@
-//! `modelhost`: inspect and verify model artifacts, and operate a registry.
+//! `modelhost`: inspect and verify model artifacts, operate a registry, and
+//! render monitoring reports.
 //!
 //! Every failure prints one line, `error: ...`, and exits with status 1;
 //! usage mistakes exit with status 2.
@@ -33,6 +34,15 @@ enum Command {
     Verify {
         /// The artifact file.
         file: PathBuf,
+    },
+    /// Render a monitoring report (HTML) from a monitor snapshot (JSON).
+    Report {
+        /// The snapshot, as written by `Monitor::write_snapshot`.
+        #[arg(long)]
+        snapshot: PathBuf,
+        /// Where to write the HTML report.
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
     },
     /// Operate a registry directory.
     Registry {
@@ -132,6 +142,25 @@ fn run(cli: Cli) -> modelhost::Result<()> {
                 h.version,
                 h.model_kind,
                 h.warmup.rows.len()
+            );
+            Ok(())
+        }
+        Command::Report { snapshot, out } => {
+            let s = modelhost::monitor::MonitorSnapshot::read(&snapshot)?;
+            std::fs::write(&out, s.render_html()).map_err(|e| {
+                modelhost::monitor::MonitorError::Io {
+                    path: out.clone(),
+                    source: std::sync::Arc::new(e),
+                }
+            })?;
+            println!(
+                "wrote {} ({} v{}: {} requests, {} windows, {} alerts firing)",
+                out.display(),
+                s.model,
+                s.version,
+                s.requests,
+                s.windows.len(),
+                s.active_alerts.len()
             );
             Ok(())
         }

@@ -1,0 +1,614 @@
+//! Drift statistics: binning, PSI, Kolmogorov–Smirnov and Jensen–Shannon,
+//! and the per-feature and dataset-level verdicts built from them (the
+//! conventions are stated in the `monitor` module docs).
+
+use serde::{Deserialize, Serialize};
+
+/// How numeric columns are cut into bins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Binning {
+    /// numpy's `bins="sturges"`: bin width `ptp / (log2(n) + 1)` over the
+    /// combined data, so about `ceil(log2(n) + 1)` bins (the default).
+    #[default]
+    Sturges,
+    /// A fixed number of equal-width bins (Evidently's own PSI default is 10).
+    Fixed(usize),
+}
+
+/// numpy's `histogram_bin_edges(values, bins)` for finite `values`.
+///
+/// Edges are equal-width from the minimum to the maximum of `values` (widened
+/// by 0.5 on each side when all values are equal; `[0, 1]` when there are
+/// none), computed exactly as numpy's `linspace` does. The last bin is
+/// closed on the right when counting (see [`histogram`]).
+///
+/// # Examples
+///
+/// ```
+/// use modelhost::monitor::{Binning, histogram_bin_edges};
+///
+/// // 8 values: sturges gives log2(8) + 1 = 4 bins.
+/// let edges = histogram_bin_edges(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0], Binning::Sturges);
+/// assert_eq!(edges, vec![0.0, 2.0, 4.0, 6.0, 8.0]);
+/// ```
+#[must_use]
+pub fn histogram_bin_edges(values: &[f64], binning: Binning) -> Vec<f64> {
+    let finite = || values.iter().copied().filter(|v| v.is_finite());
+    let n = finite().count();
+    let (lo, hi) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    edges_of(n, lo, hi, binning)
+}
+
+/// The edges numpy computes for `n` finite values between `lo` and `hi`.
+fn edges_of(n: usize, lo: f64, hi: f64, binning: Binning) -> Vec<f64> {
+    let (mut first, mut last) = if n == 0 { (0.0, 1.0) } else { (lo, hi) };
+    if first == last {
+        first -= 0.5;
+        last += 0.5;
+    }
+    let bins = match binning {
+        Binning::Fixed(b) => b.max(1),
+        Binning::Sturges if n == 0 => 1,
+        Binning::Sturges => {
+            // numpy: width = ptp(a) / (log2(a.size) + 1); n = ceil((last - first) / width),
+            // or 1 when the width is zero. Computed the same way for the
+            // same rounding.
+            let width = (hi - lo) / ((n as f64).log2() + 1.0);
+            if width != 0.0 && width.is_finite() {
+                // Saturates instead of overflowing; bounded by the data size.
+                (((last - first) / width).ceil() as usize).clamp(1, n.max(1) * 2)
+            } else {
+                1
+            }
+        }
+    };
+    linspace(first, last, bins + 1)
+}
+
+/// numpy's `linspace(start, stop, num, endpoint=True)`.
+fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    let div = (num - 1) as f64;
+    let delta = stop - start;
+    let step = delta / div;
+    let mut out: Vec<f64> = (0..num)
+        .map(|i| {
+            if step == 0.0 {
+                (i as f64) / div * delta + start
+            } else {
+                (i as f64) * step + start
+            }
+        })
+        .collect();
+    if num > 1 {
+        out[num - 1] = stop;
+    }
+    out
+}
+
+/// numpy's `histogram(values, edges)[0]` for sorted, finite `values`: bin
+/// `i` counts `edges[i] <= v < edges[i + 1]`, the last bin also counts
+/// `v == edges[last]`, and values outside the edges are not counted.
+///
+/// # Examples
+///
+/// ```
+/// use modelhost::monitor::histogram;
+///
+/// assert_eq!(histogram(&[0.0, 1.0, 1.0, 2.0], &[0.0, 1.0, 2.0]), vec![1, 3]);
+/// ```
+#[must_use]
+pub fn histogram(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
+    if edges.len() < 2 {
+        return Vec::new();
+    }
+    // Cumulative counts at each edge, as numpy's searchsorted does.
+    let last = edges.len() - 1;
+    let cum: Vec<usize> = edges
+        .iter()
+        .enumerate()
+        .map(|(i, &e)| {
+            if i == last {
+                sorted.partition_point(|&v| v <= e)
+            } else {
+                sorted.partition_point(|&v| v < e)
+            }
+        })
+        .collect();
+    cum.windows(2).map(|w| (w[1] - w[0]) as u64).collect()
+}
+
+/// A column prepared for repeated comparisons: finite values, sorted, with
+/// the number of distinct values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Column {
+    pub(crate) sorted: Vec<f64>,
+    pub(crate) distinct: usize,
+    /// Distinct values in order, with how often each occurs.
+    runs: Vec<(f64, u64)>,
+    mean: Option<f64>,
+}
+
+impl Column {
+    pub(crate) fn new(values: impl IntoIterator<Item = f64>) -> Self {
+        // Finite floats sort as integers once their sign is folded in, which
+        // is about twice as fast as comparing floats.
+        let mut keys: Vec<u64> = values
+            .into_iter()
+            .filter(|v| v.is_finite())
+            .map(|v| {
+                // -0.0 and 0.0 are one value, as for numpy.
+                let b = (v + 0.0).to_bits();
+                if b >> 63 == 1 { !b } else { b | 1 << 63 }
+            })
+            .collect();
+        keys.sort_unstable();
+        let sorted: Vec<f64> = keys
+            .into_iter()
+            .map(|k| f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k }))
+            .collect();
+        let mut runs: Vec<(f64, u64)> = Vec::new();
+        for &v in &sorted {
+            match runs.last_mut() {
+                Some((x, n)) if *x == v => *n += 1,
+                _ => runs.push((v, 1)),
+            }
+        }
+        let mean = (!sorted.is_empty()).then(|| sorted.iter().sum::<f64>() / sorted.len() as f64);
+        Self {
+            distinct: runs.len(),
+            sorted,
+            runs,
+            mean,
+        }
+    }
+
+    pub(crate) fn mean(&self) -> Option<f64> {
+        self.mean
+    }
+}
+
+/// Evidently's `get_binned_data` without the smoothing: each side's share of
+/// rows per bin (or per distinct value), or `None` if a side is empty.
+fn binned(
+    reference: &Column,
+    current: &Column,
+    categorical: bool,
+    binning: Binning,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let (nr, nc) = (reference.sorted.len(), current.sorted.len());
+    if nr == 0 || nc == 0 {
+        return None;
+    }
+    if !categorical && reference.distinct > 20 {
+        // Both sides are sorted: the combined extremes are at their ends.
+        let lo = reference.sorted[0].min(current.sorted[0]);
+        let hi = reference.sorted[nr - 1].max(current.sorted[nc - 1]);
+        let edges = edges_of(nr + nc, lo, hi, binning);
+        let r = histogram(&reference.sorted, &edges);
+        let c = histogram(&current.sorted, &edges);
+        return Some((
+            r.iter().map(|&k| k as f64 / nr as f64).collect(),
+            c.iter().map(|&k| k as f64 / nc as f64).collect(),
+        ));
+    }
+    // Value counts over the union of the distinct values, merged in order.
+    let (mut r, mut c) = (Vec::new(), Vec::new());
+    let (a, b) = (&reference.runs, &current.runs);
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let (ka, kb) = (a.get(i).map(|x| x.0), b.get(j).map(|x| x.0));
+        let key = match (ka, kb) {
+            (Some(x), Some(y)) => x.min(y),
+            (Some(x), None) => x,
+            (None, Some(y)) => y,
+            (None, None) => break,
+        };
+        let (mut ra, mut rb) = (0, 0);
+        if ka == Some(key) {
+            ra = a[i].1;
+            i += 1;
+        }
+        if kb == Some(key) {
+            rb = b[j].1;
+            j += 1;
+        }
+        r.push(ra as f64 / nr as f64);
+        c.push(rb as f64 / nc as f64);
+    }
+    Some((r, c))
+}
+
+/// Evidently's empty-bin smoothing, applied in place to one side.
+fn fill_zeroes(percents: &mut [f64]) {
+    let min = percents
+        .iter()
+        .copied()
+        .filter(|&p| p != 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !min.is_finite() {
+        return;
+    }
+    let fill = if min <= 0.0001 { min / 1e6 } else { 0.0001 };
+    for p in percents.iter_mut().filter(|p| **p == 0.0) {
+        *p = fill;
+    }
+}
+
+pub(crate) fn psi_columns(
+    reference: &Column,
+    current: &Column,
+    categorical: bool,
+    binning: Binning,
+) -> Option<f64> {
+    let (r, c) = binned(reference, current, categorical, binning)?;
+    Some(psi_of(r, c))
+}
+
+fn psi_of(mut r: Vec<f64>, mut c: Vec<f64>) -> f64 {
+    fill_zeroes(&mut r);
+    fill_zeroes(&mut c);
+    r.iter()
+        .zip(&c)
+        .map(|(&r, &c)| (r - c) * (r / c).ln())
+        .sum()
+}
+
+pub(crate) fn js_columns(
+    reference: &Column,
+    current: &Column,
+    categorical: bool,
+    binning: Binning,
+) -> Option<f64> {
+    let (p, q) = binned(reference, current, categorical, binning)?;
+    Some(js_of(&p, &q))
+}
+
+fn js_of(p: &[f64], q: &[f64]) -> f64 {
+    // scipy.spatial.distance.jensenshannon(p, q), natural logarithm.
+    let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
+    let rel_entr = |x: f64, y: f64| if x > 0.0 { x * (x / y).ln() } else { 0.0 };
+    let (mut left, mut right) = (0.0, 0.0);
+    for (&p, &q) in p.iter().zip(q) {
+        let (p, q) = (p / sp, q / sq);
+        let m = (p + q) / 2.0;
+        left += rel_entr(p, m);
+        right += rel_entr(q, m);
+    }
+    ((left + right) / 2.0).max(0.0).sqrt()
+}
+
+pub(crate) fn ks_columns(a: &Column, b: &Column) -> Option<f64> {
+    let (n1, n2) = (a.sorted.len() as f64, b.sorted.len() as f64);
+    if a.sorted.is_empty() || b.sorted.is_empty() {
+        return None;
+    }
+    // scipy.stats.ks_2samp: the largest gap between the two empirical CDFs,
+    // evaluated just after every observed value. Between two distinct values
+    // of `b` its CDF is flat and `a`'s only rises, so the extremes over
+    // `a`'s values there are at the interval's ends: evaluating at each
+    // distinct value of `b` and just before the next one gives the same
+    // maximum, from the same counts (so the same floating-point values),
+    // with one forward pass over `a`.
+    let (sa, b) = (&a.sorted, &b.runs);
+    let mut p = 0;
+    let mut below = |x: f64| {
+        while p < sa.len() && sa[p] < x {
+            p += 1;
+        }
+        p
+    };
+    let mut d = below(b[0].0) as f64 / n1;
+    let mut cb = 0u64;
+    for (k, &(x, count)) in b.iter().enumerate() {
+        cb += count;
+        let f2 = cb as f64 / n2;
+        let lt = below(x);
+        let upto = lt + sa[lt..].iter().take_while(|&&v| v == x).count();
+        d = d.max((upto as f64 / n1 - f2).abs());
+        if let Some(&(next, _)) = b.get(k + 1) {
+            d = d.max(below(next) as f64 / n1 - f2);
+        }
+    }
+    Some(d)
+}
+
+/// Population stability index of `current` against `reference`, with
+/// Evidently's binning and empty-bin smoothing (see [the monitor
+/// docs](crate::monitor#drift-scores)); `None` when either side has no
+/// finite value.
+///
+/// `categorical` compares value counts; otherwise a column with more than
+/// 20 distinct reference values is binned with `binning`.
+///
+/// # Examples
+///
+/// ```
+/// use modelhost::monitor::{Binning, psi};
+///
+/// let same = psi(&[0.0, 1.0, 1.0, 2.0], &[0.0, 1.0, 1.0, 2.0], true, Binning::Sturges);
+/// assert_eq!(same, Some(0.0));
+/// // 50/50 against 90/10: (0.9 - 0.5) ln(0.9/0.5) + (0.1 - 0.5) ln(0.1/0.5)
+/// let shifted = psi(&[0.0, 1.0], &[0.0; 9].iter().chain(&[1.0]).copied().collect::<Vec<_>>(),
+///                   true, Binning::Sturges).unwrap();
+/// assert!((shifted - (0.4 * 1.8f64.ln() - 0.4 * 0.2f64.ln())).abs() < 1e-12);
+/// ```
+#[must_use]
+pub fn psi(reference: &[f64], current: &[f64], categorical: bool, binning: Binning) -> Option<f64> {
+    psi_columns(
+        &Column::new(reference.iter().copied()),
+        &Column::new(current.iter().copied()),
+        categorical,
+        binning,
+    )
+}
+
+/// Two-sample Kolmogorov–Smirnov statistic (as `scipy.stats.ks_2samp`
+/// reports it): the largest distance between the two empirical CDFs.
+/// `None` when either side has no finite value.
+///
+/// # Examples
+///
+/// ```
+/// use modelhost::monitor::ks_statistic;
+///
+/// assert_eq!(ks_statistic(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]), Some(0.0));
+/// assert_eq!(ks_statistic(&[1.0, 2.0], &[3.0, 4.0]), Some(1.0));
+/// ```
+#[must_use]
+pub fn ks_statistic(a: &[f64], b: &[f64]) -> Option<f64> {
+    ks_columns(
+        &Column::new(a.iter().copied()),
+        &Column::new(b.iter().copied()),
+    )
+}
+
+/// Jensen–Shannon distance (natural logarithm, as
+/// `scipy.spatial.distance.jensenshannon`) between the binned distributions
+/// (same binning as [`psi`], without smoothing, as Evidently does); between
+/// 0 and `sqrt(ln 2)`. `None` when either side has no finite value.
+///
+/// # Examples
+///
+/// ```
+/// use modelhost::monitor::{Binning, jensen_shannon};
+///
+/// let d = jensen_shannon(&[0.0, 0.0], &[1.0, 1.0], true, Binning::Sturges).unwrap();
+/// assert!((d - std::f64::consts::LN_2.sqrt()).abs() < 1e-12);
+/// ```
+#[must_use]
+pub fn jensen_shannon(
+    reference: &[f64],
+    current: &[f64],
+    categorical: bool,
+    binning: Binning,
+) -> Option<f64> {
+    js_columns(
+        &Column::new(reference.iter().copied()),
+        &Column::new(current.iter().copied()),
+        categorical,
+        binning,
+    )
+}
+
+/// How far a column has moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Below the warning threshold.
+    Stable,
+    /// At or above the warning threshold, below the drift threshold.
+    Warn,
+    /// At or above the drift threshold.
+    Drift,
+}
+
+/// Which score decides the verdict of a categorical column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CategoricalTest {
+    /// PSI over value counts, with the PSI thresholds (the default).
+    #[default]
+    Psi,
+    /// Jensen–Shannon distance, with the Jensen–Shannon thresholds.
+    JensenShannon,
+}
+
+/// Thresholds that turn drift scores into verdicts.
+///
+/// The defaults are the common conventions: PSI 0.1 warns and 0.25 means
+/// drift (for numeric and, by default, categorical features); a
+/// Jensen–Shannon distance of 0.1 means drift (Evidently's default) and 0.05
+/// warns; the dataset drifts when at least half of its features drift.
+/// Kolmogorov–Smirnov statistics are reported but decide nothing unless an
+/// [`AlertRule`](super::AlertRule) uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DriftThresholds {
+    /// PSI at or above this warns (default `0.1`).
+    pub psi_warn: f64,
+    /// PSI at or above this is drift (default `0.25`).
+    pub psi_drift: f64,
+    /// Jensen–Shannon distance at or above this warns (default `0.05`).
+    pub js_warn: f64,
+    /// Jensen–Shannon distance at or above this is drift (default `0.1`).
+    pub js_drift: f64,
+    /// Share of drifting features at or above which the dataset drifts
+    /// (default `0.5`).
+    pub dataset_share: f64,
+    /// The score that decides categorical columns (default PSI).
+    pub categorical: CategoricalTest,
+    /// How numeric columns are binned (default Sturges).
+    pub binning: Binning,
+}
+
+impl Default for DriftThresholds {
+    fn default() -> Self {
+        Self {
+            psi_warn: 0.1,
+            psi_drift: 0.25,
+            js_warn: 0.05,
+            js_drift: 0.1,
+            dataset_share: 0.5,
+            categorical: CategoricalTest::Psi,
+            binning: Binning::Sturges,
+        }
+    }
+}
+
+impl DriftThresholds {
+    fn verdict(&self, d: &FeatureDrift) -> Verdict {
+        let (score, warn, drift) = match (d.categorical, self.categorical) {
+            (true, CategoricalTest::JensenShannon) => (d.js, self.js_warn, self.js_drift),
+            _ => (d.psi, self.psi_warn, self.psi_drift),
+        };
+        match score {
+            Some(s) if s >= drift => Verdict::Drift,
+            Some(s) if s >= warn => Verdict::Warn,
+            _ => Verdict::Stable,
+        }
+    }
+}
+
+/// Drift of one column (a feature, or the predictions) in one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FeatureDrift {
+    /// The column's name (`"prediction"` for predictions).
+    pub name: String,
+    /// Whether the column holds category indices.
+    pub categorical: bool,
+    /// Population stability index.
+    pub psi: Option<f64>,
+    /// Kolmogorov–Smirnov statistic.
+    pub ks: Option<f64>,
+    /// Jensen–Shannon distance.
+    pub js: Option<f64>,
+    /// The verdict under the monitor's [`DriftThresholds`].
+    pub verdict: Verdict,
+    /// Mean of the reference sample.
+    pub reference_mean: Option<f64>,
+    /// Mean of the window.
+    pub current_mean: Option<f64>,
+    /// Finite values in the window.
+    pub current_count: u64,
+}
+
+pub(crate) fn compare(
+    name: &str,
+    categorical: bool,
+    reference: &Column,
+    current: &Column,
+    thresholds: &DriftThresholds,
+) -> FeatureDrift {
+    // One binning serves both PSI and Jensen-Shannon.
+    let binned = binned(reference, current, categorical, thresholds.binning);
+    let js = binned.as_ref().map(|(p, q)| js_of(p, q));
+    let mut d = FeatureDrift {
+        name: name.to_owned(),
+        categorical,
+        psi: binned.map(|(r, c)| psi_of(r, c)),
+        ks: ks_columns(reference, current),
+        js,
+        verdict: Verdict::Stable,
+        reference_mean: reference.mean(),
+        current_mean: current.mean(),
+        current_count: current.sorted.len() as u64,
+    };
+    d.verdict = thresholds.verdict(&d);
+    d
+}
+
+/// Drift of every feature (and the predictions) in one completed window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DriftReport {
+    /// The model's name.
+    pub model: String,
+    /// The version whose reference the window was compared with.
+    pub version: u64,
+    /// The window's sequence number (0 for the first window of a version).
+    pub window: u64,
+    /// Rows the window covered.
+    pub rows: u64,
+    /// Rows kept for the comparison (fewer than `rows` when the window is
+    /// larger than the kept-rows bound and rows were strided).
+    pub kept_rows: u64,
+    /// One entry per feature, in schema order.
+    pub features: Vec<FeatureDrift>,
+    /// Drift of the predictions, when the reference recorded them.
+    pub prediction: Option<FeatureDrift>,
+    /// Features whose verdict is [`Verdict::Drift`].
+    pub drifted: usize,
+    /// `drifted / features`.
+    pub drift_share: f64,
+    /// Whether `drift_share` reached the dataset threshold.
+    pub dataset_drift: bool,
+}
+
+impl DriftReport {
+    /// The drift of the feature called `name`.
+    #[must_use]
+    pub fn feature(&self, name: &str) -> Option<&FeatureDrift> {
+        self.features.iter().find(|f| f.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sturges_matches_numpy_for_small_inputs() {
+        // np.histogram_bin_edges([1, 2, 2, 3, 10], bins="sturges")
+        // -> ptp 9, log2(5) + 1 = 3.32 -> 4 bins.
+        let e = histogram_bin_edges(&[1.0, 2.0, 2.0, 3.0, 10.0], Binning::Sturges);
+        assert_eq!(e, vec![1.0, 3.25, 5.5, 7.75, 10.0]);
+        assert_eq!(histogram_bin_edges(&[], Binning::Sturges), vec![0.0, 1.0]);
+        assert_eq!(
+            histogram_bin_edges(&[2.0, 2.0], Binning::Sturges),
+            vec![1.5, 2.5]
+        );
+    }
+
+    #[test]
+    fn empty_and_non_finite_inputs_do_not_panic() {
+        assert_eq!(psi(&[], &[1.0], false, Binning::Sturges), None);
+        assert_eq!(ks_statistic(&[f64::NAN], &[1.0]), None);
+        let v: Vec<f64> = (0..50).map(f64::from).collect();
+        assert!(psi(&v, &[f64::INFINITY, 3.0], false, Binning::Fixed(0)).is_some());
+    }
+
+    /// The run-based KS against a plain walk over every value.
+    #[test]
+    fn ks_matches_the_definition() {
+        let naive = |a: &[f64], b: &[f64]| {
+            let cdf =
+                |s: &[f64], x: f64| s.iter().filter(|&&v| v <= x).count() as f64 / s.len() as f64;
+            a.iter()
+                .chain(b)
+                .map(|&x| (cdf(a, x) - cdf(b, x)).abs())
+                .fold(0.0, f64::max)
+        };
+        let mut seed = 7u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) % m) as f64 - (m / 2) as f64
+        };
+        for round in 0..200 {
+            let m = 3 + round % 40;
+            let a: Vec<f64> = (0..1 + round % 17).map(|_| next(m)).collect();
+            let b: Vec<f64> = (0..1 + round % 23).map(|_| next(m) * 0.5).collect();
+            assert_eq!(ks_statistic(&a, &b), Some(naive(&a, &b)), "{a:?} {b:?}");
+        }
+        let c = Column::new([0.0, -0.0, -1.5, 2.0, f64::NAN]);
+        assert_eq!(c.sorted, vec![-1.5, 0.0, 0.0, 2.0]);
+        assert_eq!(c.distinct, 3);
+    }
+}

@@ -1,0 +1,106 @@
+//! What the model is doing in production: operational metrics, input and
+//! prediction drift, live quality from feedback, alerts and a report.
+//!
+//! A [`Monitor`] is a [`PredictObserver`](crate::server::PredictObserver):
+//! build it for the deployment you serve and attach it to the server.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! use modelhost::monitor::{AlertRule, LogSink, Metric, Monitor};
+//! use modelhost::{Deployment, InProcessServer};
+//! # fn demo(deployment: Deployment) -> modelhost::Result<()> {
+//! let monitor = Monitor::builder(&deployment)
+//!     .alert(AlertRule::above(Metric::DriftShare, 0.5))
+//!     .alert(AlertRule::below(Metric::Recall, 0.7).min_count(1_000))
+//!     .sink(Arc::new(LogSink))
+//!     .build()?;
+//! let server = InProcessServer::builder(deployment).observer(monitor.clone()).build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! - **Metrics** go through the [`metrics`](https://docs.rs/metrics) facade
+//!   with Prometheus names (see [`REQUESTS_TOTAL`] and its siblings), so any
+//!   exporter works; install it before building the monitor. The
+//!   `prometheus` feature adds [`prometheus::install`]. A batcher records its
+//!   batch sizes and queue waits with [`BatchMetrics`] or [`record_batch`].
+//! - **Drift**: the monitor keeps the last rows in a bounded window
+//!   (tumbling by default, sliding with
+//!   [`step_rows`](MonitorBuilder::step_rows)) and, each time a window
+//!   completes, compares every feature and the predictions with the
+//!   reference statistics of the serving version ([`psi`], [`ks_statistic`],
+//!   [`jensen_shannon`]; binning as Evidently does). See [`DriftReport`].
+//! - **Quality**: [`Monitor::record_outcome`] joins the true outcome to the
+//!   prediction of the same request id and keeps rolling accuracy,
+//!   precision, recall and AUC (or MAE and RMSE) per version
+//!   ([`QualityMetrics`]).
+//! - **Alerts**: [`AlertRule`]s on quality or drift fire once per breach and
+//!   resolve with hysteresis; [`AlertSink`]s ([`LogSink`], [`CallbackSink`])
+//!   hear the transitions.
+//! - **Report**: [`Monitor::report`] renders a self-contained HTML page;
+//!   [`Monitor::write_snapshot`] saves a JSON [`MonitorSnapshot`] that
+//!   `modelhost report --snapshot FILE --out report.html` renders later.
+//!
+//! # Drift scores
+//!
+//! Binning and smoothing follow Evidently's `get_binned_data`, so scores
+//! match what a data scientist computes in a notebook (the tests check them
+//! against numpy, scipy and Evidently to 1e-12):
+//!
+//! - a numeric column with more than 20 distinct reference values is cut
+//!   into equal-width bins over the combined reference and window values
+//!   (numpy's `histogram_bin_edges`, `bins="sturges"` by default, see
+//!   [`Binning`]); each side's percents are its counts over its length;
+//! - any other column (categorical, or numeric with few distinct values) is
+//!   compared by value counts over the union of the values seen;
+//! - for PSI, empty bins are filled, separately per side, with
+//!   `min(non-zero percent) / 10^6` when that minimum is at most `0.0001`,
+//!   else with `0.0001`; PSI = Σ (current − reference) · ln(current /
+//!   reference);
+//! - Jensen–Shannon uses the same percents without the filling; KS is the
+//!   two-sample statistic on the kept raw values.
+//!
+//! The reference side is the artifact's strided sample of at most 5,000
+//! training values per feature. Non-finite values are dropped first.
+//!
+//! # Windows
+//!
+//! Windows count rows of the serving version. With the default tumbling
+//! windows every [`window_rows`](MonitorBuilder::window_rows) rows are
+//! scored and forgotten; with a smaller
+//! [`step_rows`](MonitorBuilder::step_rows) the last `window_rows` rows are
+//! scored every `step_rows` rows. A window larger than
+//! [`max_kept_rows`](MonitorBuilder::max_kept_rows) keeps every k-th row. A
+//! swap starts a new window against the new version's reference. Rows
+//! served through `predict_many` carry no row data to the observer and are
+//! counted, but not sketched.
+
+mod alert;
+mod drift;
+mod error;
+mod metrics;
+mod observer;
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub mod prometheus;
+mod quality;
+mod report;
+mod snapshot;
+mod window;
+
+pub use alert::{
+    Alert, AlertRule, AlertSink, AlertState, CallbackSink, Direction, LogSink, Metric,
+};
+pub use drift::{
+    Binning, CategoricalTest, DriftReport, DriftThresholds, FeatureDrift, Verdict, histogram,
+    histogram_bin_edges, jensen_shannon, ks_statistic, psi,
+};
+pub use error::MonitorError;
+pub use metrics::{
+    ALERTS_FIRING, BATCH_SIZE, BatchMetrics, DRIFT_PSI, DRIFT_SHARE, FAILED_LOADS_TOTAL,
+    LIVE_QUALITY, MODEL_VERSION, QUEUE_WAIT_SECONDS, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL,
+    ROWS_PREDICTED_TOTAL, SWAPS_TOTAL, describe_metrics, outcome_label, record_batch,
+};
+pub use observer::{MemoryUse, Monitor, MonitorBuilder};
+pub use quality::{Actual, QualityMetrics, QualityPoint};
+pub use snapshot::{MonitorSnapshot, WindowPoint};
+pub use window::LatencyHistogram;

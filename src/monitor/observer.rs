@@ -1,0 +1,1075 @@
+//! [`Monitor`]: the [`PredictObserver`] that records metrics, drift,
+//! feedback quality and alerts.
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+
+use super::alert::{AlertRule, AlertSink, Alerts, Metric};
+use super::drift::{Column, DriftReport, DriftThresholds, Verdict, compare};
+use super::error::MonitorError;
+use super::metrics::{self as m, VersionHandles, outcome_index};
+use super::quality::{Actual, Pending, Pendings, QualityMetrics, QualityPoint, Rolling};
+use super::snapshot::{MonitorSnapshot, WindowPoint};
+use super::window::{Completed, LatencyHistogram, Window};
+use super::{Alert, report};
+use crate::Result;
+use crate::artifact::{ArtifactHeader, ReferenceStats};
+use crate::model::OutputKind;
+use crate::server::{Deployment, PredictEvent, PredictObserver, SwapEvent};
+
+/// Watches a served model: operational metrics, input and prediction drift,
+/// live quality from feedback, and alerts.
+///
+/// Attach it to a server as its observer; it sees every request and swap.
+/// Reference statistics for drift come from the deployment's
+/// [`ArtifactHeader`] (artifact-loaded deployments), or from
+/// [`MonitorBuilder::reference`] for deployments built in memory; a swap
+/// takes the new version's reference and starts a new window.
+///
+/// # Costs on the request path
+///
+/// Per request: a cached-handle lookup and three metric updates (atomics in
+/// the recorder; nothing without one), one uncontended lock to append the
+/// row to the window ring, and, for single-row requests with an id, one
+/// insertion into the pending-feedback map. The request that completes a
+/// window pays for scoring it (sorting and binning at most
+/// [`max_kept_rows`](MonitorBuilder::max_kept_rows) values per feature
+/// against the reference sample: a fraction of a millisecond for the
+/// default sizes), unless
+/// [`score_in_background`](MonitorBuilder::score_in_background) moves that
+/// to a thread of the monitor's own.
+/// [`sample_every`](MonitorBuilder::sample_every) trades window coverage for
+/// less work.
+///
+/// # Memory
+///
+/// Bounded by the builder's settings: the window ring holds at most
+/// `max_kept_rows × (features + 1)` values, the pending map at most
+/// `max_pending` entries, the rolling quality `quality_window` outcomes for
+/// each of at most 8 versions, and the histories `history` points.
+///
+/// # Examples
+///
+/// ```
+/// # use std::sync::Arc;
+/// use modelhost::monitor::{AlertRule, LogSink, Metric, Monitor};
+/// use modelhost::{Deployment, InProcessServer};
+/// # fn demo(deployment: Deployment) -> modelhost::Result<()> {
+/// let monitor = Monitor::builder(&deployment)
+///     .window_rows(1_000)
+///     .alert(AlertRule::below(Metric::Recall, 0.7))
+///     .sink(Arc::new(LogSink))
+///     .build()?;
+/// let server = InProcessServer::builder(deployment).observer(monitor.clone()).build()?;
+/// // ... serve; later, when the truth is known:
+/// monitor.record_outcome("order-17", "buy")?;
+/// monitor.write_report("monitor.html")?;
+/// # Ok(()) }
+/// ```
+pub struct Monitor {
+    model: Arc<str>,
+    config: Config,
+    hot: ArcSwap<VersionHandles>,
+    cold: Mutex<VecDeque<Arc<VersionHandles>>>,
+    live: Mutex<Live>,
+    pendings: Mutex<Pendings>,
+    quality: Mutex<Quality>,
+    alerts: Mutex<Alerts>,
+    rules: Vec<AlertRule>,
+    sinks: Vec<Arc<dyn AlertSink>>,
+    started_at_ms: u64,
+    /// Hands completed windows to the scoring thread, when there is one.
+    scorer: Option<SyncSender<Job>>,
+}
+
+/// A completed window and what to compare it with.
+type Job = (Completed, Option<(Arc<Reference>, u64, u64)>);
+
+#[derive(Debug, Clone)]
+struct Config {
+    window_rows: u64,
+    step_rows: u64,
+    max_kept: usize,
+    sample_every: u32,
+    thresholds: DriftThresholds,
+    positive_class: usize,
+    quality_window: usize,
+    max_pending: usize,
+    pending_ttl: Duration,
+    evaluate_every: u64,
+    history: usize,
+    explicit_reference: Option<ReferenceStats>,
+    background: bool,
+}
+
+/// Most versions whose outputs and rolling quality are kept.
+const VERSIONS: usize = 8;
+
+/// What the window side knows: the drift version's reference and the ring.
+#[derive(Debug)]
+struct Live {
+    version: u64,
+    reference: Option<Arc<Reference>>,
+    window: Window,
+    window_index: u64,
+    period_rows: u64,
+    lifetime: Lifetime,
+    history: VecDeque<WindowPoint>,
+    last_drift: Option<DriftReport>,
+    outputs: VecDeque<(u64, Arc<OutputKind>)>,
+}
+
+#[derive(Debug, Default)]
+struct Lifetime {
+    requests: u64,
+    errors: u64,
+    rows: u64,
+    latency: LatencyHistogram,
+}
+
+/// A reference prepared for repeated comparisons.
+#[derive(Debug)]
+struct Reference {
+    names: Vec<String>,
+    categorical: Vec<bool>,
+    columns: Vec<Column>,
+    prediction: Option<(bool, Column)>,
+}
+
+impl Reference {
+    fn new(stats: &ReferenceStats) -> Self {
+        Self {
+            names: stats.features.iter().map(|f| f.name.clone()).collect(),
+            categorical: stats.features.iter().map(|f| f.categorical).collect(),
+            columns: stats
+                .features
+                .iter()
+                .map(|f| Column::new(f.sample.iter().copied()))
+                .collect(),
+            prediction: stats
+                .predictions
+                .as_ref()
+                .map(|p| (p.categorical, Column::new(p.sample.iter().copied()))),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Quality {
+    versions: HashMap<u64, (Rolling, VecDeque<QualityPoint>)>,
+    since_eval: u64,
+    touch: u64,
+}
+
+/// Configures a [`Monitor`]; every setting is checked by
+/// [`build`](Self::build).
+#[derive(Debug)]
+#[must_use]
+pub struct MonitorBuilder {
+    model: Arc<str>,
+    version: u64,
+    output: Arc<OutputKind>,
+    header_reference: Option<ReferenceStats>,
+    width: usize,
+    config: Config,
+    rules: Vec<AlertRule>,
+    sinks: Vec<Arc<dyn AlertSink>>,
+}
+
+impl MonitorBuilder {
+    /// Reference statistics for deployments without an artifact header
+    /// (default: none; drift is then off for them). An artifact header's
+    /// reference takes precedence.
+    pub fn reference(mut self, reference: ReferenceStats) -> Self {
+        self.config.explicit_reference = Some(reference);
+        self
+    }
+
+    /// Rows a drift window covers (default 1,000).
+    pub fn window_rows(mut self, rows: usize) -> Self {
+        self.config.window_rows = rows as u64;
+        if self.config.step_rows > rows as u64 || self.config.step_rows == 0 {
+            self.config.step_rows = rows as u64;
+        }
+        self
+    }
+
+    /// Rows between evaluations (default: the window size, i.e. tumbling
+    /// windows). A smaller step makes the window slide: every `rows` rows
+    /// the last [`window_rows`](Self::window_rows) rows are scored.
+    pub fn step_rows(mut self, rows: usize) -> Self {
+        self.config.step_rows = rows as u64;
+        self
+    }
+
+    /// Most rows kept per window (default 5,000, the size of the reference
+    /// sample). Larger windows keep every k-th row, k = ⌈window / bound⌉.
+    pub fn max_kept_rows(mut self, rows: usize) -> Self {
+        self.config.max_kept = rows;
+        self
+    }
+
+    /// Put only every `n`-th request of each thread into the window
+    /// (default 1: every request). Metrics and feedback see every request
+    /// regardless; windows then span `n` times as many requests.
+    pub fn sample_every(mut self, n: u32) -> Self {
+        self.config.sample_every = n;
+        self
+    }
+
+    /// Drift thresholds (default [`DriftThresholds::default`]).
+    pub fn thresholds(mut self, thresholds: DriftThresholds) -> Self {
+        self.config.thresholds = thresholds;
+        self
+    }
+
+    /// The class index that counts as positive for precision, recall and
+    /// AUC (default 1).
+    pub fn positive_class(mut self, class: usize) -> Self {
+        self.config.positive_class = class;
+        self
+    }
+
+    /// Outcomes the rolling quality covers, per version (default 1,000).
+    pub fn quality_window(mut self, outcomes: usize) -> Self {
+        self.config.quality_window = outcomes;
+        self
+    }
+
+    /// Most predictions waiting for feedback (default 100,000); the oldest
+    /// is dropped first.
+    pub fn max_pending(mut self, n: usize) -> Self {
+        self.config.max_pending = n;
+        self
+    }
+
+    /// How long a prediction waits for feedback (default one hour).
+    pub fn pending_ttl(mut self, ttl: Duration) -> Self {
+        self.config.pending_ttl = ttl;
+        self
+    }
+
+    /// Quality rules are evaluated every `n` joined outcomes (default 100).
+    pub fn evaluate_every(mut self, n: usize) -> Self {
+        self.config.evaluate_every = n as u64;
+        self
+    }
+
+    /// Points kept in the window and quality histories (default 500).
+    pub fn history(mut self, points: usize) -> Self {
+        self.config.history = points;
+        self
+    }
+
+    /// Score completed windows on a thread of the monitor's own instead of
+    /// on the request that completed them (default: `false`).
+    ///
+    /// Scoring a window (sorting and binning its columns against the
+    /// reference) is most of the monitor's cost; with this on, requests only
+    /// append rows and hand full windows over, and drift alerts fire on the
+    /// scoring thread shortly after. The thread is a plain `std` thread that
+    /// ends when the monitor is dropped; it is given at most 4 windows at a
+    /// time, and a request that finds it busy scores its window itself, so
+    /// no window is lost and memory stays bounded. The CPU time is the same
+    /// either way.
+    pub fn score_in_background(mut self, on: bool) -> Self {
+        self.config.background = on;
+        self
+    }
+
+    /// Adds an alert rule.
+    pub fn alert(mut self, rule: AlertRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Adds a sink that hears every alert transition (default: none; alerts
+    /// are still kept for [`Monitor::active_alerts`] and the report).
+    pub fn sink(mut self, sink: Arc<dyn AlertSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Checks the settings and builds the monitor.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorError::InvalidConfig`] (as [`Error::Monitor`](crate::Error::Monitor))
+    /// for a zero or oversized bound, a step larger than the window, a
+    /// positive class outside the label set, or thresholds that are not
+    /// finite or whose warning level exceeds the drift level.
+    pub fn build(self) -> Result<Arc<Monitor>> {
+        let c = &self.config;
+        let bad = |reason: String| Err(MonitorError::InvalidConfig { reason }.into());
+        let ranges: [(&str, u64, u64, u64); 7] = [
+            ("window_rows", c.window_rows, 2, 10_000_000),
+            ("step_rows", c.step_rows, 1, c.window_rows),
+            ("max_kept_rows", c.max_kept as u64, 1, 1_000_000),
+            ("quality_window", c.quality_window as u64, 1, 1_000_000),
+            ("max_pending", c.max_pending as u64, 1, 10_000_000),
+            ("evaluate_every", c.evaluate_every, 1, u64::MAX),
+            ("history", c.history as u64, 1, 100_000),
+        ];
+        for (name, v, lo, hi) in ranges {
+            if v < lo || v > hi {
+                return bad(format!("{name} is {v}, must be in {lo}..={hi}"));
+            }
+        }
+        if c.sample_every == 0 {
+            return bad("sample_every must be at least 1".into());
+        }
+        let t = &c.thresholds;
+        let all = [
+            t.psi_warn,
+            t.psi_drift,
+            t.js_warn,
+            t.js_drift,
+            t.dataset_share,
+        ];
+        if all.iter().any(|v| !v.is_finite() || *v < 0.0)
+            || t.psi_warn > t.psi_drift
+            || t.js_warn > t.js_drift
+            || matches!(t.binning, super::Binning::Fixed(0))
+        {
+            return bad(format!("invalid drift thresholds {t:?}"));
+        }
+        if let Some(labels) = self.output.labels()
+            && c.positive_class >= labels.len()
+        {
+            return bad(format!(
+                "positive class {} outside {} labels",
+                c.positive_class,
+                labels.len()
+            ));
+        }
+        if let Some(r) = self
+            .rules
+            .iter()
+            .find(|r| !(r.clear_value().is_finite() && r.threshold_value().is_finite()))
+        {
+            return bad(format!("rule `{}` has a non-finite threshold", r.name()));
+        }
+        let reference = self
+            .header_reference
+            .as_ref()
+            .or(c.explicit_reference.as_ref())
+            .filter(|r| r.features.len() == self.width)
+            .map(|r| Arc::new(Reference::new(r)));
+        let handles = VersionHandles::register(&self.model, self.version);
+        m::set_version(&self.model, self.version);
+        let now = now_ms();
+        let background = c.background;
+        let window = Window::new(self.width, c.window_rows, c.step_rows, c.max_kept);
+        let pendings = Pendings::new(c.max_pending, c.pending_ttl);
+        Ok(Arc::new_cyclic(|weak: &Weak<Monitor>| Monitor {
+            scorer: background.then(|| spawn_scorer(weak.clone())).flatten(),
+            live: Mutex::new(Live {
+                version: self.version,
+                reference,
+                window,
+                window_index: 0,
+                period_rows: 0,
+                lifetime: Lifetime::default(),
+                history: VecDeque::new(),
+                last_drift: None,
+                outputs: VecDeque::from([(self.version, self.output)]),
+            }),
+            pendings: Mutex::new(pendings),
+            quality: Mutex::new(Quality {
+                versions: HashMap::new(),
+                since_eval: 0,
+                touch: 0,
+            }),
+            alerts: Mutex::new(Alerts::default()),
+            hot: ArcSwap::from_pointee(handles),
+            cold: Mutex::new(VecDeque::new()),
+            model: self.model,
+            config: self.config,
+            rules: self.rules,
+            sinks: self.sinks,
+            started_at_ms: now,
+        }))
+    }
+}
+
+/// Starts the scoring thread; `None` (score inline) if it cannot start.
+fn spawn_scorer(monitor: Weak<Monitor>) -> Option<SyncSender<Job>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(4);
+    std::thread::Builder::new()
+        .name("modelhost-monitor".into())
+        .spawn(move || {
+            // Ends when the monitor, and with it the sender, is dropped.
+            while let Ok((completed, reference)) = rx.recv() {
+                let Some(m) = monitor.upgrade() else { break };
+                let alerts = m.finish(completed, reference);
+                m.dispatch(&alerts);
+            }
+        })
+        .ok()?;
+    Some(tx)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+thread_local! {
+    static SAMPLE: Cell<u32> = const { Cell::new(0) };
+}
+
+impl Monitor {
+    /// Starts configuring a monitor for the model `initial` serves; its
+    /// artifact header (if it has one) provides the drift reference.
+    pub fn builder(initial: &Deployment) -> MonitorBuilder {
+        MonitorBuilder {
+            model: Arc::from(initial.name()),
+            version: initial.version(),
+            output: initial.output().clone(),
+            header_reference: initial
+                .source::<ArtifactHeader>()
+                .and_then(|h| h.reference.clone()),
+            width: initial.schema().len(),
+            config: Config {
+                window_rows: 1_000,
+                step_rows: 1_000,
+                max_kept: ReferenceStats::DEFAULT_SAMPLE,
+                sample_every: 1,
+                thresholds: DriftThresholds::default(),
+                positive_class: 1,
+                quality_window: 1_000,
+                max_pending: 100_000,
+                pending_ttl: Duration::from_secs(3_600),
+                evaluate_every: 100,
+                history: 500,
+                explicit_reference: None,
+                background: false,
+            },
+            rules: Vec::new(),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// The monitored model's name.
+    #[must_use]
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn handles(&self, model: &str, version: u64) -> Arc<VersionHandles> {
+        let mut cold = lock(&self.cold);
+        if let Some(h) = cold
+            .iter()
+            .find(|h| h.version == version && *h.model == *model)
+        {
+            return h.clone();
+        }
+        let h = Arc::new(VersionHandles::register(&Arc::from(model), version));
+        if cold.len() == VERSIONS {
+            cold.pop_front();
+        }
+        cold.push_back(h.clone());
+        h
+    }
+
+    /// Reports the true outcome of the request `request_id`, joining it to
+    /// the prediction the monitor saw. Returns `false` when no prediction
+    /// with that id is waiting (unknown, already joined, expired or
+    /// evicted). Only single-row requests with an id are joined.
+    ///
+    /// Every [`evaluate_every`](MonitorBuilder::evaluate_every) joined
+    /// outcomes, the quality alert rules are evaluated and sinks called on
+    /// this thread.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorError::UnknownLabel`] for a label outside the vocabulary of
+    /// the version that served the request, [`MonitorError::OutcomeMismatch`]
+    /// for an outcome that does not fit its output; the prediction then
+    /// stays waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn demo(monitor: &modelhost::monitor::Monitor) -> modelhost::Result<()> {
+    /// monitor.record_outcome("order-17", "buy")?; // a label
+    /// monitor.record_outcome("order-18", 0usize)?; // a class index
+    /// # Ok(()) }
+    /// ```
+    pub fn record_outcome(&self, request_id: &str, actual: impl Into<Actual>) -> Result<bool> {
+        let actual = actual.into();
+        let now = Instant::now();
+        let pending = {
+            let mut p = lock(&self.pendings);
+            let Some(pending) = p.take(request_id, now) else {
+                return Ok(false);
+            };
+            match self.actual_value(&pending, &actual) {
+                Ok(v) => (pending, v),
+                Err(e) => {
+                    p.insert(request_id, pending);
+                    return Err(e.into());
+                }
+            }
+        };
+        let ((p, actual), positive) = (pending, self.config.positive_class);
+        let due = {
+            let mut q = lock(&self.quality);
+            q.touch += 1;
+            let touch = q.touch;
+            if !q.versions.contains_key(&p.version) && q.versions.len() == VERSIONS {
+                let oldest = q
+                    .versions
+                    .iter()
+                    .min_by_key(|(_, (r, _))| r.last_touch)
+                    .map(|(v, _)| *v);
+                if let Some(v) = oldest {
+                    q.versions.remove(&v);
+                }
+            }
+            let (rolling, _) = q.versions.entry(p.version).or_insert_with(|| {
+                (
+                    Rolling::new(self.config.quality_window, positive, p.classification),
+                    VecDeque::new(),
+                )
+            });
+            rolling.last_touch = touch;
+            rolling.push(p.predicted, actual, p.positive_score);
+            q.since_eval += 1;
+            let due = q.since_eval >= self.config.evaluate_every;
+            if due {
+                q.since_eval = 0;
+                let at_ms = now_ms();
+                let history = self.config.history;
+                for (&v, (r, h)) in &mut q.versions {
+                    if r.last_touch + self.config.evaluate_every > touch {
+                        if h.len() == history {
+                            h.pop_front();
+                        }
+                        h.push_back(QualityPoint {
+                            outcomes: r.total,
+                            at_ms,
+                            metrics: r.metrics(v),
+                        });
+                    }
+                }
+            }
+            due
+        };
+        if due {
+            self.publish_quality();
+            let transitions = self.evaluate_rules(true, false);
+            self.dispatch(&transitions);
+        }
+        Ok(true)
+    }
+
+    fn actual_value(&self, p: &Pending, actual: &Actual) -> Result<f64, MonitorError> {
+        let mismatch = |reason: String| MonitorError::OutcomeMismatch {
+            version: p.version,
+            reason,
+        };
+        let labels = {
+            let live = lock(&self.live);
+            live.outputs
+                .iter()
+                .find(|(v, _)| *v == p.version)
+                .and_then(|(_, o)| o.labels().cloned())
+        };
+        match (p.classification, actual) {
+            (false, Actual::Value(v)) if v.is_finite() => Ok(*v),
+            (false, Actual::Value(v)) => Err(mismatch(format!("non-finite value {v}"))),
+            (false, Actual::Class(c)) => Ok(*c as f64),
+            (false, Actual::Label(l)) => Err(mismatch(format!("label `{l}` for a regressor"))),
+            (true, Actual::Label(l)) => labels
+                .and_then(|ls| ls.iter().position(|x| x == l))
+                .map(|c| c as f64)
+                .ok_or_else(|| MonitorError::UnknownLabel {
+                    label: l.clone(),
+                    version: p.version,
+                }),
+            (true, Actual::Class(c)) => match labels {
+                Some(ls) if *c >= ls.len() => {
+                    Err(mismatch(format!("class {c} outside {} labels", ls.len())))
+                }
+                _ => Ok(*c as f64),
+            },
+            (true, Actual::Value(v)) if v.fract() == 0.0 && *v >= 0.0 && *v < 1e15 => {
+                self.actual_value(p, &Actual::Class(*v as usize))
+            }
+            (true, Actual::Value(v)) => Err(mismatch(format!("value {v} is not a class index"))),
+        }
+    }
+
+    /// Rolling quality of every version that received feedback, newest
+    /// version first.
+    #[must_use]
+    pub fn quality(&self) -> Vec<QualityMetrics> {
+        let q = lock(&self.quality);
+        let mut v: Vec<QualityMetrics> =
+            q.versions.iter().map(|(&v, (r, _))| r.metrics(v)).collect();
+        v.sort_by_key(|q| std::cmp::Reverse(q.version));
+        v
+    }
+
+    /// The drift report of the last completed window, if any.
+    #[must_use]
+    pub fn drift(&self) -> Option<DriftReport> {
+        lock(&self.live).last_drift.clone()
+    }
+
+    /// Alerts firing now.
+    #[must_use]
+    pub fn active_alerts(&self) -> Vec<Alert> {
+        lock(&self.alerts).active()
+    }
+
+    /// Evaluates every rule now (quality rules on the rolling metrics, drift
+    /// rules on the last completed window), calls the sinks for each
+    /// transition and returns the transitions. A rule already firing does
+    /// not fire again.
+    pub fn evaluate(&self) -> Vec<Alert> {
+        self.publish_quality();
+        let t = self.evaluate_rules(true, true);
+        self.dispatch(&t);
+        t
+    }
+
+    fn evaluate_rules(&self, quality: bool, drift: bool) -> Vec<Alert> {
+        let metrics = if quality { self.quality() } else { Vec::new() };
+        let report = if drift { self.drift() } else { None };
+        let now = now_ms();
+        let mut alerts = lock(&self.alerts);
+        let mut out = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.metric().is_quality() {
+                for q in metrics.iter().filter(|q| q.count >= rule.min()) {
+                    let value = match rule.metric() {
+                        Metric::Accuracy => q.accuracy,
+                        Metric::Precision => q.precision,
+                        Metric::Recall => q.recall,
+                        Metric::Auc => q.auc,
+                        Metric::MeanAbsoluteError => q.mae,
+                        _ => None,
+                    };
+                    if let Some(v) = value {
+                        out.extend(alerts.observe(i, rule, &self.model, q.version, v, now));
+                    }
+                }
+            } else if let Some(r) = &report {
+                let value = match rule.metric() {
+                    Metric::FeaturePsi(f) => r.feature(f).and_then(|f| f.psi),
+                    Metric::FeatureKs(f) => r.feature(f).and_then(|f| f.ks),
+                    Metric::FeatureJs(f) => r.feature(f).and_then(|f| f.js),
+                    Metric::PredictionPsi => r.prediction.as_ref().and_then(|p| p.psi),
+                    Metric::DriftShare => Some(r.drift_share),
+                    _ => None,
+                };
+                if let Some(v) = value {
+                    out.extend(alerts.observe(i, rule, &self.model, r.version, v, now));
+                }
+            }
+        }
+        if !out.is_empty() {
+            m::alerts_gauge(&self.model).set(alerts.active().len() as f64);
+        }
+        out
+    }
+
+    fn dispatch(&self, alerts: &[Alert]) {
+        for a in alerts {
+            for s in &self.sinks {
+                s.on_alert(a);
+            }
+        }
+    }
+
+    fn publish_quality(&self) {
+        for q in self.quality() {
+            let metrics = [
+                ("accuracy", q.accuracy),
+                ("precision", q.precision),
+                ("recall", q.recall),
+                ("auc", q.auc),
+                ("mae", q.mae),
+                ("rmse", q.rmse),
+            ];
+            for (name, v) in metrics {
+                if let Some(v) = v {
+                    m::quality_gauge(&self.model, q.version, name).set(v);
+                }
+            }
+        }
+    }
+
+    /// Scores a completed window and records its point.
+    fn finish(
+        &self,
+        completed: Completed,
+        reference: Option<(Arc<Reference>, u64, u64)>,
+    ) -> Vec<Alert> {
+        let t = &self.config.thresholds;
+        let report = reference.and_then(|(r, version, index)| {
+            if completed.width() != r.columns.len() || completed.kept == 0 {
+                return None;
+            }
+            let (columns, predictions) = completed.columns();
+            let features: Vec<_> = (0..r.columns.len())
+                .map(|j| compare(&r.names[j], r.categorical[j], &r.columns[j], &columns[j], t))
+                .collect();
+            let prediction = r
+                .prediction
+                .as_ref()
+                .filter(|_| !predictions.sorted.is_empty())
+                .map(|(cat, col)| compare("prediction", *cat, col, &predictions, t));
+            let drifted = features
+                .iter()
+                .filter(|f| f.verdict == Verdict::Drift)
+                .count();
+            let share = if features.is_empty() {
+                0.0
+            } else {
+                drifted as f64 / features.len() as f64
+            };
+            Some(DriftReport {
+                model: self.model.to_string(),
+                version,
+                window: index,
+                rows: completed.rows,
+                kept_rows: completed.kept,
+                features,
+                prediction,
+                drifted,
+                drift_share: share,
+                dataset_drift: !r.columns.is_empty() && share >= t.dataset_share,
+            })
+        });
+        if let Some(r) = &report {
+            for f in r.features.iter().chain(&r.prediction) {
+                if let Some(psi) = f.psi {
+                    m::drift_gauge(&self.model, r.version, &f.name).set(psi);
+                }
+            }
+            m::share_gauge(&self.model, r.version).set(r.drift_share);
+        }
+        let period = completed.period;
+        let point = WindowPoint {
+            index: report.as_ref().map(|r| r.window),
+            version: report.as_ref().map(|r| r.version),
+            ended_at_ms: now_ms(),
+            rows: completed.rows,
+            requests: period.requests,
+            errors: period.errors,
+            p50_seconds: period.latency.quantile(0.5).map(|d| d.as_secs_f64()),
+            p90_seconds: period.latency.quantile(0.9).map(|d| d.as_secs_f64()),
+            p99_seconds: period.latency.quantile(0.99).map(|d| d.as_secs_f64()),
+            drift_share: report.as_ref().map(|r| r.drift_share),
+            psi: report
+                .as_ref()
+                .map(|r| {
+                    r.features
+                        .iter()
+                        .filter_map(|f| Some((f.name.clone(), f.psi?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        {
+            let mut live = lock(&self.live);
+            live.lifetime.latency.merge(&period.latency);
+            if live.history.len() == self.config.history {
+                live.history.pop_front();
+            }
+            live.history.push_back(point);
+            if report.is_some() {
+                live.last_drift = report.clone();
+            }
+        }
+        if report.is_some() {
+            self.evaluate_rules(false, true)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// A JSON-serializable copy of the monitor's state, for
+    /// [`MonitorSnapshot::render_html`], the `modelhost report` command, or
+    /// your own tooling.
+    #[must_use]
+    pub fn snapshot(&self) -> MonitorSnapshot {
+        let (version, lifetime, windows, drift, latency) = {
+            let live = lock(&self.live);
+            let mut latency = live.lifetime.latency.clone();
+            latency.merge(&live.window.period.latency);
+            (
+                live.version,
+                (
+                    live.lifetime.requests,
+                    live.lifetime.errors,
+                    live.lifetime.rows,
+                ),
+                live.history.iter().cloned().collect(),
+                live.last_drift.clone(),
+                latency,
+            )
+        };
+        let quality_history = {
+            let q = lock(&self.quality);
+            let mut h: Vec<QualityPoint> = q
+                .versions
+                .values()
+                .flat_map(|(_, h)| h.iter().cloned())
+                .collect();
+            h.sort_by_key(|p| (p.metrics.version, p.outcomes));
+            h
+        };
+        let (active, log) = {
+            let a = lock(&self.alerts);
+            (a.active(), a.log.iter().cloned().collect())
+        };
+        let pending = lock(&self.pendings).len() as u64;
+        MonitorSnapshot {
+            format: MonitorSnapshot::FORMAT,
+            model: self.model.to_string(),
+            version,
+            started_at_ms: self.started_at_ms,
+            taken_at_ms: now_ms(),
+            requests: lifetime.0,
+            errors: lifetime.1,
+            rows: lifetime.2,
+            pending_feedback: pending,
+            latency,
+            thresholds: self.config.thresholds,
+            windows,
+            drift,
+            quality: self.quality(),
+            quality_history,
+            active_alerts: active,
+            alert_log: log,
+        }
+    }
+
+    /// The monitoring report as one self-contained HTML page (inline SVG,
+    /// no scripts, no external resources).
+    #[must_use]
+    pub fn report(&self) -> String {
+        report::render_html(&self.snapshot())
+    }
+
+    /// Writes [`report`](Self::report) to `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorError::Io`] when the file cannot be written.
+    pub fn write_report(&self, path: impl AsRef<Path>) -> Result<()> {
+        super::snapshot::write(path.as_ref(), self.report().as_bytes())
+    }
+
+    /// Writes [`snapshot`](Self::snapshot) to `path` as JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorError::Io`] when the file cannot be written.
+    pub fn write_snapshot(&self, path: impl AsRef<Path>) -> Result<()> {
+        super::snapshot::write(path.as_ref(), self.snapshot().to_json().as_bytes())
+    }
+
+    /// Bytes-free view of how much the bounded stores hold, for tests and
+    /// diagnostics.
+    #[must_use]
+    pub fn memory(&self) -> MemoryUse {
+        let (window_values, window_capacity_rows) = {
+            let live = lock(&self.live);
+            (live.window.held_values(), live.window.capacity_rows())
+        };
+        let (pending, pending_queue, expired, evicted) = {
+            let p = lock(&self.pendings);
+            (p.len(), p.queued(), p.expired, p.evicted)
+        };
+        let q = lock(&self.quality);
+        MemoryUse {
+            window_values,
+            window_capacity_rows,
+            pending,
+            pending_queue,
+            pending_expired: expired,
+            pending_evicted: evicted,
+            quality_outcomes: q.versions.values().map(|(r, _)| r.held()).sum(),
+            quality_versions: q.versions.len(),
+        }
+    }
+}
+
+/// How much the monitor's bounded stores hold (see [`Monitor::memory`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemoryUse {
+    /// `f64` slots allocated by the window ring (features and predictions).
+    pub window_values: usize,
+    /// The ring's capacity in rows.
+    pub window_capacity_rows: usize,
+    /// Predictions waiting for feedback.
+    pub pending: usize,
+    /// Entries in the pending expiry queue (at most twice `max_pending`).
+    pub pending_queue: usize,
+    /// Pending predictions dropped for age.
+    pub pending_expired: u64,
+    /// Pending predictions dropped for the count bound.
+    pub pending_evicted: u64,
+    /// Outcomes held by the rolling quality windows.
+    pub quality_outcomes: usize,
+    /// Versions with rolling quality.
+    pub quality_versions: usize,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("model", &self.model)
+            .field("rules", &self.rules.len())
+            .field("sinks", &self.sinks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PredictObserver for Monitor {
+    fn on_predict(&self, e: &PredictEvent<'_>) {
+        let outcome = outcome_index(e.outcome.map(|_| ()));
+        let n = e.outcome.map_or(0, |p| p.len());
+        {
+            let hot = self.hot.load();
+            let record = |h: &VersionHandles| {
+                h.request(outcome).increment(1);
+                h.duration.record(e.latency.as_secs_f64());
+                if n > 0 {
+                    h.rows.increment(n as u64);
+                }
+            };
+            if hot.version == e.version && *hot.model == *e.model {
+                record(&hot);
+            } else {
+                record(&self.handles(e.model, e.version));
+            }
+        }
+
+        if let (Some(id), Ok(p)) = (e.request_id, e.outcome)
+            && p.len() == 1
+        {
+            let (predicted, classification) = match (p.class_indices(), p.score_values()) {
+                (Some(c), _) => (c[0] as f64, true),
+                (None, Some(s)) => (s[0], false),
+                (None, None) => (f64::NAN, false),
+            };
+            let score = p
+                .probabilities(0)
+                .and_then(|r| r.get(self.config.positive_class).copied());
+            let pending = Pending::new(e.version, predicted, score, classification, Instant::now());
+            lock(&self.pendings).insert(id, pending);
+        }
+
+        if self.config.sample_every > 1 {
+            let skip = SAMPLE.with(|c| {
+                let k = c.get().wrapping_add(1);
+                c.set(k);
+                k % self.config.sample_every != 0
+            });
+            if skip {
+                return;
+            }
+        }
+        let due = {
+            let mut live = lock(&self.live);
+            let live = &mut *live;
+            live.lifetime.requests += 1;
+            live.lifetime.rows += n as u64;
+            live.window.period.requests += 1;
+            if e.outcome.is_err() {
+                live.lifetime.errors += 1;
+                live.window.period.errors += 1;
+            }
+            live.window.period.latency.record(e.latency);
+            if let (Some(rows), true) = (e.rows, e.version == live.version) {
+                for (i, row) in rows.rows().into_iter().enumerate() {
+                    let prediction = match e.outcome {
+                        Ok(p) => p
+                            .class_indices()
+                            .map(|c| c[i] as f64)
+                            .or_else(|| p.score_values().map(|s| s[i]))
+                            .unwrap_or(f64::NAN),
+                        Err(_) => f64::NAN,
+                    };
+                    live.window.push_row(row.iter().copied(), prediction);
+                }
+                live.period_rows += rows.nrows() as u64;
+            } else {
+                live.period_rows += n as u64;
+            }
+            if live.period_rows >= self.config.step_rows {
+                live.period_rows = 0;
+                if live.window.due() {
+                    let index = live.window_index;
+                    live.window_index += 1;
+                    let reference = live.reference.clone().map(|r| (r, live.version, index));
+                    Some((live.window.complete(), reference))
+                } else {
+                    Some((Completed::unscored(live.window.take_period()), None))
+                }
+            } else {
+                None
+            }
+        };
+        if let Some(job) = due {
+            let job = match &self.scorer {
+                Some(tx) => match tx.try_send(job) {
+                    Ok(()) => return,
+                    Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
+                },
+                None => job,
+            };
+            let alerts = self.finish(job.0, job.1);
+            self.dispatch(&alerts);
+        }
+    }
+
+    fn on_swap(&self, e: &SwapEvent<'_>) {
+        m::swapped(e.model, e.to, e.rollback);
+        if *e.model != *self.model {
+            return;
+        }
+        self.hot
+            .store(Arc::new(VersionHandles::register(&self.model, e.to)));
+        let d = e.deployment;
+        let stats = d
+            .source::<ArtifactHeader>()
+            .and_then(|h| h.reference.as_ref())
+            .or(self.config.explicit_reference.as_ref())
+            .filter(|r| r.features.len() == d.schema().len());
+        let reference = stats.map(|s| Arc::new(Reference::new(s)));
+        let mut live = lock(&self.live);
+        live.version = e.to;
+        live.reference = reference;
+        live.window.restart(d.schema().len());
+        live.window_index = 0;
+        if !live.outputs.iter().any(|(v, _)| *v == e.to) {
+            if live.outputs.len() == VERSIONS {
+                live.outputs.pop_front();
+            }
+            live.outputs.push_back((e.to, d.output().clone()));
+        }
+    }
+
+    fn on_swap_failed(&self, model: &str, error: &crate::Error) {
+        m::failed_load(model, error);
+    }
+}
