@@ -32,12 +32,17 @@ fn evaluate(
         .confusion_matrix(&truth)
         .map_err(Error::model)?
         .accuracy();
-    // linfa's binary precision/recall treat the first class as positive:
-    // flip the labels so that class is "buy".
-    let flip = |a: &Array1<usize>| a.mapv(|c| 1 - c);
-    let cm = flip(&predicted)
-        .confusion_matrix(&flip(&truth))
-        .map_err(Error::model)?;
+    // Precision and recall of "buy" (class 1), counted directly: linfa's
+    // binary precision and recall take whichever class its confusion matrix
+    // lists first as the positive one.
+    let count = |p: usize, t: usize| {
+        predicted
+            .iter()
+            .zip(&truth)
+            .filter(|&(&a, &b)| a == p && b == t)
+            .count() as f64
+    };
+    let (tp, fp, fn_) = (count(1, 1), count(1, 0), count(0, 1));
     // A decision tree gives hard labels, so its ROC curve has one threshold
     // and the AUC equals the balanced accuracy.
     let scores: Array1<Pr> = predicted.mapv(|c| Pr::new(c as f32));
@@ -48,8 +53,8 @@ fn evaluate(
         .area_under_curve();
     Ok([
         ("accuracy", f64::from(accuracy)),
-        ("precision", f64::from(cm.precision())),
-        ("recall", f64::from(cm.recall())),
+        ("precision", tp / (tp + fp).max(1.0)),
+        ("recall", tp / (tp + fn_).max(1.0)),
         ("auc", f64::from(auc)),
     ])
 }
