@@ -148,7 +148,7 @@ fn main() -> modelhost::Result<()> {
                                 // whatever the model thinks: the concept
                                 // shifts along with the inputs.
                                 let tablet = customer.get("device") == Some(&"tablet".into());
-                                let truth = if s > 0.0 && tablet && i % 3 != 0 {
+                                let truth = if s > 0.0 && tablet && !i.is_multiple_of(3) {
                                     0
                                 } else {
                                     truth
