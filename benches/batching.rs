@@ -29,13 +29,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use linfa::prelude::*;
-use linfa_trees::DecisionTree;
 use modelhost::{
     BatchConfig, Batcher, Deployment, FeatureMap, FeatureSchema, InProcessServer, LinfaModel,
     Model, ModelServer, OutputKind, PredictRequest, Predictions,
 };
-use ndarray::{Array1, ArrayView2};
+use ndarray::ArrayView2;
 
 /// Fixed cost of one call to the device model.
 const PER_CALL: Duration = Duration::from_micros(200);
@@ -77,15 +75,9 @@ fn device_server() -> Arc<InProcessServer> {
 }
 
 fn tree_server() -> Arc<InProcessServer> {
-    let schema = common::webshop_schema();
-    let (rows, labels) = common::webshop_data(5_000, 7, 0.0);
-    let x = schema.validate_batch(&rows).expect("valid").into_array();
-    let y = Array1::from(labels);
-    let tree = DecisionTree::params()
-        .max_depth(Some(10))
-        .fit(&Dataset::new(x, y))
-        .expect("fit");
-    let model = LinfaModel::decision_tree(tree, schema, common::LABELS).expect("model");
+    let (batch, tree) = common::train_tree(5_000, 7, 10).expect("fit");
+    let model =
+        LinfaModel::decision_tree(tree, batch.schema().clone(), common::LABELS).expect("model");
     Arc::new(InProcessServer::new(Deployment::new("tree", 1, model)).expect("server"))
 }
 

@@ -38,11 +38,8 @@ use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use linfa::prelude::*;
-use linfa_trees::DecisionTree;
 use modelhost::transport::http::{Blocking, HttpTransport, serve_on};
 use modelhost::{Deployment, InProcessServer, LinfaModel};
-use ndarray::Array1;
 use serde_json::{Value, json};
 
 const PATH: &str = "/v2/models/recommender/infer";
@@ -57,14 +54,9 @@ fn runtime(name: &str) -> tokio::runtime::Runtime {
 }
 
 fn model_server() -> Arc<InProcessServer> {
-    let schema = common::webshop_schema();
-    let (rows, labels) = common::webshop_data(8_000, 2, 0.0);
-    let batch = schema.validate_batch(&rows).expect("valid rows");
-    let tree = DecisionTree::params()
-        .max_depth(Some(8))
-        .fit(&Dataset::new(batch.rows().to_owned(), Array1::from(labels)))
-        .expect("fit");
-    let model = LinfaModel::decision_tree(tree, schema, common::LABELS).expect("model");
+    let (batch, tree) = common::train_tree(8_000, 2, 8).expect("fit");
+    let model =
+        LinfaModel::decision_tree(tree, batch.schema().clone(), common::LABELS).expect("model");
     Arc::new(InProcessServer::new(Deployment::new("recommender", 1, model)).expect("server"))
 }
 

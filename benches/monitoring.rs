@@ -29,23 +29,15 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use linfa::prelude::*;
-use linfa_trees::DecisionTree;
 use modelhost::artifact::ReferenceStats;
 use modelhost::monitor::Monitor;
 use modelhost::server::{PredictEvent, PredictObserver};
 use modelhost::{Deployment, InProcessServer, LinfaModel, ModelServer, PredictRequest};
-use ndarray::Array1;
 
 fn deployment() -> (Deployment, ReferenceStats) {
-    let schema = common::webshop_schema();
-    let (rows, labels) = common::webshop_data(5_000, 1, 0.0);
-    let batch = schema.validate_batch(&rows).expect("valid rows");
-    let tree = DecisionTree::params()
-        .max_depth(Some(8))
-        .fit(&Dataset::new(batch.rows().to_owned(), Array1::from(labels)))
-        .expect("fit");
-    let model = LinfaModel::decision_tree(tree, schema, common::LABELS).expect("model");
+    let (batch, tree) = common::train_tree(5_000, 1, 8).expect("fit");
+    let model =
+        LinfaModel::decision_tree(tree, batch.schema().clone(), common::LABELS).expect("model");
     let reference = ReferenceStats::from_batch(&batch, None, ReferenceStats::DEFAULT_SAMPLE);
     (Deployment::new("recommender", 1, model), reference)
 }

@@ -15,12 +15,9 @@ mod common;
 
 use std::sync::Arc;
 
-use linfa::prelude::*;
-use linfa_trees::DecisionTree;
 use modelhost::artifact::{Artifact, ReadOptions};
 use modelhost::monitor::{Alert, AlertRule, AlertState, CallbackSink, Metric, Monitor};
-use modelhost::{Error, InProcessServer, ModelServer, PredictRequest};
-use ndarray::Array1;
+use modelhost::{InProcessServer, ModelServer, PredictRequest};
 
 fn main() -> modelhost::Result<()> {
     let dir = std::env::args().nth(1).map_or_else(
@@ -35,15 +32,7 @@ fn main() -> modelhost::Result<()> {
     // 1. Train and package the model. The artifact carries reference
     //    statistics of the training data, which the monitor compares with.
     let schema = common::webshop_schema();
-    let (rows, labels) = common::webshop_data(6_000, 1, 0.0);
-    let training = schema.validate_batch(&rows)?;
-    let tree = DecisionTree::params()
-        .max_depth(Some(6))
-        .fit(&Dataset::new(
-            training.rows().to_owned(),
-            Array1::from(labels),
-        ))
-        .map_err(Error::model)?;
+    let (training, tree) = common::train_tree(6_000, 1, 6)?;
     let mut artifact =
         Artifact::decision_tree("recommender", &tree, &schema, common::LABELS, &training)?;
     artifact.header_mut().version = 1; // a registry would assign it

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use linfa::prelude::*;
 use linfa_trees::DecisionTree;
 use modelhost::artifact::{Artifact, ReadOptions};
 use modelhost::registry::Registry;
@@ -20,7 +19,6 @@ use modelhost::transport::http::{Blocking, HttpTransport, serve_on};
 use modelhost::{
     Error, FeatureMap, InProcessServer, LinfaModel, ModelServer, PredictRequest, PredictResponse,
 };
-use ndarray::Array1;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use support::{MockModel, POISON};
@@ -153,13 +151,7 @@ impl Reply {
 }
 
 fn tree(depth: usize, seed: u64) -> (DecisionTree<f64, usize>, modelhost::FeatureBatch) {
-    let schema = common::webshop_schema();
-    let (rows, labels) = common::webshop_data(600, seed, 0.0);
-    let batch = schema.validate_batch(&rows).unwrap();
-    let tree = DecisionTree::params()
-        .max_depth(Some(depth))
-        .fit(&Dataset::new(batch.rows().to_owned(), Array1::from(labels)))
-        .unwrap();
+    let (batch, tree) = common::train_tree(600, seed, depth).unwrap();
     (tree, batch)
 }
 
