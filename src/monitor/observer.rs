@@ -792,8 +792,15 @@ impl Monitor {
                 live.history.pop_front();
             }
             live.history.push_back(point);
-            if report.is_some() {
-                live.last_drift = report.clone();
+            // Windows scored on the scoring thread and on requests (when it
+            // was busy) can finish out of order; keep the latest window.
+            let older = |r: &DriftReport| {
+                live.last_drift
+                    .as_ref()
+                    .is_some_and(|l| l.version == r.version && l.window > r.window)
+            };
+            if let Some(r) = report.as_ref().filter(|r| !older(r)) {
+                live.last_drift = Some(r.clone());
             }
         }
         if report.is_some() {
