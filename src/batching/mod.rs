@@ -81,21 +81,21 @@
 //! Batching trades a little latency for throughput, and only pays when a
 //! batch of `n` rows costs much less than `n` single calls *and* concurrent
 //! requests cannot simply run in parallel. Measured with
-//! `cargo bench --bench batching` on a busy 2-core machine (defaults but
+//! `cargo bench --bench batching` on a quiet 2-core machine (defaults but
 //! `max_batch_rows` 64, one worker):
 //!
 //! | model | callers | direct req/s | batched req/s | batched p50 / p99 |
 //! |---|---|---|---|---|
-//! | 200 µs per call + 1 µs per row, calls serialized | 1 | 3 392 | 3 268 | 277 µs / 324 µs (direct: 273 / 320) |
-//! | same | 8 | 3 173 | 20 074 (6.3x) | 355 µs / 667 µs |
-//! | same | 64 | 3 384 | 71 019 (21x) | 821 µs / 3.2 ms |
-//! | depth-10 decision tree, < 1 µs | 64 | 2.3 M | 0.17 M (0.07x) | 1 µs / 4.2 ms |
+//! | 200 µs per call + 1 µs per row, calls serialized | 1 | 3 631 | 3 581 | 278 µs / 315 µs (direct: 274 / 290) |
+//! | same | 8 | 3 580 | 19 708 (5.5x) | 353 µs / 653 µs |
+//! | same | 64 | 3 533 | 88 699 (25x) | 705 µs / 1.07 ms |
+//! | depth-10 decision tree, < 1 µs | 64 | 6.8 M | 0.19 M (0.03x) | 379 µs / 611 µs |
 //!
 //! A lone caller pays about 1 % (it is served on its own thread); a model
 //! whose calls cost microseconds and run in parallel on every core only
-//! loses, so do not batch it. The p99 under 64 callers moved between
-//! 1.7 ms and 8.7 ms across runs on the shared machine: with 64 threads on
-//! 2 cores it measures scheduling as much as the batcher.
+//! loses, so do not batch it. On a busy machine the p99 under 64 callers
+//! moved between 1.7 ms and 8.7 ms across runs: with 64 threads on 2 cores
+//! it measures scheduling as much as the batcher.
 //!
 //! Settings:
 //!
