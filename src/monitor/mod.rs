@@ -70,9 +70,10 @@
 //! [`step_rows`](MonitorBuilder::step_rows) the last `window_rows` rows are
 //! scored every `step_rows` rows. A window larger than
 //! [`max_kept_rows`](MonitorBuilder::max_kept_rows) keeps every k-th row. A
-//! swap starts a new window against the new version's reference. Rows
-//! served through `predict_many` carry no row data to the observer and are
-//! counted, but not sketched.
+//! swap starts a new window against the new version's reference. Requests
+//! served together through `predict_many` (as a `Batcher` sends them) reach
+//! the observer one by one with their own rows, so batched traffic is
+//! sketched like single requests.
 
 mod alert;
 mod drift;
