@@ -7,6 +7,9 @@
 //! decoding never grows the stack with the input, and the limit caps what a
 //! length prefix can make the decoder allocate.
 
+// Only decision-tree payloads use the codec so far, and they need `linfa`.
+#![cfg_attr(not(feature = "linfa"), allow(dead_code))]
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

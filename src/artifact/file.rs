@@ -9,10 +9,14 @@ use std::sync::Arc;
 use linfa_trees::DecisionTree;
 use sha2::{Digest, Sha256};
 
-use super::header::{ArtifactHeader, ModelKind, ReferenceStats, Warmup};
+use super::ArtifactError;
+#[cfg(feature = "linfa")]
+use super::codec;
+use super::header::ArtifactHeader;
+#[cfg(feature = "linfa")]
+use super::header::{ModelKind, ReferenceStats, Warmup};
 #[cfg(feature = "linfa")]
 use super::tree::{FlatTree, TreeLimits};
-use super::{ArtifactError, codec};
 use crate::Result;
 #[cfg(feature = "linfa")]
 use crate::model::LinfaModel;
@@ -380,17 +384,29 @@ impl Artifact {
     /// payload does not decode or validate; [`Error::WarmupFailed`](crate::Error::WarmupFailed) when the
     /// model does not reproduce its warm-up predictions.
     pub fn into_loaded(self, options: ReadOptions) -> Result<LoadedArtifact> {
+        let model = self.decode_model(options)?;
+        let loaded = LoadedArtifact {
+            header: Arc::new(self.header),
+            model,
+        };
+        if options.warm_up {
+            loaded.deployment()?.warm_up()?;
+        }
+        Ok(loaded)
+    }
+
+    #[cfg(not(feature = "linfa"))]
+    fn decode_model(&self, _options: ReadOptions) -> Result<Arc<dyn Model>> {
+        Err(ArtifactError::InvalidModel {
+            reason: format!("{} models need the `linfa` feature", self.header.model_kind),
+        }
+        .into())
+    }
+
+    #[cfg(feature = "linfa")]
+    fn decode_model(&self, options: ReadOptions) -> Result<Arc<dyn Model>> {
         let header = &self.header;
-        let model: Arc<dyn Model> = match header.model_kind {
-            #[cfg(not(feature = "linfa"))]
-            ModelKind::DecisionTreeClassifier => {
-                let _ = options;
-                return Err(ArtifactError::InvalidModel {
-                    reason: "decision trees need the `linfa` feature".into(),
-                }
-                .into());
-            }
-            #[cfg(feature = "linfa")]
+        match header.model_kind {
             ModelKind::DecisionTreeClassifier => {
                 let flat: FlatTree = codec::decode(&self.payload)
                     .map_err(|reason| ArtifactError::Payload { reason })?;
@@ -409,21 +425,13 @@ impl Artifact {
                 let tree = flat
                     .to_linfa(&depth)
                     .map_err(|reason| ArtifactError::InvalidModel { reason })?;
-                Arc::new(LinfaModel::decision_tree(
+                Ok(Arc::new(LinfaModel::decision_tree(
                     tree,
                     header.schema.clone(),
                     labels,
-                )?)
+                )?))
             }
-        };
-        let loaded = LoadedArtifact {
-            header: Arc::new(self.header),
-            model,
-        };
-        if options.warm_up {
-            loaded.deployment()?.warm_up()?;
         }
-        Ok(loaded)
     }
 
     /// Reads, verifies, decodes, validates and warms up the artifact at `path`.
