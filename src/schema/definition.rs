@@ -600,6 +600,34 @@ impl FeatureSchema {
         }
     }
 
+    /// Validates `rows` and appends their encoded values to `out`; on error
+    /// `out` is left as it was. Violations carry row indices when `indexed`.
+    pub(crate) fn validate_into(
+        &self,
+        rows: &[FeatureMap],
+        indexed: bool,
+        out: &mut Vec<f64>,
+    ) -> Result<(), SchemaError> {
+        let start = out.len();
+        let width = self.len();
+        out.resize(start + rows.len() * width, 0.0);
+        let mut violations = Vec::new();
+        for (i, (input, row)) in rows
+            .iter()
+            .zip(out[start..].chunks_exact_mut(width))
+            .enumerate()
+        {
+            let at = indexed.then_some(i);
+            self.fill_row(input, row, at, &mut violations);
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            out.truncate(start);
+            Err(SchemaError::new(violations))
+        }
+    }
+
     /// Merge-joins the map's sorted entries with the schema's sorted names.
     fn fill_row(
         &self,

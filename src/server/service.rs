@@ -311,11 +311,11 @@ impl<'a> PredictRequest<'a> {
     pub(crate) fn encode_into(&self, schema: &FeatureSchema, out: &mut Vec<f64>) -> Result<usize> {
         let check = |found: &FeatureSchema| crate::model::check_schema(schema, found);
         match &self.input {
-            Input::Map(m) => out.extend_from_slice(schema.validate(m)?.as_slice()),
+            // Raw rows are validated straight into `out`: no row of its own.
+            Input::Map(m) => schema.validate_into(std::slice::from_ref(&**m), false, out)?,
             Input::Maps(m) => {
-                let batch = schema.validate_batch(m)?;
-                out.extend(batch.rows().iter());
-                return Ok(batch.len());
+                schema.validate_into(m, true, out)?;
+                return Ok(m.len());
             }
             Input::Vector(v) => {
                 check(v.schema())?;
