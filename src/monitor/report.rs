@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::alert::AlertState;
-use super::drift::Verdict;
+use super::drift::{DriftThresholds, Verdict};
 use super::snapshot::MonitorSnapshot;
 
 const PALETTE: [&str; 8] = [
@@ -81,6 +81,22 @@ struct Rule<'a> {
     value: f64,
     label: &'a str,
     color: &'a str,
+}
+
+/// The PSI warn and drift thresholds as chart rules.
+fn psi_rules(t: &DriftThresholds) -> [Rule<'static>; 2] {
+    [
+        Rule {
+            value: t.psi_warn,
+            label: "warn",
+            color: "#e6a700",
+        },
+        Rule {
+            value: t.psi_drift,
+            label: "drift",
+            color: "#d62728",
+        },
+    ]
 }
 
 /// A line chart with numeric axes. Non-finite points are skipped.
@@ -369,18 +385,7 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
             html.push_str(&bar_chart(
                 "PSI per feature in the last window",
                 &items,
-                &[
-                    Rule {
-                        value: t.psi_warn,
-                        label: "warn",
-                        color: "#e6a700",
-                    },
-                    Rule {
-                        value: t.psi_drift,
-                        label: "drift",
-                        color: "#d62728",
-                    },
-                ],
+                &psi_rules(t),
             ));
             html.push_str("<table><tr><th>feature</th><th>kind</th><th>PSI</th><th>KS</th><th>JS</th><th>reference mean</th><th>window mean</th><th>verdict</th></tr>");
             for f in d.features.iter().chain(&d.prediction) {
@@ -433,18 +438,7 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
         "PSI",
         "evaluation period",
         &series,
-        &[
-            Rule {
-                value: t.psi_warn,
-                label: "warn",
-                color: "#e6a700",
-            },
-            Rule {
-                value: t.psi_drift,
-                label: "drift",
-                color: "#d62728",
-            },
-        ],
+        &psi_rules(t),
     ));
 
     // Quality.
