@@ -237,6 +237,29 @@ impl fmt::Debug for AliasWatcher {
     }
 }
 
+impl InProcessServer {
+    /// Loads version `version` of the served model from `registry`, with
+    /// every check of [`Artifact::load`](crate::artifact::Artifact::load),
+    /// and swaps it in with `options`. The alias watcher and the HTTP admin
+    /// `load` endpoint both go through here.
+    ///
+    /// # Errors
+    ///
+    /// As [`Registry::load`] and [`InProcessServer::swap_with`]; the serving
+    /// version is untouched on any error.
+    pub fn swap_from_registry(
+        &self,
+        registry: &Registry,
+        version: u64,
+        read: ReadOptions,
+        options: SwapOptions,
+    ) -> Result<SwapReport> {
+        let name = self.current().name().to_owned();
+        let loaded = registry.load(&ModelRef::Version(name, version), read)?;
+        self.swap_with(loaded.deployment()?, options)
+    }
+}
+
 /// One check: resolve, and swap if the alias moved.
 fn check(
     server: &InProcessServer,
@@ -267,19 +290,11 @@ fn check(
     if version == server.current().version() {
         return;
     }
-    let result = registry
-        .load(
-            &ModelRef::Version(reference.name().to_owned(), version),
-            options.read,
-        )
-        .and_then(|loaded| loaded.deployment())
-        .and_then(|d| {
-            let mut swap = SwapOptions::new().allow_older();
-            if options.allow_breaking_schema {
-                swap = swap.allow_breaking_schema();
-            }
-            server.swap_with(d, swap)
-        });
+    let mut swap = SwapOptions::new().allow_older();
+    if options.allow_breaking_schema {
+        swap = swap.allow_breaking_schema();
+    }
+    let result = server.swap_from_registry(registry, version, options.read, swap);
     match result {
         Ok(r) => report(WatchEvent::Swapped(r)),
         Err(error) => report(WatchEvent::Failed {

@@ -123,13 +123,12 @@ fn load_into(managed: &Managed, reference: &ModelRef) -> crate::Result<(u64, boo
     if version == managed.server.current().version() {
         return Ok((version, false));
     }
-    let loaded = managed.registry.load(
-        &ModelRef::Version(reference.name().to_owned(), version),
+    let report = managed.server.swap_from_registry(
+        &managed.registry,
+        version,
         ReadOptions::default(),
+        SwapOptions::new().allow_older(),
     )?;
-    let report = managed
-        .server
-        .swap_with(loaded.deployment()?, SwapOptions::new().allow_older())?;
     Ok((report.to, true))
 }
 
