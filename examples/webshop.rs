@@ -87,7 +87,12 @@ fn main() -> modelhost::Result<()> {
     let initial = registry
         .load(&"recommender@production".parse()?, Default::default())?
         .deployment()?;
+    // Our simulated shop sends requests as fast as the CPU allows. A real
+    // shop's threads serve far fewer than the 1,000 requests a second up to
+    // which the monitor sketches every row for drift by default; above that
+    // it samples. Sketch every row here, so the story plays out at once.
     let monitor = Monitor::builder(&initial)
+        .sample_every(1)
         .window_rows(2_000)
         .quality_window(2_000)
         .alert(AlertRule::above(Metric::DriftShare, 0.3).named("input drift"))

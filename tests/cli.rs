@@ -208,6 +208,7 @@ fn report_renders_a_monitor_snapshot() {
         .unwrap();
     let monitor = Monitor::builder(&deployment)
         .window_rows(100)
+        .sample_every(1)
         .build()
         .unwrap();
     let server = InProcessServer::builder(deployment)

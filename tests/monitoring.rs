@@ -13,7 +13,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use modelhost::artifact::{FeatureStats, ReferenceStats};
 use modelhost::monitor::{
     Alert, AlertRule, AlertSink, AlertState, Binning, CallbackSink, Metric, Monitor,
-    MonitorSnapshot, Verdict, histogram_bin_edges, jensen_shannon, ks_statistic, psi,
+    MonitorSnapshot, Sampling, Verdict, histogram_bin_edges, jensen_shannon, ks_statistic, psi,
 };
 use modelhost::{
     Deployment, Error, FeatureMap, FeatureSchema, InProcessServer, Model, ModelServer, OutputKind,
@@ -202,6 +202,7 @@ fn drift_is_detected_per_window_and_alerts_fire_once() {
     let d = ProbModel::deploy("drifty", 1);
     let (seen, sink) = collecting();
     let monitor = Monitor::builder(&d)
+        .sample_every(1)
         .reference(reference())
         .window_rows(500)
         .alert(AlertRule::above(Metric::FeaturePsi("x".into()), 0.25))
@@ -257,6 +258,7 @@ fn drift_is_detected_per_window_and_alerts_fire_once() {
 fn sliding_windows_score_every_step() {
     let d = ProbModel::deploy("sliding", 1);
     let monitor = Monitor::builder(&d)
+        .sample_every(1)
         .reference(reference())
         .window_rows(400)
         .step_rows(100)
@@ -282,6 +284,7 @@ fn windows_can_be_scored_in_the_background() {
     let d = ProbModel::deploy("background", 1);
     let (seen, sink) = collecting();
     let monitor = Monitor::builder(&d)
+        .sample_every(1)
         .reference(reference())
         .window_rows(200)
         .score_in_background(true)
@@ -343,7 +346,11 @@ fn a_swap_takes_the_reference_from_the_artifact_header() {
     };
     // Version 1 is monitored without a reference; version 2 brings one.
     let v1 = ProbModel::deploy("tree", 1);
-    let monitor = Monitor::builder(&v1).window_rows(100).build().unwrap();
+    let monitor = Monitor::builder(&v1)
+        .window_rows(100)
+        .sample_every(1)
+        .build()
+        .unwrap();
     let server = InProcessServer::builder(v1)
         .observer(monitor.clone())
         .build()
@@ -465,6 +472,9 @@ fn bad_configuration_is_rejected() {
         Monitor::builder(&d).max_kept_rows(0).build(),
         Monitor::builder(&d).positive_class(2).build(),
         Monitor::builder(&d).sample_every(0).build(),
+        Monitor::builder(&d)
+            .sampling(Sampling::UpTo { per_second: 0 })
+            .build(),
         Monitor::builder(&d).quality_window(0).build(),
         Monitor::builder(&d)
             .alert(AlertRule::above(Metric::DriftShare, f64::NAN))
@@ -479,6 +489,7 @@ fn bad_configuration_is_rejected() {
 fn windows_and_feedback_stay_bounded_under_a_million_events() {
     let d = ProbModel::deploy("bounded", 1);
     let monitor = Monitor::builder(&d)
+        .sample_every(1)
         .reference(reference())
         .window_rows(20_000)
         .max_kept_rows(1_000)
@@ -556,25 +567,51 @@ fn recorder() -> &'static Snapshotter {
 }
 
 /// Metric values of `model`, keyed by name and sorted labels.
+///
+/// The debugging recorder's snapshot drains what it returns (counters back
+/// to zero, histograms emptied), and tests run in parallel, so every
+/// snapshot is added to one running total that all tests read from.
 fn metrics_of(model: &str) -> HashMap<String, DebugValue> {
-    recorder()
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter(|(k, ..)| {
-            k.key()
-                .labels()
-                .any(|l| l.key() == "model" && l.value() == model)
-        })
-        .map(|(k, _, _, v)| {
-            let mut labels: Vec<String> = k
-                .key()
-                .labels()
-                .filter(|l| l.key() != "model")
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            labels.sort();
-            (format!("{}{{{}}}", k.key().name(), labels.join(",")), v)
+    static TOTAL: Mutex<Vec<(String, String, DebugValue)>> = Mutex::new(Vec::new());
+    let mut total = TOTAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (k, _, _, v) in recorder().snapshot().into_vec() {
+        let Some(owner) = k
+            .key()
+            .labels()
+            .find(|l| l.key() == "model")
+            .map(|l| l.value().to_owned())
+        else {
+            continue;
+        };
+        let mut labels: Vec<String> = k
+            .key()
+            .labels()
+            .filter(|l| l.key() != "model")
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        labels.sort();
+        let name = format!("{}{{{}}}", k.key().name(), labels.join(","));
+        match total.iter_mut().find(|(m, n, _)| *m == owner && *n == name) {
+            None => total.push((owner, name, v)),
+            Some((.., seen)) => match (seen, v) {
+                (DebugValue::Counter(a), DebugValue::Counter(b)) => *a += b,
+                (DebugValue::Histogram(a), DebugValue::Histogram(b)) => a.extend(b),
+                (seen, v) => *seen = v,
+            },
+        }
+    }
+    total
+        .iter()
+        .filter(|(m, ..)| m == model)
+        .map(|(_, n, v)| {
+            let v = match v {
+                DebugValue::Counter(c) => DebugValue::Counter(*c),
+                DebugValue::Gauge(g) => DebugValue::Gauge(*g),
+                DebugValue::Histogram(h) => DebugValue::Histogram(h.clone()),
+            };
+            (n.clone(), v)
         })
         .collect()
 }
@@ -591,7 +628,11 @@ fn counter(m: &HashMap<String, DebugValue>, key: &str) -> u64 {
 fn metrics_count_every_request_under_concurrency() {
     recorder();
     let d = Deployment::new("counted", 1, MockModel::new(1));
-    let monitor = Monitor::builder(&d).window_rows(100).build().unwrap();
+    let monitor = Monitor::builder(&d)
+        .window_rows(100)
+        .sample_every(1)
+        .build()
+        .unwrap();
     let server = Arc::new(
         InProcessServer::builder(d)
             .observer(monitor.clone())
@@ -627,6 +668,9 @@ fn metrics_count_every_request_under_concurrency() {
     for t in threads {
         t.join().unwrap();
     }
+    // Threads count into shards of their own; the monitor hands the counts
+    // to the recorder when it folds them (here: now).
+    monitor.flush();
     let m = metrics_of("counted");
     let by = |outcome: &str| {
         counter(
@@ -665,6 +709,112 @@ fn metrics_count_every_request_under_concurrency() {
 }
 
 #[test]
+fn default_sampling_counts_every_request_but_times_and_sketches_a_sample() {
+    recorder();
+    let d = ProbModel::deploy("sampled", 1);
+    let monitor = Monitor::builder(&d)
+        .reference(reference())
+        .window_rows(100)
+        .build()
+        .unwrap();
+    let server = Arc::new(
+        InProcessServer::builder(d)
+            .observer(monitor.clone())
+            .build()
+            .unwrap(),
+    );
+    let (threads, each) = (4u32, 50_000u32);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let server = server.clone();
+            thread::spawn(move || {
+                let vector = support::mock_schema()
+                    .validate(&x(f64::from(t * 100 + 20)))
+                    .unwrap();
+                for _ in 0..each {
+                    server.predict(PredictRequest::vector(&vector)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let served = u64::from(threads * each);
+    let s = monitor.snapshot();
+    // Every request is counted, in the snapshot and in the recorder.
+    assert_eq!((s.requests, s.errors, s.rows), (served, 0, served));
+    let m = metrics_of("sampled");
+    assert_eq!(
+        counter(&m, "modelhost_requests_total{outcome=ok,version=1}"),
+        served
+    );
+    assert_eq!(
+        counter(&m, "modelhost_rows_predicted_total{version=1}"),
+        served
+    );
+    // Each thread times and sketches its first 64 requests, then about
+    // 1,000 a second: far fewer than it serves (a thread would have to
+    // take over 10 ms per 64 requests to sketch a quarter of them).
+    let timed = match m.get("modelhost_request_duration_seconds{version=1}") {
+        Some(DebugValue::Histogram(h)) => h.len() as u64,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(timed, s.latency.count());
+    assert!(
+        timed >= u64::from(threads) * 64 && timed < served / 4,
+        "{timed} timed"
+    );
+    assert!(
+        s.sketched_rows >= u64::from(threads) * 64 && s.sketched_rows < served / 4,
+        "{} sketched",
+        s.sketched_rows
+    );
+    // Windows are made of sketched rows.
+    assert_eq!(s.windows.len() as u64, s.sketched_rows / 100);
+}
+
+#[test]
+fn rows_of_threads_that_went_quiet_reach_the_window_on_read() {
+    let d = ProbModel::deploy("quiet", 1);
+    let monitor = Monitor::builder(&d)
+        .reference(reference())
+        .window_rows(30)
+        .sample_every(1)
+        .publish_every(Duration::ZERO)
+        .build()
+        .unwrap();
+    let server = Arc::new(
+        InProcessServer::builder(d)
+            .observer(monitor.clone())
+            .build()
+            .unwrap(),
+    );
+    // Three threads serve 10 requests each and end: too few to fill their
+    // rings, so the rows are still there when they exit.
+    for t in 0..3 {
+        let server = server.clone();
+        thread::spawn(move || {
+            for i in 0..10 {
+                server
+                    .predict(PredictRequest::new(&x(f64::from(t * 10 + i))))
+                    .unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+    }
+    let drift = monitor.drift().expect("the 30 rows complete a window");
+    assert_eq!((drift.window, drift.rows), (0, 30));
+    let s = monitor.snapshot();
+    assert_eq!((s.requests, s.sketched_rows), (30, 30));
+    assert!(
+        monitor.memory().ring_slots >= 512,
+        "one ring per thread seen"
+    );
+}
+
+#[test]
 fn batch_metrics_are_recorded() {
     recorder();
     modelhost::monitor::record_batch("batched", 8, Duration::from_millis(2));
@@ -700,6 +850,7 @@ fn assert_well_formed(doc: &str) {
 fn snapshots_round_trip_and_the_report_is_well_formed() {
     let d = ProbModel::deploy("report <&> \"quoted\"", 1);
     let monitor = Monitor::builder(&d)
+        .sample_every(1)
         .reference(reference())
         .window_rows(200)
         .evaluate_every(20)

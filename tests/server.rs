@@ -386,10 +386,16 @@ struct Recorder {
     events: Mutex<Vec<Seen>>,
     swaps: Mutex<Vec<(u64, u64, bool)>>,
     failed_swaps: std::sync::atomic::AtomicUsize,
+    timed: Mutex<Vec<bool>>,
 }
 
 impl modelhost::server::PredictObserver for Recorder {
+    /// Every other request is timed.
+    fn timing_stride(&self) -> u32 {
+        2
+    }
     fn on_predict(&self, e: &modelhost::server::PredictEvent<'_>) {
+        self.timed.lock().unwrap().push(e.latency.is_some());
         self.events.lock().unwrap().push((
             e.request_id.map(str::to_owned),
             e.version,
@@ -425,6 +431,10 @@ fn the_observer_sees_every_request_and_swap() {
         PredictRequest::owned(x(5.0)).with_id("five"),
     ]);
     assert_eq!(out.iter().filter(|r| r.is_ok()).count(), 2);
+    // A version the server does not hold: refused, and reported.
+    server
+        .predict(PredictRequest::new(&x(2.0)).with_id("v9").with_version(9))
+        .unwrap_err();
     server.swap(MockModel::new(2).deploy()).unwrap();
     server.swap(MockModel::new(1).deploy()).unwrap_err();
     server.rollback().unwrap();
@@ -443,7 +453,15 @@ fn the_observer_sees_every_request_and_swap() {
             (Some("pair"), Some(vec![3.0, 4.0]), true),
             (Some("bad-in-batch"), None, false),
             (Some("five"), Some(vec![5.0]), true),
+            (Some("v9"), None, false),
         ]
+    );
+    assert_eq!(events[5].1, 1, "counted against the serving version");
+    // One in two, a predict_many group counting as one: timed, not, the
+    // group of three timed, not.
+    assert_eq!(
+        *recorder.timed.lock().unwrap(),
+        vec![true, false, true, true, true, false]
     );
     assert_eq!(
         *recorder.swaps.lock().unwrap(),

@@ -1,9 +1,11 @@
 //! Operational metrics through the `metrics` facade, with Prometheus names.
 //!
-//! Handles are registered once per model version and cached, so recording a
-//! request costs a few atomic operations in the installed recorder (and
-//! nothing with no recorder). Install the recorder *before* building the
-//! [`Monitor`](super::Monitor): handles registered earlier stay no-ops.
+//! Handles are registered once per model version and cached. A
+//! [`Monitor`](super::Monitor) counts requests per thread and hands the
+//! counts to the recorder in batches, so the recorder's atomics are not
+//! touched per request; latencies are recorded for the timed (sampled)
+//! requests. Install the recorder *before* building the monitor: handles
+//! registered earlier stay no-ops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,9 @@ use crate::Error;
 /// outcome (see [`outcome_label`]).
 pub const REQUESTS_TOTAL: &str = "modelhost_requests_total";
 /// `modelhost_request_duration_seconds{model,version}`: time from admission
-/// to the model's answer.
+/// to the model's answer, of the requests the monitor times (see
+/// [`Sampling`](super::Sampling): its `_count` is the number of timed
+/// requests; count requests with [`REQUESTS_TOTAL`]).
 pub const REQUEST_DURATION_SECONDS: &str = "modelhost_request_duration_seconds";
 /// `modelhost_rows_predicted_total{model,version}`: rows that reached the
 /// model.

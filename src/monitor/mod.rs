@@ -23,6 +23,10 @@
 //!   exporter works; install it before building the monitor. The
 //!   `prometheus` feature adds [`prometheus::install`]. A batcher records its
 //!   batch sizes and queue waits with [`BatchMetrics`] or [`record_batch`].
+//!   Every request is counted; counts reach the recorder in batches (every
+//!   second by default, see [`MonitorBuilder::publish_every`], and on every
+//!   read or [`Monitor::flush`]). Latency is measured on a [sample](Sampling)
+//!   of the requests.
 //! - **Drift**: the monitor keeps the last rows in a bounded window
 //!   (tumbling by default, sliding with
 //!   [`step_rows`](MonitorBuilder::step_rows)) and, each time a window
@@ -64,7 +68,10 @@
 //!
 //! # Windows
 //!
-//! Windows count rows of the serving version. With the default tumbling
+//! Windows count the sketched rows of the serving version: every row with
+//! [`Sampling::Every(1)`](Sampling::Every), and by default every row of a
+//! thread until it serves 1,000 rows a second, about 1,000 a second above
+//! that (see [`Sampling`]). With the default tumbling
 //! windows every [`window_rows`](MonitorBuilder::window_rows) rows are
 //! scored and forgotten; with a smaller
 //! [`step_rows`](MonitorBuilder::step_rows) the last `window_rows` rows are
@@ -85,6 +92,7 @@ mod observer;
 pub mod prometheus;
 mod quality;
 mod report;
+mod shard;
 mod snapshot;
 mod window;
 
@@ -101,7 +109,7 @@ pub use metrics::{
     LIVE_QUALITY, MODEL_VERSION, QUEUE_WAIT_SECONDS, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL,
     ROWS_PREDICTED_TOTAL, SWAPS_TOTAL, describe_metrics, outcome_label, record_batch,
 };
-pub use observer::{MemoryUse, Monitor, MonitorBuilder};
+pub use observer::{MemoryUse, Monitor, MonitorBuilder, Sampling};
 pub use quality::{Actual, QualityMetrics, QualityPoint};
 pub use snapshot::{MonitorSnapshot, WindowPoint};
 pub use window::LatencyHistogram;

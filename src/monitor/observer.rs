@@ -1,20 +1,24 @@
 //! [`Monitor`]: the [`PredictObserver`] that records metrics, drift,
 //! feedback quality and alerts.
 
-use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
+use ndarray::ArrayView2;
+use thread_local::ThreadLocal;
 
 use super::alert::{AlertRule, AlertSink, Alerts, Metric};
 use super::drift::{Column, DriftReport, DriftThresholds, Verdict, compare};
 use super::error::MonitorError;
 use super::metrics::{self as m, VersionHandles, outcome_index};
 use super::quality::{Actual, Pending, Pendings, QualityMetrics, QualityPoint, Rolling};
+use super::shard::{Shard, bump};
 use super::snapshot::{MonitorSnapshot, WindowPoint};
 use super::window::{Completed, LatencyHistogram, Window};
 use super::{Alert, report};
@@ -34,23 +38,38 @@ use crate::server::{Deployment, PredictEvent, PredictObserver, SwapEvent};
 ///
 /// # Costs on the request path
 ///
-/// Per request: a cached-handle lookup and three metric updates (atomics in
-/// the recorder; nothing without one), one uncontended lock to append the
-/// row to the window ring, and, for single-row requests with an id, one
-/// insertion into the pending-feedback map. The request that completes a
-/// window pays for scoring it (sorting and binning at most
+/// Every request is counted, without a lock: each thread counts into a
+/// shard of its own (plain stores, no atomic read-modify-write), which the
+/// monitor folds into its totals and hands to the metrics recorder in
+/// batches: when a thread's sketched rows are drained, every
+/// [`publish_every`](MonitorBuilder::publish_every) on the monitor's
+/// thread, and whenever it is read ([`snapshot`](Monitor::snapshot),
+/// [`drift`](Monitor::drift), [`flush`](Monitor::flush), …).
+///
+/// Timing a request (two clock reads) and sketching a row for drift (and,
+/// later, scoring it in its window) cost far more than counting, so they
+/// are [sampled](Sampling): by default each thread times and sketches
+/// every request while it serves up to 1,000 a second, and about 1,000 a
+/// second above that. Sketched rows go to a per-thread ring and reach the
+/// window in chunks. The drain that completes a window pays for scoring it
+/// (sorting and binning at most
 /// [`max_kept_rows`](MonitorBuilder::max_kept_rows) values per feature
 /// against the reference sample: a fraction of a millisecond for the
 /// default sizes), unless
 /// [`score_in_background`](MonitorBuilder::score_in_background) moves that
-/// to a thread of the monitor's own.
-/// [`sample_every`](MonitorBuilder::sample_every) trades window coverage for
-/// less work.
+/// to the monitor's thread. Single-row requests with an id are also
+/// inserted into the pending-feedback map (one lock).
+///
+/// What a thread counted or sketched reaches the totals, the metrics
+/// recorder and the windows at the next fold; every read folds first, so
+/// it sees every request that completed before it.
 ///
 /// # Memory
 ///
 /// Bounded by the builder's settings: the window ring holds at most
-/// `max_kept_rows × (features + 1)` values, the pending map at most
+/// `max_kept_rows × (features + 1)` values, each thread's sketch ring
+/// `max(512, 16 × (features + 3))` values (rounded up to a power of two),
+/// the pending map at most
 /// `max_pending` entries, the rolling quality `quality_window` outcomes for
 /// each of at most 8 versions, and the histories `history` points.
 ///
@@ -77,15 +96,29 @@ pub struct Monitor {
     config: Config,
     hot: ArcSwap<VersionHandles>,
     cold: Mutex<VecDeque<Arc<VersionHandles>>>,
+    /// Per-thread counts, sampling state and sketch rings.
+    shards: ThreadLocal<Shard>,
+    /// The serving version, as far as the monitor knows (shards count for
+    /// it; other versions take a slower path).
+    hot_version: AtomicU64,
+    /// Whether the serving version has a reference, i.e. rows are sketched.
+    sketching: AtomicBool,
+    /// The serving version's width (for the rings of new shards).
+    width: AtomicUsize,
+    /// The clock sampling rates are measured with.
+    epoch: Instant,
     live: Mutex<Live>,
+    /// Latencies of the timed requests of the current period.
+    latency: Mutex<LatencyHistogram>,
     pendings: Mutex<Pendings>,
     quality: Mutex<Quality>,
     alerts: Mutex<Alerts>,
     rules: Vec<AlertRule>,
     sinks: Vec<Arc<dyn AlertSink>>,
     started_at_ms: u64,
-    /// Hands completed windows to the scoring thread, when there is one.
-    scorer: Option<SyncSender<Job>>,
+    /// The monitor's thread, if it has one: hands it completed windows
+    /// (with background scoring); dropping it ends the thread.
+    thread: Option<SyncSender<Job>>,
 }
 
 /// A completed window and what to compare it with.
@@ -96,7 +129,8 @@ struct Config {
     window_rows: u64,
     step_rows: u64,
     max_kept: usize,
-    sample_every: u32,
+    sampling: Sampling,
+    publish_every: Duration,
     thresholds: DriftThresholds,
     positive_class: usize,
     quality_window: usize,
@@ -106,6 +140,42 @@ struct Config {
     history: usize,
     explicit_reference: Option<ReferenceStats>,
     background: bool,
+}
+
+/// Which requests a [`Monitor`] times and which rows it sketches into its
+/// drift windows (see [`MonitorBuilder::sampling`]).
+///
+/// Counting is cheap and covers every request; timing a request (two clock
+/// reads) and sketching a row (copying it, and later sorting and binning
+/// it with its window) are what sampling saves. Drift scores describe
+/// distributions, for which a thousand rows a second per thread are
+/// plenty; latency quantiles need no more.
+///
+/// With sampling, `modelhost_request_duration_seconds` observes the timed
+/// requests only, so its `_count` is below `modelhost_requests_total`;
+/// quantiles, and `_sum / _count`, are estimates from the sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Sampling {
+    /// Each thread times its 1st, (n+1)th, (2n+1)th … request and sketches
+    /// its rows in the same way. `Every(1)` takes every request and row,
+    /// whatever the rate, so windows fill deterministically.
+    Every(u32),
+    /// Each thread takes every request and row while it serves at most
+    /// `per_second` of them a second, and about `per_second` a second at
+    /// higher rates (one in ⌈rate / per_second⌉, re-estimated every 64
+    /// requests from the thread's own rate).
+    UpTo {
+        /// Requests timed, and rows sketched, per second and thread.
+        per_second: u32,
+    },
+}
+
+impl Default for Sampling {
+    /// `UpTo { per_second: 1_000 }`.
+    fn default() -> Self {
+        Self::UpTo { per_second: 1_000 }
+    }
 }
 
 /// Most versions whose outputs and rolling quality are kept.
@@ -118,8 +188,12 @@ struct Live {
     reference: Option<Arc<Reference>>,
     window: Window,
     window_index: u64,
+    /// Rows towards the current period: sketched rows when the serving
+    /// version has a reference, served rows otherwise.
     period_rows: u64,
     lifetime: Lifetime,
+    /// Reused while draining rings.
+    scratch: Vec<f64>,
     history: VecDeque<WindowPoint>,
     last_drift: Option<DriftReport>,
     outputs: VecDeque<(u64, Arc<OutputKind>)>,
@@ -130,6 +204,7 @@ struct Lifetime {
     requests: u64,
     errors: u64,
     rows: u64,
+    sketched: u64,
     latency: LatencyHistogram,
 }
 
@@ -215,11 +290,29 @@ impl MonitorBuilder {
         self
     }
 
-    /// Put only every `n`-th request of each thread into the window
-    /// (default 1: every request). Metrics and feedback see every request
-    /// regardless; windows then span `n` times as many requests.
-    pub fn sample_every(mut self, n: u32) -> Self {
-        self.config.sample_every = n;
+    /// Which requests are timed and which rows sketched into the drift
+    /// windows (default [`Sampling::UpTo`] 1,000 a second per thread).
+    /// Counts, metrics counters and feedback cover every request whatever
+    /// the sampling.
+    pub fn sampling(mut self, sampling: Sampling) -> Self {
+        self.config.sampling = sampling;
+        self
+    }
+
+    /// Shorthand for [`sampling`](Self::sampling)`(Sampling::Every(n))`:
+    /// time every `n`-th request and sketch every `n`-th row of each
+    /// thread; `1` takes all of them, deterministically, whatever the rate.
+    pub fn sample_every(self, n: u32) -> Self {
+        self.sampling(Sampling::Every(n))
+    }
+
+    /// How often the monitor's thread folds every thread's counts and
+    /// sketched rows and hands the counts to the metrics recorder (default
+    /// one second). `Duration::ZERO` starts no thread for it: counts then
+    /// reach the recorder when sketched rows are drained and when the
+    /// monitor is read or [flushed](Monitor::flush).
+    pub fn publish_every(mut self, interval: Duration) -> Self {
+        self.config.publish_every = interval;
         self
     }
 
@@ -274,7 +367,8 @@ impl MonitorBuilder {
     /// reference) is most of the monitor's cost; with this on, requests only
     /// append rows and hand full windows over, and drift alerts fire on the
     /// scoring thread shortly after. The thread is a plain `std` thread that
-    /// ends when the monitor is dropped; it is given at most 4 windows at a
+    /// ends when the monitor is dropped (the same thread that
+    /// [publishes](Self::publish_every)); it is given at most 4 windows at a
     /// time, and a request that finds it busy scores its window itself, so
     /// no window is lost and memory stays bounded. The CPU time is the same
     /// either way.
@@ -321,8 +415,12 @@ impl MonitorBuilder {
                 return bad(format!("{name} is {v}, must be in {lo}..={hi}"));
             }
         }
-        if c.sample_every == 0 {
-            return bad("sample_every must be at least 1".into());
+        match c.sampling {
+            Sampling::Every(0) => return bad("sample_every must be at least 1".into()),
+            Sampling::UpTo { per_second: 0 } => {
+                return bad("sampling per_second must be at least 1".into());
+            }
+            _ => {}
         }
         let t = &c.thresholds;
         let all = [
@@ -364,11 +462,20 @@ impl MonitorBuilder {
         let handles = VersionHandles::register(&self.model, self.version);
         m::set_version(&self.model, self.version);
         let now = now_ms();
-        let background = c.background;
+        let wants_thread = c.background || !c.publish_every.is_zero();
+        let publish_every = c.publish_every;
         let window = Window::new(self.width, c.window_rows, c.step_rows, c.max_kept);
         let pendings = Pendings::new(c.max_pending, c.pending_ttl);
         Ok(Arc::new_cyclic(|weak: &Weak<Monitor>| Monitor {
-            scorer: background.then(|| spawn_scorer(weak.clone())).flatten(),
+            thread: wants_thread
+                .then(|| spawn_thread(weak.clone(), publish_every))
+                .flatten(),
+            shards: ThreadLocal::new(),
+            hot_version: AtomicU64::new(self.version),
+            sketching: AtomicBool::new(reference.is_some()),
+            width: AtomicUsize::new(self.width),
+            epoch: Instant::now(),
+            latency: Mutex::new(LatencyHistogram::default()),
             live: Mutex::new(Live {
                 version: self.version,
                 reference,
@@ -376,6 +483,7 @@ impl MonitorBuilder {
                 window_index: 0,
                 period_rows: 0,
                 lifetime: Lifetime::default(),
+                scratch: Vec::new(),
                 history: VecDeque::new(),
                 last_drift: None,
                 outputs: VecDeque::from([(self.version, self.output)]),
@@ -398,17 +506,36 @@ impl MonitorBuilder {
     }
 }
 
-/// Starts the scoring thread; `None` (score inline) if it cannot start.
-fn spawn_scorer(monitor: Weak<Monitor>) -> Option<SyncSender<Job>> {
+/// Starts the monitor's thread: it scores the windows it is handed and
+/// folds the shards every `publish` (never, when zero). `None` (score
+/// inline, publish on reads) if it cannot start.
+fn spawn_thread(monitor: Weak<Monitor>, publish: Duration) -> Option<SyncSender<Job>> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(4);
+    // A zero interval means no publishing: wake up only for windows.
+    let tick = if publish.is_zero() {
+        Duration::from_secs(3_600)
+    } else {
+        publish
+    };
     std::thread::Builder::new()
         .name("modelhost-monitor".into())
         .spawn(move || {
             // Ends when the monitor, and with it the sender, is dropped.
-            while let Ok((completed, reference)) = rx.recv() {
+            loop {
+                let job = match rx.recv_timeout(tick) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
                 let Some(m) = monitor.upgrade() else { break };
-                let alerts = m.finish(completed, reference);
-                m.dispatch(&alerts);
+                match job {
+                    Some((completed, reference)) => {
+                        let alerts = m.finish(completed, reference);
+                        m.dispatch(&alerts);
+                    }
+                    None if !publish.is_zero() => m.fold(None, false),
+                    None => {}
+                }
             }
         })
         .ok()?;
@@ -423,10 +550,6 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-thread_local! {
-    static SAMPLE: Cell<u32> = const { Cell::new(0) };
 }
 
 impl Monitor {
@@ -445,7 +568,8 @@ impl Monitor {
                 window_rows: 1_000,
                 step_rows: 1_000,
                 max_kept: ReferenceStats::DEFAULT_SAMPLE,
-                sample_every: 1,
+                sampling: Sampling::default(),
+                publish_every: Duration::from_secs(1),
                 thresholds: DriftThresholds::default(),
                 positive_class: 1,
                 quality_window: 1_000,
@@ -626,12 +750,18 @@ impl Monitor {
     /// The drift report of the last completed window, if any.
     #[must_use]
     pub fn drift(&self) -> Option<DriftReport> {
+        self.flush();
+        self.last_drift()
+    }
+
+    fn last_drift(&self) -> Option<DriftReport> {
         lock(&self.live).last_drift.clone()
     }
 
     /// Alerts firing now.
     #[must_use]
     pub fn active_alerts(&self) -> Vec<Alert> {
+        self.flush();
         lock(&self.alerts).active()
     }
 
@@ -640,6 +770,7 @@ impl Monitor {
     /// transition and returns the transitions. A rule already firing does
     /// not fire again.
     pub fn evaluate(&self) -> Vec<Alert> {
+        self.flush();
         self.publish_quality();
         let t = self.evaluate_rules(true, true);
         self.dispatch(&t);
@@ -648,7 +779,7 @@ impl Monitor {
 
     fn evaluate_rules(&self, quality: bool, drift: bool) -> Vec<Alert> {
         let metrics = if quality { self.quality() } else { Vec::new() };
-        let report = if drift { self.drift() } else { None };
+        let report = if drift { self.last_drift() } else { None };
         let now = now_ms();
         let mut alerts = lock(&self.alerts);
         let mut out = Vec::new();
@@ -815,16 +946,18 @@ impl Monitor {
     /// your own tooling.
     #[must_use]
     pub fn snapshot(&self) -> MonitorSnapshot {
+        self.flush();
         let (version, lifetime, windows, drift, latency) = {
             let live = lock(&self.live);
             let mut latency = live.lifetime.latency.clone();
-            latency.merge(&live.window.period.latency);
+            latency.merge(&lock(&self.latency));
             (
                 live.version,
                 (
                     live.lifetime.requests,
                     live.lifetime.errors,
                     live.lifetime.rows,
+                    live.lifetime.sketched,
                 ),
                 live.history.iter().cloned().collect(),
                 live.last_drift.clone(),
@@ -855,6 +988,7 @@ impl Monitor {
             requests: lifetime.0,
             errors: lifetime.1,
             rows: lifetime.2,
+            sketched_rows: lifetime.3,
             pending_feedback: pending,
             latency,
             thresholds: self.config.thresholds,
@@ -896,6 +1030,8 @@ impl Monitor {
     /// diagnostics.
     #[must_use]
     pub fn memory(&self) -> MemoryUse {
+        self.flush();
+        let ring_slots = self.shards.iter().map(|s| s.ring.capacity()).sum();
         let (window_values, window_capacity_rows) = {
             let live = lock(&self.live);
             (live.window.held_values(), live.window.capacity_rows())
@@ -908,6 +1044,7 @@ impl Monitor {
         MemoryUse {
             window_values,
             window_capacity_rows,
+            ring_slots,
             pending,
             pending_queue,
             pending_expired: expired,
@@ -915,6 +1052,250 @@ impl Monitor {
             quality_outcomes: q.versions.values().map(|(r, _)| r.held()).sum(),
             quality_versions: q.versions.len(),
         }
+    }
+}
+
+/// A sketched row on its way to the window: version, prediction, values.
+type SketchedRow<'a> = (u64, f64, &'a [f64]);
+
+/// The request path's helpers: shards, folding and draining.
+impl Monitor {
+    /// The calling thread's shard.
+    fn shard(&self) -> &Shard {
+        self.shards.get_or(|| {
+            let stride = match self.config.sampling {
+                Sampling::Every(n) => n,
+                Sampling::UpTo { .. } => 1,
+            };
+            Shard::new(
+                self.hot_version.load(Relaxed),
+                self.width.load(Relaxed),
+                stride,
+            )
+        })
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Moves `shard` (the caller's own) to counting for `version`, after
+    /// folding what it counted for the previous one.
+    #[cold]
+    fn rekey(&self, shard: &Shard, version: u64) {
+        let mut live = lock(&self.live);
+        self.fold_counts(&mut live);
+        shard.rekey(version);
+    }
+
+    /// A request served by a version other than the one the shards count
+    /// for (a held previous version, or one racing a swap): counted
+    /// directly.
+    #[cold]
+    fn count_other_version(&self, model: &str, version: u64, outcome: usize, rows: u64) {
+        let handles = self.handles(model, version);
+        handles.request(outcome).increment(1);
+        if rows > 0 {
+            handles.rows.increment(rows);
+        }
+        let mut live = lock(&self.live);
+        live.lifetime.requests += 1;
+        live.lifetime.rows += rows;
+        live.window.period.requests += 1;
+        if outcome != 0 {
+            live.lifetime.errors += 1;
+            live.window.period.errors += 1;
+        }
+    }
+
+    fn record_latency(&self, model: &str, version: u64, latency: Duration) {
+        let hot = self.hot.load();
+        if hot.version == version && *hot.model == *model {
+            hot.duration.record(latency.as_secs_f64());
+        } else {
+            self.handles(model, version)
+                .duration
+                .record(latency.as_secs_f64());
+        }
+        lock(&self.latency).record(latency);
+    }
+
+    /// Puts the sampled rows of a request into the thread's ring, draining
+    /// it into the window when it is half full.
+    fn sketch(
+        &self,
+        shard: &Shard,
+        version: u64,
+        rows: ArrayView2<'_, f64>,
+        predictions: Option<&crate::model::Predictions>,
+    ) {
+        if shard
+            .sampler
+            .skip_rows(u32::try_from(rows.nrows()).unwrap_or(u32::MAX))
+        {
+            return;
+        }
+        for (i, row) in rows.rows().into_iter().enumerate() {
+            if !shard.sampler.sketch_next() {
+                continue;
+            }
+            let prediction = predictions
+                .and_then(|p| {
+                    p.class_indices()
+                        .map(|c| c[i] as f64)
+                        .or_else(|| p.score_values().map(|s| s[i]))
+                })
+                .unwrap_or(f64::NAN);
+            if !shard.ring.push(version, prediction, row.iter().copied()) {
+                // Full, or a row wider than the ring: drain, then put the
+                // row straight into the window.
+                let row: Vec<f64> = row.to_vec();
+                self.fold(Some((shard, Some((version, prediction, &row)))), false);
+            }
+        }
+        if shard.ring.used() * 2 >= shard.ring.capacity() {
+            self.fold(Some((shard, None)), false);
+        }
+    }
+
+    /// Folds every thread's counts into the totals and the recorder, drains
+    /// sketched rows into the window (the calling thread's ring, plus
+    /// `row`, with `own`; every ring without), then scores the windows that
+    /// completed (or hands them to the monitor's thread). With `inline`,
+    /// windows are scored on the calling thread even with background
+    /// scoring, so a read sees them.
+    fn fold(&self, own: Option<(&Shard, Option<SketchedRow<'_>>)>, inline: bool) {
+        let jobs = {
+            let mut live = lock(&self.live);
+            let live = &mut *live;
+            let mut jobs = self.fold_counts(live);
+            let mut scratch = std::mem::take(&mut live.scratch);
+            let mut take_row = |version: u64, prediction: f64, row: &[f64]| {
+                if let Some(job) = self.push_sketched(live, version, prediction, row) {
+                    jobs.push(job);
+                }
+            };
+            match own {
+                Some((shard, row)) => {
+                    shard.ring.drain(&mut scratch, &mut take_row);
+                    if let Some((v, p, row)) = row {
+                        take_row(v, p, row);
+                    }
+                }
+                None => {
+                    for shard in self.shards.iter() {
+                        shard.ring.drain(&mut scratch, &mut take_row);
+                    }
+                }
+            }
+            live.scratch = scratch;
+            jobs
+        };
+        for job in jobs {
+            let job = match (&self.thread, self.config.background && !inline) {
+                (Some(tx), true) => match tx.try_send(job) {
+                    Ok(()) => continue,
+                    Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
+                },
+                _ => job,
+            };
+            let alerts = self.finish(job.0, job.1);
+            self.dispatch(&alerts);
+        }
+    }
+
+    /// Adds every shard's new counts to the totals and the recorder; for a
+    /// version without a reference, closes the period every `step_rows`
+    /// served rows.
+    fn fold_counts(&self, live: &mut Live) -> Vec<Job> {
+        let hot = self.hot.load();
+        let mut jobs = Vec::new();
+        for shard in self.shards.iter() {
+            let version = shard.version.load(Relaxed);
+            let (requests, rows) = shard.take_counts();
+            let total: u64 = requests.iter().sum();
+            if total == 0 && rows == 0 {
+                continue;
+            }
+            let cold;
+            let handles = if hot.version == version {
+                &**hot
+            } else {
+                cold = self.handles(&self.model, version);
+                &*cold
+            };
+            for (outcome, &k) in requests.iter().enumerate().filter(|(_, k)| **k > 0) {
+                handles.request(outcome).increment(k);
+            }
+            if rows > 0 {
+                handles.rows.increment(rows);
+            }
+            let errors = total - requests[0];
+            live.lifetime.requests += total;
+            live.lifetime.errors += errors;
+            live.lifetime.rows += rows;
+            live.window.period.requests += total;
+            live.window.period.errors += errors;
+            if live.reference.is_none() && version == live.version {
+                live.period_rows += rows;
+            }
+        }
+        if live.reference.is_none() && live.period_rows >= self.config.step_rows {
+            live.period_rows = 0;
+            jobs.push((Completed::unscored(self.take_period(live)), None));
+        }
+        jobs
+    }
+
+    /// The period's counts, with the latencies timed in it.
+    fn take_period(&self, live: &mut Live) -> super::window::Period {
+        let mut period = live.window.take_period();
+        period.latency = std::mem::take(&mut *lock(&self.latency));
+        period
+    }
+
+    /// Puts one sketched row into the window; returns the window (or the
+    /// period) it completed.
+    fn push_sketched(
+        &self,
+        live: &mut Live,
+        version: u64,
+        prediction: f64,
+        row: &[f64],
+    ) -> Option<Job> {
+        if version != live.version || live.reference.is_none() || row.len() != live.window.width {
+            return None;
+        }
+        live.window.push_row(row.iter().copied(), prediction);
+        live.lifetime.sketched += 1;
+        live.period_rows += 1;
+        if live.period_rows < self.config.step_rows {
+            return None;
+        }
+        live.period_rows = 0;
+        if live.window.due() {
+            let index = live.window_index;
+            live.window_index += 1;
+            let reference = live.reference.clone().map(|r| (r, live.version, index));
+            let mut completed = live.window.complete();
+            completed.period.latency = std::mem::take(&mut *lock(&self.latency));
+            Some((completed, reference))
+        } else {
+            Some((Completed::unscored(self.take_period(live)), None))
+        }
+    }
+
+    /// Folds every thread's counts and sketched rows now, scoring the
+    /// windows they complete on this thread, and hands the counts to the
+    /// metrics recorder.
+    ///
+    /// Reads ([`snapshot`](Self::snapshot), [`drift`](Self::drift),
+    /// [`active_alerts`](Self::active_alerts), [`evaluate`](Self::evaluate),
+    /// [`memory`](Self::memory)) do this themselves; call it before
+    /// rendering the recorder's output when the monitor's thread is off or
+    /// its interval too long for you.
+    pub fn flush(&self) {
+        self.fold(None, true);
     }
 }
 
@@ -926,6 +1307,9 @@ pub struct MemoryUse {
     pub window_values: usize,
     /// The ring's capacity in rows.
     pub window_capacity_rows: usize,
+    /// Slots (one `f64` each) of the per-thread rings that carry sketched
+    /// rows to the window, summed over the threads that served requests.
+    pub ring_slots: usize,
     /// Predictions waiting for feedback.
     pub pending: usize,
     /// Entries in the pending expiry queue (at most twice `max_pending`).
@@ -940,6 +1324,14 @@ pub struct MemoryUse {
     pub quality_versions: usize,
 }
 
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        // The last counts reach the recorder.
+        let mut live = lock(&self.live);
+        let _ = self.fold_counts(&mut live);
+    }
+}
+
 impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Monitor")
@@ -951,23 +1343,28 @@ impl std::fmt::Debug for Monitor {
 }
 
 impl PredictObserver for Monitor {
+    fn timing_stride(&self) -> u32 {
+        self.shard().sampler.time_stride()
+    }
+
     fn on_predict(&self, e: &PredictEvent<'_>) {
         let outcome = outcome_index(e.outcome.map(|_| ()));
-        let n = e.outcome.map_or(0, |p| p.len());
-        {
-            let hot = self.hot.load();
-            let record = |h: &VersionHandles| {
-                h.request(outcome).increment(1);
-                h.duration.record(e.latency.as_secs_f64());
-                if n > 0 {
-                    h.rows.increment(n as u64);
-                }
-            };
-            if hot.version == e.version && *hot.model == *e.model {
-                record(&hot);
-            } else {
-                record(&self.handles(e.model, e.version));
+        let n = e.outcome.map_or(0, |p| p.len()) as u64;
+        let hot = self.hot_version.load(Relaxed);
+        let shard = self.shard();
+        if e.version == hot {
+            if shard.version.load(Relaxed) != hot {
+                self.rekey(shard, hot);
             }
+            bump(&shard.requests[outcome], 1);
+            if n > 0 {
+                bump(&shard.rows, n);
+            }
+        } else {
+            self.count_other_version(e.model, e.version, outcome, n);
+        }
+        if let Some(latency) = e.latency {
+            self.record_latency(e.model, e.version, latency);
         }
 
         if let (Some(id), Ok(p)) = (e.request_id, e.outcome)
@@ -985,67 +1382,17 @@ impl PredictObserver for Monitor {
             lock(&self.pendings).insert(id, pending);
         }
 
-        if self.config.sample_every > 1 {
-            let skip = SAMPLE.with(|c| {
-                let k = c.get().wrapping_add(1);
-                c.set(k);
-                k % self.config.sample_every != 0
-            });
-            if skip {
-                return;
-            }
+        if let Some(rows) = e.rows
+            && e.version == hot
+            && self.sketching.load(Relaxed)
+        {
+            self.sketch(shard, hot, rows, e.outcome.ok());
         }
-        let due = {
-            let mut live = lock(&self.live);
-            let live = &mut *live;
-            live.lifetime.requests += 1;
-            live.lifetime.rows += n as u64;
-            live.window.period.requests += 1;
-            if e.outcome.is_err() {
-                live.lifetime.errors += 1;
-                live.window.period.errors += 1;
-            }
-            live.window.period.latency.record(e.latency);
-            if let (Some(rows), true) = (e.rows, e.version == live.version) {
-                for (i, row) in rows.rows().into_iter().enumerate() {
-                    let prediction = match e.outcome {
-                        Ok(p) => p
-                            .class_indices()
-                            .map(|c| c[i] as f64)
-                            .or_else(|| p.score_values().map(|s| s[i]))
-                            .unwrap_or(f64::NAN),
-                        Err(_) => f64::NAN,
-                    };
-                    live.window.push_row(row.iter().copied(), prediction);
-                }
-                live.period_rows += rows.nrows() as u64;
-            } else {
-                live.period_rows += n as u64;
-            }
-            if live.period_rows >= self.config.step_rows {
-                live.period_rows = 0;
-                if live.window.due() {
-                    let index = live.window_index;
-                    live.window_index += 1;
-                    let reference = live.reference.clone().map(|r| (r, live.version, index));
-                    Some((live.window.complete(), reference))
-                } else {
-                    Some((Completed::unscored(live.window.take_period()), None))
-                }
-            } else {
-                None
-            }
-        };
-        if let Some(job) = due {
-            let job = match &self.scorer {
-                Some(tx) => match tx.try_send(job) {
-                    Ok(()) => return,
-                    Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
-                },
-                None => job,
-            };
-            let alerts = self.finish(job.0, job.1);
-            self.dispatch(&alerts);
+        if let Sampling::UpTo { per_second } = self.config.sampling
+            && shard.sampler.count()
+        {
+            let rows = shard.rows.load(Relaxed);
+            shard.sampler.adapt(self.now_ns(), rows, per_second);
         }
     }
 
@@ -1054,8 +1401,6 @@ impl PredictObserver for Monitor {
         if *e.model != *self.model {
             return;
         }
-        self.hot
-            .store(Arc::new(VersionHandles::register(&self.model, e.to)));
         let d = e.deployment;
         let stats = d
             .source::<ArtifactHeader>()
@@ -1064,16 +1409,23 @@ impl PredictObserver for Monitor {
             .filter(|r| r.features.len() == d.schema().len());
         let reference = stats.map(|s| Arc::new(Reference::new(s)));
         let mut live = lock(&self.live);
+        self.sketching.store(reference.is_some(), Relaxed);
+        self.width.store(d.schema().len(), Relaxed);
         live.version = e.to;
         live.reference = reference;
         live.window.restart(d.schema().len());
         live.window_index = 0;
+        live.period_rows = 0;
         if !live.outputs.iter().any(|(v, _)| *v == e.to) {
             if live.outputs.len() == VERSIONS {
                 live.outputs.pop_front();
             }
             live.outputs.push_back((e.to, d.output().clone()));
         }
+        self.hot
+            .store(Arc::new(VersionHandles::register(&self.model, e.to)));
+        // Last: threads that see the new version find everything above set.
+        self.hot_version.store(e.to, Relaxed);
     }
 
     fn on_swap_failed(&self, model: &str, error: &crate::Error) {

@@ -43,16 +43,20 @@ pub struct MonitorSnapshot {
     pub started_at_ms: u64,
     /// When the snapshot was taken, in milliseconds since the Unix epoch.
     pub taken_at_ms: u64,
-    /// Requests seen (sampled ones, with
-    /// [`sample_every`](super::MonitorBuilder::sample_every) above 1).
+    /// Requests served (every one, whatever the [sampling](super::Sampling)).
     pub requests: u64,
     /// Failed requests among them.
     pub errors: u64,
     /// Rows predicted among them.
     pub rows: u64,
+    /// Rows sketched into drift windows (the [sampled](super::Sampling)
+    /// rows of versions with a reference).
+    #[serde(default)]
+    pub sketched_rows: u64,
     /// Predictions waiting for feedback.
     pub pending_feedback: u64,
-    /// Latency of every request seen.
+    /// Latency of the timed requests (every one with
+    /// [`Sampling::Every(1)`](super::Sampling::Every)).
     pub latency: LatencyHistogram,
     /// The drift thresholds in force.
     pub thresholds: DriftThresholds,

@@ -363,6 +363,27 @@ impl InProcessServer {
         held
     }
 
+    /// The observer, if any, with the instant the request started when the
+    /// observer wants it timed.
+    fn observer(&self) -> Option<(&dyn PredictObserver, Option<Instant>)> {
+        let o = self.observer.as_deref()?;
+        // This thread's countdown to the next timed request, for the
+        // observer it was set for (another server's requests on the same
+        // thread reset it: at worst an extra request is timed).
+        let key = std::ptr::from_ref(o).cast::<()>() as usize;
+        let timed = TIMING.with(|c| match c.get() {
+            (k, left) if k == key && left > 1 => {
+                c.set((key, left - 1));
+                false
+            }
+            _ => {
+                c.set((key, o.timing_stride().max(1)));
+                true
+            }
+        });
+        Some((o, timed.then(Instant::now)))
+    }
+
     /// The deployment that must serve `request`: the current one, or the held
     /// version it asks for.
     fn select(&self, version: Option<u64>) -> Result<Arc<Served>> {
@@ -382,9 +403,15 @@ impl InProcessServer {
     }
 }
 
+thread_local! {
+    /// Per thread: the observer whose countdown this is (its address), and
+    /// the requests left until the next timed one.
+    static TIMING: std::cell::Cell<(usize, u32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
 /// Reports one request to the observer, if there is one.
 fn observe<'a>(
-    observer: Option<(&dyn PredictObserver, Instant)>,
+    observer: Option<(&dyn PredictObserver, Option<Instant>)>,
     d: &'a Deployment,
     request: &'a PredictRequest<'_>,
     rows: Option<ndarray::ArrayView2<'a, f64>>,
@@ -397,7 +424,7 @@ fn observe<'a>(
             request_id: request.id(),
             rows,
             outcome,
-            latency: started.elapsed(),
+            latency: started.map(|s| s.elapsed()),
         });
     }
 }
@@ -406,7 +433,7 @@ fn observe<'a>(
 fn serve(
     served: &Served,
     request: PredictRequest<'_>,
-    observer: Option<(&dyn PredictObserver, Instant)>,
+    observer: Option<(&dyn PredictObserver, Option<Instant>)>,
 ) -> Result<PredictResponse> {
     let d = &served.deployment;
     let encoded = match request.encode(d.schema()) {
@@ -433,7 +460,7 @@ fn serve(
 fn serve_many(
     served: &Served,
     requests: Vec<PredictRequest<'_>>,
-    observer: Option<(&dyn PredictObserver, Instant)>,
+    observer: Option<(&dyn PredictObserver, Option<Instant>)>,
 ) -> Vec<Result<PredictResponse>> {
     let d = &served.deployment;
     let width = d.schema().len();
@@ -496,8 +523,22 @@ fn serve_many(
 
 impl ModelServer for InProcessServer {
     fn predict(&self, request: PredictRequest<'_>) -> Result<PredictResponse> {
-        let observer = self.observer.as_deref().map(|o| (o, Instant::now()));
-        let served = self.select(request.version)?;
+        let observer = self.observer();
+        let served = match self.select(request.version) {
+            Ok(served) => served,
+            Err(e) => {
+                // Counted against the serving version: the requested one
+                // may be anything, and labels must stay few.
+                observe(
+                    observer,
+                    &self.slot.load().deployment,
+                    &request,
+                    None,
+                    Err(&e),
+                );
+                return Err(e);
+            }
+        };
         serve(&served, request, observer)
     }
 
@@ -512,7 +553,7 @@ impl ModelServer for InProcessServer {
         let mut out: Vec<Option<Result<PredictResponse>>> =
             (0..mine.len() + others.len()).map(|_| None).collect();
         let (idx, reqs): (Vec<usize>, Vec<_>) = mine.into_iter().unzip();
-        let observer = self.observer.as_deref().map(|o| (o, Instant::now()));
+        let observer = self.observer();
         for (i, r) in idx.into_iter().zip(serve_many(&current, reqs, observer)) {
             out[i] = Some(r);
         }
