@@ -113,6 +113,7 @@ pub(crate) const OUTCOMES: [&str; 9] = [
     "other",
 ];
 
+#[inline]
 pub(crate) fn outcome_index(outcome: Result<(), &Error>) -> usize {
     match outcome {
         Ok(()) => 0,

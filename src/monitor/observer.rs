@@ -1108,6 +1108,22 @@ impl Monitor {
         }
     }
 
+    /// Keeps a single-row prediction with an id for the feedback join.
+    #[inline(never)]
+    fn await_feedback(&self, id: &str, version: u64, p: &crate::model::Predictions) {
+        let (predicted, classification) = match (p.class_indices(), p.score_values()) {
+            (Some(c), _) => (c[0] as f64, true),
+            (None, Some(s)) => (s[0], false),
+            (None, None) => (f64::NAN, false),
+        };
+        let score = p
+            .probabilities(0)
+            .and_then(|r| r.get(self.config.positive_class).copied());
+        let pending = Pending::new(version, predicted, score, classification, Instant::now());
+        lock(&self.pendings).insert(id, pending);
+    }
+
+    #[inline(never)]
     fn record_latency(&self, model: &str, version: u64, latency: Duration) {
         let hot = self.hot.load();
         if hot.version == version && *hot.model == *model {
@@ -1122,19 +1138,14 @@ impl Monitor {
 
     /// Puts the sampled rows of a request into the thread's ring, draining
     /// it into the window when it is half full.
-    fn sketch(
+    #[inline(never)]
+    fn sketch_rows(
         &self,
         shard: &Shard,
         version: u64,
         rows: ArrayView2<'_, f64>,
         predictions: Option<&crate::model::Predictions>,
     ) {
-        if shard
-            .sampler
-            .skip_rows(u32::try_from(rows.nrows()).unwrap_or(u32::MAX))
-        {
-            return;
-        }
         for (i, row) in rows.rows().into_iter().enumerate() {
             if !shard.sampler.sketch_next() {
                 continue;
@@ -1370,23 +1381,17 @@ impl PredictObserver for Monitor {
         if let (Some(id), Ok(p)) = (e.request_id, e.outcome)
             && p.len() == 1
         {
-            let (predicted, classification) = match (p.class_indices(), p.score_values()) {
-                (Some(c), _) => (c[0] as f64, true),
-                (None, Some(s)) => (s[0], false),
-                (None, None) => (f64::NAN, false),
-            };
-            let score = p
-                .probabilities(0)
-                .and_then(|r| r.get(self.config.positive_class).copied());
-            let pending = Pending::new(e.version, predicted, score, classification, Instant::now());
-            lock(&self.pendings).insert(id, pending);
+            self.await_feedback(id, e.version, p);
         }
 
         if let Some(rows) = e.rows
             && e.version == hot
             && self.sketching.load(Relaxed)
+            && !shard
+                .sampler
+                .skip_rows(u32::try_from(rows.nrows()).unwrap_or(u32::MAX))
         {
-            self.sketch(shard, hot, rows, e.outcome.ok());
+            self.sketch_rows(shard, hot, rows, e.outcome.ok());
         }
         if let Sampling::UpTo { per_second } = self.config.sampling
             && shard.sampler.count()

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use super::metrics::OUTCOMES;
 
 /// Adds `n` to a counter that only the calling thread writes.
+#[inline]
 pub(crate) fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
@@ -111,6 +112,7 @@ pub(crate) struct Sampler {
     last_check_ns: AtomicU64,
 }
 
+#[inline]
 fn take(countdown: &AtomicU32, stride: &AtomicU32) -> bool {
     let c = countdown.load(Relaxed);
     if c <= 1 {
@@ -136,11 +138,13 @@ impl Sampler {
     }
 
     /// Requests per timed request (the server keeps the countdown).
+    #[inline]
     pub(crate) fn time_stride(&self) -> u32 {
         self.time_stride.load(Relaxed)
     }
 
     /// Whether the thread's next row is sketched.
+    #[inline]
     pub(crate) fn sketch_next(&self) -> bool {
         take(&self.sketch_countdown, &self.sketch_stride)
     }
@@ -148,6 +152,7 @@ impl Sampler {
     /// Skips the thread's next `rows` rows if none of them is to be
     /// sketched (the common case, checked without looking at the rows);
     /// otherwise leaves the countdown alone and returns `false`.
+    #[inline]
     pub(crate) fn skip_rows(&self, rows: u32) -> bool {
         let c = self.sketch_countdown.load(Relaxed);
         if c > rows {
@@ -160,6 +165,7 @@ impl Sampler {
 
     /// Counts a request; every [`RATE_CHECK_EVERY`] requests returns
     /// `true`: time for [`Self::adapt`].
+    #[inline]
     pub(crate) fn count(&self) -> bool {
         let left = self.check_countdown.load(Relaxed);
         if left > 1 {
@@ -176,18 +182,21 @@ impl Sampler {
     /// ([`RATE_CHECK_EVERY`] requests, and `rows` — the shard's row count
     /// now — at `now_ns` on the monitor's clock); below that rate, every
     /// one.
+    #[inline(never)]
     pub(crate) fn adapt(&self, now_ns: u64, rows: u64, per_second: u32) {
         let last = self.last_check_ns.swap(now_ns, Relaxed);
         let before = self.rows_at_check.swap(rows, Relaxed);
         let requests = u64::from(RATE_CHECK_EVERY);
         // The count restarts when the shard moves to a new version.
         let rows = if rows >= before { rows - before } else { rows };
-        let elapsed = now_ns.saturating_sub(last).max(1);
-        let budget = u128::from(per_second.max(1)) * u128::from(elapsed);
+        let elapsed = now_ns.saturating_sub(last).max(1) as f64;
+        let budget = f64::from(per_second.max(1)) * elapsed / 1e9;
+        // ceil(events / elapsed_seconds / per_second); the float cast
+        // saturates, and the clamp bounds it.
         let stride = |events: u64| {
-            // ceil(events / elapsed_seconds / per_second)
-            let want = (u128::from(events) * 1_000_000_000).div_ceil(budget);
-            u32::try_from(want.clamp(1, u128::from(MAX_STRIDE))).unwrap_or(u32::MAX)
+            (events as f64 / budget)
+                .ceil()
+                .clamp(1.0, MAX_STRIDE as f64) as u32
         };
         self.time_stride.store(stride(requests), Relaxed);
         self.sketch_stride.store(stride(rows), Relaxed);
@@ -231,6 +240,7 @@ impl Ring {
     }
 
     /// Slots waiting to be drained.
+    #[inline]
     pub(crate) fn used(&self) -> usize {
         self.head
             .load(Relaxed)

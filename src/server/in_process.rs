@@ -443,8 +443,9 @@ fn serve(
             return Err(e);
         }
     };
-    let result = d.run(encoded.view());
-    observe(observer, d, &request, Some(encoded.view()), result.as_ref());
+    let rows = encoded.view();
+    let result = d.run(rows);
+    observe(observer, d, &request, Some(rows), result.as_ref());
     drop(encoded);
     Ok(PredictResponse {
         model: d.name.clone(),
