@@ -13,14 +13,19 @@
 //!   thread timed and sketched for drift), no metrics recorder installed;
 //! - `server_predict/monitor_prometheus`: the same with
 //!   `metrics-exporter-prometheus` installed as the recorder (the case the
-//!   issue's target is about);
+//!   overhead target is about);
 //! - `server_predict/monitor_prometheus_every_request`: `sample_every(1)`:
 //!   every request timed and every row sketched and scored;
 //! - `server_predict/monitor_prometheus_every_request_background`: the
 //!   same, windows scored on the monitor's thread;
 //! - `server_predict/monitor_prometheus_with_id`: default sampling,
 //!   requests carry an id, so each prediction is also stored for the
-//!   feedback join.
+//!   feedback join;
+//! - `server_predict/no_monitor_again`: the baseline once more, last;
+//! - `server_predict_paired/{no_monitor,monitor_prometheus}`: the baseline
+//!   and the Prometheus case measured in alternating chunks of 256
+//!   requests, each timing only its own, so that both see the same
+//!   conditions.
 //!
 //! The overhead is each case's time over `no_monitor`. Run with
 //! `cargo bench --bench monitoring --features prometheus`.
@@ -134,6 +139,40 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The same comparison, paired: each iteration serves a chunk of
+    // requests through one server and a chunk through the other, and only
+    // the named one's chunks are timed. Both cases then run under the same
+    // conditions (caches, branch predictors, the machine's other load)
+    // instead of one after the other.
+    let mut paired = c.benchmark_group("server_predict_paired");
+    let pairs = [
+        ("no_monitor", &plain, &server),
+        ("monitor_prometheus", &server, &plain),
+    ];
+    for (name, timed, other) in pairs {
+        paired.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                const CHUNK: u64 = 256;
+                let mut spent = std::time::Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    let n = CHUNK.min(iters - done);
+                    let start = std::time::Instant::now();
+                    for _ in 0..n {
+                        black_box(run(timed, &mut i));
+                    }
+                    spent += start.elapsed();
+                    for _ in 0..n {
+                        black_box(run(other, &mut i));
+                    }
+                    done += n;
+                }
+                spent
+            })
+        });
+    }
+    paired.finish();
     handle.run_upkeep();
     assert!(handle.render().contains("modelhost_requests_total"));
 }
