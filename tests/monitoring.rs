@@ -624,6 +624,16 @@ fn counter(m: &HashMap<String, DebugValue>, key: &str) -> u64 {
     }
 }
 
+/// A server with `monitor` attached, to share between threads.
+fn shared_server(d: Deployment, monitor: &Arc<Monitor>) -> Arc<InProcessServer> {
+    Arc::new(
+        InProcessServer::builder(d)
+            .observer(monitor.clone())
+            .build()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn metrics_count_every_request_under_concurrency() {
     recorder();
@@ -633,12 +643,7 @@ fn metrics_count_every_request_under_concurrency() {
         .sample_every(1)
         .build()
         .unwrap();
-    let server = Arc::new(
-        InProcessServer::builder(d)
-            .observer(monitor.clone())
-            .build()
-            .unwrap(),
-    );
+    let server = shared_server(d, &monitor);
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let server = server.clone();
@@ -717,12 +722,7 @@ fn default_sampling_counts_every_request_but_times_and_sketches_a_sample() {
         .window_rows(100)
         .build()
         .unwrap();
-    let server = Arc::new(
-        InProcessServer::builder(d)
-            .observer(monitor.clone())
-            .build()
-            .unwrap(),
-    );
+    let server = shared_server(d, &monitor);
     let (threads, each) = (4u32, 50_000u32);
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -784,12 +784,7 @@ fn rows_of_threads_that_went_quiet_reach_the_window_on_read() {
         .publish_every(Duration::ZERO)
         .build()
         .unwrap();
-    let server = Arc::new(
-        InProcessServer::builder(d)
-            .observer(monitor.clone())
-            .build()
-            .unwrap(),
-    );
+    let server = shared_server(d, &monitor);
     // Three threads serve 10 requests each and end: too few to fill their
     // rings, so the rows are still there when they exit.
     for t in 0..3 {
