@@ -210,10 +210,7 @@ fn drift_is_detected_per_window_and_alerts_fire_once() {
         .sink(sink)
         .build()
         .unwrap();
-    let server = InProcessServer::builder(d)
-        .observer(monitor.clone())
-        .build()
-        .unwrap();
+    let server = server_with(d, &monitor);
     let serve = |from: f64, to: f64, n: usize| {
         for i in 0..n {
             let v = from + (to - from) * (i as f64 / n as f64);
@@ -264,10 +261,7 @@ fn sliding_windows_score_every_step() {
         .step_rows(100)
         .build()
         .unwrap();
-    let server = InProcessServer::builder(d)
-        .observer(monitor.clone())
-        .build()
-        .unwrap();
+    let server = server_with(d, &monitor);
     for i in 0..1_000 {
         server
             .predict(PredictRequest::new(&x(f64::from(i % 500))))
@@ -292,10 +286,7 @@ fn windows_can_be_scored_in_the_background() {
         .sink(sink)
         .build()
         .unwrap();
-    let server = InProcessServer::builder(d)
-        .observer(monitor.clone())
-        .build()
-        .unwrap();
+    let server = server_with(d, &monitor);
     for i in 0..2_000u32 {
         let v = if i < 1_000 { f64::from(i % 500) } else { 900.0 };
         server.predict(PredictRequest::new(&x(v))).unwrap();
@@ -351,10 +342,7 @@ fn a_swap_takes_the_reference_from_the_artifact_header() {
         .sample_every(1)
         .build()
         .unwrap();
-    let server = InProcessServer::builder(v1)
-        .observer(monitor.clone())
-        .build()
-        .unwrap();
+    let server = server_with(v1, &monitor);
     for i in 0..100 {
         server
             .predict(PredictRequest::new(&x(f64::from(i))))
@@ -386,10 +374,7 @@ fn quality_alert_fires_once_per_breach_and_resolves() {
         .sink(sink)
         .build()
         .unwrap();
-    let server = InProcessServer::builder(d)
-        .observer(monitor.clone())
-        .build()
-        .unwrap();
+    let server = server_with(d, &monitor);
     let mut id = 0;
     let mut round = |n: usize, truth: &dyn Fn(f64) -> &'static str| {
         for i in 0..n {
@@ -434,10 +419,7 @@ fn quality_alert_fires_once_per_breach_and_resolves() {
 fn outcomes_that_do_not_fit_are_rejected_and_kept() {
     let d = ProbModel::deploy("outcomes", 1);
     let monitor = Monitor::builder(&d).build().unwrap();
-    let server = InProcessServer::builder(d)
-        .observer(monitor.clone())
-        .build()
-        .unwrap();
+    let server = server_with(d, &monitor);
     server
         .predict(PredictRequest::new(&x(700.0)).with_id("a"))
         .unwrap();
@@ -497,10 +479,7 @@ fn windows_and_feedback_stay_bounded_under_a_million_events() {
         .quality_window(500)
         .build()
         .unwrap();
-    let server = InProcessServer::builder(d)
-        .observer(monitor.clone())
-        .build()
-        .unwrap();
+    let server = server_with(d, &monitor);
     let vector = support::mock_schema().validate(&x(300.0)).unwrap();
     let mut peak_pending = 0;
     for i in 0..1_000_000u32 {
@@ -538,10 +517,7 @@ fn pending_predictions_expire_by_age() {
         .pending_ttl(Duration::from_millis(50))
         .build()
         .unwrap();
-    let server = InProcessServer::builder(d)
-        .observer(monitor.clone())
-        .build()
-        .unwrap();
+    let server = server_with(d, &monitor);
     server
         .predict(PredictRequest::new(&x(1.0)).with_id("old"))
         .unwrap();
@@ -624,14 +600,17 @@ fn counter(m: &HashMap<String, DebugValue>, key: &str) -> u64 {
     }
 }
 
-/// A server with `monitor` attached, to share between threads.
+/// A server for `d` with `monitor` attached.
+fn server_with(d: Deployment, monitor: &Arc<Monitor>) -> InProcessServer {
+    InProcessServer::builder(d)
+        .observer(monitor.clone())
+        .build()
+        .unwrap()
+}
+
+/// The same, to share between threads.
 fn shared_server(d: Deployment, monitor: &Arc<Monitor>) -> Arc<InProcessServer> {
-    Arc::new(
-        InProcessServer::builder(d)
-            .observer(monitor.clone())
-            .build()
-            .unwrap(),
-    )
+    Arc::new(server_with(d, monitor))
 }
 
 #[test]
@@ -852,10 +831,7 @@ fn snapshots_round_trip_and_the_report_is_well_formed() {
         .alert(AlertRule::above(Metric::FeaturePsi("x".into()), 0.25))
         .build()
         .unwrap();
-    let server = InProcessServer::builder(d)
-        .observer(monitor.clone())
-        .build()
-        .unwrap();
+    let server = server_with(d, &monitor);
     for i in 0..1_000u32 {
         let v = if i < 600 { f64::from(i % 500) } else { 900.0 };
         let id = i.to_string();

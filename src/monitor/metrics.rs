@@ -169,8 +169,16 @@ impl VersionHandles {
         }
     }
 
-    pub(crate) fn request(&self, outcome: usize) -> &Counter {
-        &self.requests[outcome]
+    /// Adds requests (by outcome, indexed as [`OUTCOMES`]) and rows.
+    pub(crate) fn add(&self, requests: &[u64; OUTCOMES.len()], rows: u64) {
+        for (counter, &n) in self.requests.iter().zip(requests) {
+            if n > 0 {
+                counter.increment(n);
+            }
+        }
+        if rows > 0 {
+            self.rows.increment(rows);
+        }
     }
 }
 

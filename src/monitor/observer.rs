@@ -16,7 +16,7 @@ use thread_local::ThreadLocal;
 use super::alert::{AlertRule, AlertSink, Alerts, Metric};
 use super::drift::{Column, DriftReport, DriftThresholds, Verdict, compare};
 use super::error::MonitorError;
-use super::metrics::{self as m, VersionHandles, outcome_index};
+use super::metrics::{self as m, OUTCOMES, VersionHandles, outcome_index};
 use super::quality::{Actual, Pending, Pendings, QualityMetrics, QualityPoint, Rolling};
 use super::shard::{Shard, bump};
 use super::snapshot::{MonitorSnapshot, WindowPoint};
@@ -197,6 +197,19 @@ struct Live {
     history: VecDeque<WindowPoint>,
     last_drift: Option<DriftReport>,
     outputs: VecDeque<(u64, Arc<OutputKind>)>,
+}
+
+impl Live {
+    /// Adds requests (by outcome) and rows to the lifetime and period totals.
+    fn count(&mut self, requests: &[u64; OUTCOMES.len()], rows: u64) {
+        let total: u64 = requests.iter().sum();
+        let errors = total - requests[0];
+        self.lifetime.requests += total;
+        self.lifetime.errors += errors;
+        self.lifetime.rows += rows;
+        self.window.period.requests += total;
+        self.window.period.errors += errors;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -1093,19 +1106,10 @@ impl Monitor {
     /// directly.
     #[cold]
     fn count_other_version(&self, model: &str, version: u64, outcome: usize, rows: u64) {
-        let handles = self.handles(model, version);
-        handles.request(outcome).increment(1);
-        if rows > 0 {
-            handles.rows.increment(rows);
-        }
-        let mut live = lock(&self.live);
-        live.lifetime.requests += 1;
-        live.lifetime.rows += rows;
-        live.window.period.requests += 1;
-        if outcome != 0 {
-            live.lifetime.errors += 1;
-            live.window.period.errors += 1;
-        }
+        let mut requests = [0; OUTCOMES.len()];
+        requests[outcome] = 1;
+        self.handles(model, version).add(&requests, rows);
+        lock(&self.live).count(&requests, rows);
     }
 
     /// Keeps a single-row prediction with an id for the feedback join.
@@ -1235,18 +1239,8 @@ impl Monitor {
                 cold = self.handles(&self.model, version);
                 &*cold
             };
-            for (outcome, &k) in requests.iter().enumerate().filter(|(_, k)| **k > 0) {
-                handles.request(outcome).increment(k);
-            }
-            if rows > 0 {
-                handles.rows.increment(rows);
-            }
-            let errors = total - requests[0];
-            live.lifetime.requests += total;
-            live.lifetime.errors += errors;
-            live.lifetime.rows += rows;
-            live.window.period.requests += total;
-            live.window.period.errors += errors;
+            handles.add(&requests, rows);
+            live.count(&requests, rows);
             if live.reference.is_none() && version == live.version {
                 live.period_rows += rows;
             }
@@ -1261,8 +1255,13 @@ impl Monitor {
     /// The period's counts, with the latencies timed in it.
     fn take_period(&self, live: &mut Live) -> super::window::Period {
         let mut period = live.window.take_period();
-        period.latency = std::mem::take(&mut *lock(&self.latency));
+        period.latency = self.take_latency();
         period
+    }
+
+    /// The latencies timed since the last period ended.
+    fn take_latency(&self) -> LatencyHistogram {
+        std::mem::take(&mut *lock(&self.latency))
     }
 
     /// Puts one sketched row into the window; returns the window (or the
@@ -1289,7 +1288,7 @@ impl Monitor {
             live.window_index += 1;
             let reference = live.reference.clone().map(|r| (r, live.version, index));
             let mut completed = live.window.complete();
-            completed.period.latency = std::mem::take(&mut *lock(&self.latency));
+            completed.period.latency = self.take_latency();
             Some((completed, reference))
         } else {
             Some((Completed::unscored(self.take_period(live)), None))
