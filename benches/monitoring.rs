@@ -38,7 +38,7 @@ mod common;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use modelhost::artifact::ReferenceStats;
 use modelhost::monitor::{Monitor, Sampling};
 use modelhost::server::{PredictEvent, PredictObserver};
@@ -52,14 +52,15 @@ fn deployment() -> (Deployment, ReferenceStats) {
     (Deployment::new("recommender", 1, model), reference)
 }
 
-/// An observer that does nothing, timing one request in `stride`.
+/// An observer that does nothing, sampling one request in `stride` (the
+/// others are counted by the server).
 #[derive(Debug)]
 struct Null {
     stride: u32,
 }
 
 impl PredictObserver for Null {
-    fn timing_stride(&self) -> u32 {
+    fn report_stride(&self) -> u32 {
         self.stride
     }
 
@@ -68,7 +69,27 @@ impl PredictObserver for Null {
     }
 }
 
-fn bench(c: &mut Criterion) {
+/// Every server the cases use, built before any case runs, so that all
+/// cases run with the same heap (the allocator's speed depends on what was
+/// allocated before; building a monitor between two cases moved the
+/// baseline by about 10 ns).
+struct Servers {
+    plain: InProcessServer,
+    /// A second server without observer: the difference between two
+    /// identical servers is the noise floor of the comparison.
+    plain2: InProcessServer,
+    untimed: InProcessServer,
+    timed: InProcessServer,
+    noop: InProcessServer,
+    server: InProcessServer,
+    every: InProcessServer,
+    background: InProcessServer,
+    rows: Vec<modelhost::FeatureMap>,
+    ids: Vec<String>,
+    handle: modelhost::monitor::prometheus::PrometheusHandle,
+}
+
+fn servers() -> Servers {
     // A server process has more than one thread, and the C allocator takes
     // its locks only once a second thread was ever started. Start one now,
     // so that every case (the baseline too) runs as in a real server, not
@@ -88,44 +109,72 @@ fn bench(c: &mut Criterion) {
             .build()
             .expect("server")
     };
-    let run = |server: &InProcessServer, i: &mut usize| {
-        *i = (*i + 1) % rows.len();
-        server
-            .predict(PredictRequest::new(black_box(&rows[*i])))
-            .expect("predict")
-    };
-
-    // Every server is built before any case runs, so that all cases run
-    // with the same heap (the allocator's speed depends on what was
-    // allocated before; building a monitor between two cases moved the
-    // baseline by about 10 ns).
-    let plain = InProcessServer::new(d.clone()).expect("server");
     let null = |stride: u32| {
         InProcessServer::builder(d.clone())
             .observer(Arc::new(Null { stride }))
             .build()
             .expect("server")
     };
+    let plain = InProcessServer::new(d.clone()).expect("server");
+    let plain2 = InProcessServer::new(d.clone()).expect("server");
     let (untimed, timed) = (null(u32::MAX), null(1));
     let noop = monitored(Sampling::default(), false);
     // Handles registered before this stay no-ops: `noop` records nothing.
     let handle = modelhost::monitor::prometheus::install().expect("first recorder");
-    let server = monitored(Sampling::default(), false);
-    let every = monitored(Sampling::Every(1), false);
-    let background = monitored(Sampling::Every(1), true);
-    let ids: Vec<String> = (0..rows.len()).map(|k| format!("order-{k}")).collect();
+    Servers {
+        plain,
+        plain2,
+        untimed,
+        timed,
+        noop,
+        server: monitored(Sampling::default(), false),
+        every: monitored(Sampling::Every(1), false),
+        background: monitored(Sampling::Every(1), true),
+        ids: (0..rows.len()).map(|k| format!("order-{k}")).collect(),
+        rows,
+        handle,
+    }
+}
+
+/// Serves the next row of `rows` through `server`.
+fn run(server: &InProcessServer, rows: &[modelhost::FeatureMap], i: &mut usize) {
+    *i = (*i + 1) % rows.len();
+    black_box(
+        server
+            .predict(PredictRequest::new(black_box(&rows[*i])))
+            .expect("predict"),
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    let s = servers();
+    let Servers {
+        plain,
+        plain2,
+        untimed,
+        timed,
+        noop,
+        server,
+        every,
+        background,
+        rows,
+        ids,
+        handle,
+    } = &s;
+    let run = |server: &InProcessServer, i: &mut usize| run(server, rows, i);
 
     let mut group = c.benchmark_group("server_predict");
     let mut i = 0;
     let cases = [
-        ("no_monitor", &plain),
-        ("null_observer_untimed", &untimed),
-        ("null_observer_timed", &timed),
-        ("monitor_noop_recorder", &noop),
-        ("monitor_prometheus", &server),
-        ("monitor_prometheus_every_request", &every),
-        ("monitor_prometheus_every_request_background", &background),
-        ("no_monitor_again", &plain),
+        ("no_monitor", plain),
+        ("null_observer_untimed", untimed),
+        ("null_observer_timed", timed),
+        ("monitor_noop_recorder", noop),
+        ("monitor_prometheus", server),
+        ("monitor_prometheus_every_request", every),
+        ("monitor_prometheus_every_request_background", background),
+        ("no_monitor_again", plain),
+        ("no_monitor_other_server", plain2),
     ];
     for (name, server) in cases {
         group.bench_function(name, |b| b.iter(|| run(server, &mut i)));
@@ -147,8 +196,8 @@ fn bench(c: &mut Criterion) {
     // instead of one after the other.
     let mut paired = c.benchmark_group("server_predict_paired");
     let pairs = [
-        ("no_monitor", &plain, &server),
-        ("monitor_prometheus", &server, &plain),
+        ("no_monitor", &plain, server),
+        ("monitor_prometheus", &server, plain),
     ];
     for (name, timed, other) in pairs {
         paired.bench_function(name, |b| {
@@ -160,11 +209,11 @@ fn bench(c: &mut Criterion) {
                     let n = CHUNK.min(iters - done);
                     let start = std::time::Instant::now();
                     for _ in 0..n {
-                        black_box(run(timed, &mut i));
+                        run(timed, &mut i);
                     }
                     spent += start.elapsed();
                     for _ in 0..n {
-                        black_box(run(other, &mut i));
+                        run(other, &mut i);
                     }
                     done += n;
                 }
@@ -177,5 +226,49 @@ fn bench(c: &mut Criterion) {
     assert!(handle.render().contains("modelhost_requests_total"));
 }
 
+/// Serves `n` requests through each of three cases, without criterion:
+/// for counting the instructions a request executes under callgrind,
+/// which, unlike time, does not depend on where the code happens to sit
+/// in memory. Each case runs in a function of its own, so that its
+/// inclusive cost divided by `n` is its cost per request. Set
+/// `MONITORING_BENCH_COUNT=<n>`; BENCHMARKS.md has the commands.
+fn count_only(n: usize) {
+    let s = servers();
+    count_no_monitor(&s, n);
+    count_null_observer(&s, n);
+    count_monitor_prometheus(&s, n);
+}
+
+fn serve_n(server: &InProcessServer, rows: &[modelhost::FeatureMap], n: usize) {
+    let mut i = 0;
+    for _ in 0..n {
+        run(server, rows, &mut i);
+    }
+}
+
+#[inline(never)]
+fn count_no_monitor(s: &Servers, n: usize) {
+    serve_n(&s.plain, &s.rows, n);
+}
+
+#[inline(never)]
+fn count_null_observer(s: &Servers, n: usize) {
+    serve_n(&s.untimed, &s.rows, n);
+}
+
+#[inline(never)]
+fn count_monitor_prometheus(s: &Servers, n: usize) {
+    serve_n(&s.server, &s.rows, n);
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("MONITORING_BENCH_COUNT") {
+        Ok(n) => count_only(n.parse().expect("a number of requests")),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

@@ -754,6 +754,48 @@ fn default_sampling_counts_every_request_but_times_and_sketches_a_sample() {
 }
 
 #[test]
+fn requests_sampled_out_are_counted_and_failures_and_ids_always_seen() {
+    recorder();
+    let d = ProbModel::deploy("strided", 1);
+    let monitor = Monitor::builder(&d).sample_every(1_000).build().unwrap();
+    let server = server_with(d, &monitor);
+    // The first request is the only one sampled (timed); the other 99 are
+    // counted by the server without reaching the monitor.
+    for _ in 0..100 {
+        server.predict(PredictRequest::new(&x(100.0))).unwrap();
+    }
+    // Requests with an id and failed ones are reported all the same.
+    for k in 0..10 {
+        server
+            .predict(PredictRequest::new(&x(900.0)).with_id(format!("id-{k}")))
+            .unwrap();
+    }
+    for _ in 0..5 {
+        server.predict(PredictRequest::new(&x(-1.0))).unwrap_err();
+    }
+    let s = monitor.snapshot();
+    assert_eq!((s.requests, s.errors, s.rows), (115, 5, 110));
+    assert_eq!(s.latency.count(), 1, "one request sampled");
+    let m = metrics_of("strided");
+    assert_eq!(
+        counter(&m, "modelhost_requests_total{outcome=ok,version=1}"),
+        110
+    );
+    assert_eq!(
+        counter(
+            &m,
+            "modelhost_requests_total{outcome=invalid_input,version=1}"
+        ),
+        5
+    );
+    // Every prediction with an id waits for its outcome.
+    for k in 0..10 {
+        assert!(monitor.record_outcome(&format!("id-{k}"), "yes").unwrap());
+    }
+    assert_eq!(monitor.quality()[0].accuracy, Some(1.0));
+}
+
+#[test]
 fn rows_of_threads_that_went_quiet_reach_the_window_on_read() {
     let d = ProbModel::deploy("quiet", 1);
     let monitor = Monitor::builder(&d)

@@ -387,12 +387,27 @@ struct Recorder {
     swaps: Mutex<Vec<(u64, u64, bool)>>,
     failed_swaps: std::sync::atomic::AtomicUsize,
     timed: Mutex<Vec<bool>>,
+    counts: Mutex<Vec<modelhost::server::RequestCounts>>,
+}
+
+impl Recorder {
+    /// `(version, requests, rows)` counted without a report, taken now.
+    fn counted(&self) -> Vec<(u64, u64, u64)> {
+        let mut out = Vec::new();
+        for c in self.counts.lock().unwrap().iter() {
+            c.take(|c| out.push((c.version, c.requests, c.rows)));
+        }
+        out
+    }
 }
 
 impl modelhost::server::PredictObserver for Recorder {
-    /// Every other request is timed.
-    fn timing_stride(&self) -> u32 {
+    /// Every other request is sampled.
+    fn report_stride(&self) -> u32 {
         2
+    }
+    fn attach(&self, counts: modelhost::server::RequestCounts) {
+        self.counts.lock().unwrap().push(counts);
     }
     fn on_predict(&self, e: &modelhost::server::PredictEvent<'_>) {
         self.timed.lock().unwrap().push(e.latency.is_some());
@@ -468,4 +483,68 @@ fn the_observer_sees_every_request_and_swap() {
         vec![(1, 2, false), (2, 1, true)]
     );
     assert_eq!(recorder.failed_swaps.load(Ordering::SeqCst), 1);
+    assert_eq!(recorder.counted(), [], "every request had an id");
+}
+
+#[test]
+fn requests_not_sampled_are_counted_per_version_instead_of_reported() {
+    let recorder = Arc::new(Recorder::default());
+    let server = InProcessServer::builder(MockModel::new(1).deploy())
+        .observer(recorder.clone())
+        .build()
+        .unwrap();
+    let rows = [x(1.0), x(2.0), x(3.0)];
+    // Stride 2 on this thread: requests 1, 3, 5 … are sampled and
+    // reported with their latency; 2, 4, 6 … are only counted.
+    for _ in 0..3 {
+        server.predict(PredictRequest::new(&x(1.0))).unwrap();
+        server.predict(PredictRequest::rows(&rows[..])).unwrap();
+    }
+    // Not sampled, but failed: reported, without a latency.
+    server.predict(PredictRequest::new(&x(1.0))).unwrap();
+    server.predict(PredictRequest::new(&x(-1.0))).unwrap_err();
+    assert_eq!(
+        *recorder.timed.lock().unwrap(),
+        [true; 4].into_iter().chain([false]).collect::<Vec<_>>()
+    );
+    assert_eq!(recorder.counted(), [(1, 3, 9)]);
+    assert_eq!(recorder.counted(), [], "taken once");
+
+    // Another thread counts in a slot of its own.
+    thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..4 {
+                server.predict(PredictRequest::new(&x(1.0))).unwrap();
+            }
+        });
+    });
+    assert_eq!(recorder.counted(), [(1, 2, 2)]);
+
+    // After a swap the counts go to the new version; what was counted for
+    // the old one and not taken yet is kept for it.
+    server.predict(PredictRequest::new(&x(1.0))).unwrap(); // sampled
+    server.predict(PredictRequest::new(&x(1.0))).unwrap(); // counted for 1
+    server.swap(MockModel::new(2).deploy()).unwrap();
+    for _ in 0..4 {
+        server.predict(PredictRequest::new(&x(1.0))).unwrap();
+    }
+    let mut counted = recorder.counted();
+    counted.sort_unstable();
+    assert_eq!(counted, [(1, 1, 1), (2, 2, 2)]);
+
+    // A request that asks for the held version is reported rather than
+    // moving this thread's slot away from the serving version.
+    let before = recorder.events.lock().unwrap().len();
+    for _ in 0..2 {
+        server
+            .predict(PredictRequest::new(&x(1.0)).with_version(1))
+            .unwrap();
+    }
+    let events = recorder.events.lock().unwrap();
+    assert_eq!(
+        events[before..].iter().map(|e| e.1).collect::<Vec<_>>(),
+        [1, 1]
+    );
+    drop(events);
+    assert_eq!(recorder.counted(), []);
 }

@@ -18,19 +18,21 @@ use super::drift::{Column, DriftReport, DriftThresholds, Verdict, compare};
 use super::error::MonitorError;
 use super::metrics::{self as m, OUTCOMES, VersionHandles, outcome_index};
 use super::quality::{Actual, Pending, Pendings, QualityMetrics, QualityPoint, Rolling};
-use super::shard::{Shard, bump};
+use super::shard::{Sampler, Shard, bump};
 use super::snapshot::{MonitorSnapshot, WindowPoint};
 use super::window::{Completed, LatencyHistogram, Window};
 use super::{Alert, report};
 use crate::Result;
 use crate::artifact::{ArtifactHeader, ReferenceStats};
 use crate::model::OutputKind;
-use crate::server::{Deployment, PredictEvent, PredictObserver, SwapEvent};
+use crate::server::{Deployment, PredictEvent, PredictObserver, RequestCounts, SwapEvent};
 
 /// Watches a served model: operational metrics, input and prediction drift,
 /// live quality from feedback, and alerts.
 ///
-/// Attach it to a server as its observer; it sees every request and swap.
+/// Attach it to a server as its observer; it sees every swap, and every
+/// request either reported or counted (see
+/// [`PredictObserver`](crate::server::PredictObserver)).
 /// Reference statistics for drift come from the deployment's
 /// [`ArtifactHeader`] (artifact-loaded deployments), or from
 /// [`MonitorBuilder::reference`] for deployments built in memory; a swap
@@ -38,21 +40,24 @@ use crate::server::{Deployment, PredictEvent, PredictObserver, SwapEvent};
 ///
 /// # Costs on the request path
 ///
-/// Every request is counted, without a lock: each thread counts into a
-/// shard of its own (plain stores, no atomic read-modify-write), which the
-/// monitor folds into its totals and hands to the metrics recorder in
-/// batches: when a thread's sketched rows are drained, every
+/// Every request is counted, without a lock, and most are not reported at
+/// all: the monitor asks the server to [sample](Sampling) requests (by
+/// default, on each thread, every request while the thread serves up to
+/// 1,000 a second, and about 1,000 a second above that). The server times
+/// and reports the sampled ones, the failed ones and the ones with an id;
+/// it counts the others per thread (a few plain stores) in
+/// [`RequestCounts`] the monitor reads. Reported requests are counted
+/// into a per-thread shard of the monitor's own. The monitor folds both
+/// into its totals and hands them to the metrics recorder in batches: when
+/// a thread's sketched rows are drained, every
 /// [`publish_every`](MonitorBuilder::publish_every) on the monitor's
 /// thread, and whenever it is read ([`snapshot`](Monitor::snapshot),
 /// [`drift`](Monitor::drift), [`flush`](Monitor::flush), …).
 ///
-/// Timing a request (two clock reads) and sketching a row for drift (and,
-/// later, scoring it in its window) cost far more than counting, so they
-/// are [sampled](Sampling): by default each thread times and sketches
-/// every request while it serves up to 1,000 a second, and about 1,000 a
-/// second above that. Sketched rows go to a per-thread ring and reach the
-/// window in chunks. The drain that completes a window pays for scoring it
-/// (sorting and binning at most
+/// The rows of sampled requests are sketched for drift (about 1,000 a
+/// second per thread by default). Sketched rows go to a per-thread ring
+/// and reach the window in chunks. The drain that completes a window pays
+/// for scoring it (sorting and binning at most
 /// [`max_kept_rows`](MonitorBuilder::max_kept_rows) values per feature
 /// against the reference sample: a fraction of a millisecond for the
 /// default sizes), unless
@@ -96,8 +101,11 @@ pub struct Monitor {
     config: Config,
     hot: ArcSwap<VersionHandles>,
     cold: Mutex<VecDeque<Arc<VersionHandles>>>,
-    /// Per-thread counts, sampling state and sketch rings.
+    /// Per-thread counts of the reported requests, sampling state and
+    /// sketch rings.
     shards: ThreadLocal<Shard>,
+    /// Each server's counts of the requests it did not report.
+    unreported: Mutex<Vec<RequestCounts>>,
     /// The serving version, as far as the monitor knows (shards count for
     /// it; other versions take a slower path).
     hot_version: AtomicU64,
@@ -108,7 +116,7 @@ pub struct Monitor {
     /// The clock sampling rates are measured with.
     epoch: Instant,
     live: Mutex<Live>,
-    /// Latencies of the timed requests of the current period.
+    /// Latencies of the sampled (timed) requests of the current period.
     latency: Mutex<LatencyHistogram>,
     pendings: Mutex<Pendings>,
     quality: Mutex<Quality>,
@@ -142,14 +150,17 @@ struct Config {
     background: bool,
 }
 
-/// Which requests a [`Monitor`] times and which rows it sketches into its
-/// drift windows (see [`MonitorBuilder::sampling`]).
+/// Which requests a [`Monitor`] has the server sample (time and report),
+/// and which of their rows it sketches into its drift windows (see
+/// [`MonitorBuilder::sampling`]).
 ///
-/// Counting is cheap and covers every request; timing a request (two clock
-/// reads) and sketching a row (copying it, and later sorting and binning
-/// it with its window) are what sampling saves. Drift scores describe
-/// distributions, for which a thousand rows a second per thread are
-/// plenty; latency quantiles need no more.
+/// Counting is cheap and covers every request; reporting a request (a
+/// virtual call), timing it (two clock reads) and sketching a row (copying
+/// it, and later sorting and binning it with its window) are what sampling
+/// saves. Drift scores describe distributions, for which a thousand rows a
+/// second per thread are plenty; latency quantiles need no more.
+/// Requests that fail or carry an id are reported whatever the sampling,
+/// so error counts and the feedback join see each one.
 ///
 /// With sampling, `modelhost_request_duration_seconds` observes the timed
 /// requests only, so its `_count` is below `modelhost_requests_total`;
@@ -157,16 +168,17 @@ struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Sampling {
-    /// Each thread times its 1st, (n+1)th, (2n+1)th … request and sketches
-    /// its rows in the same way. `Every(1)` takes every request and row,
-    /// whatever the rate, so windows fill deterministically.
+    /// Each thread samples its 1st, (n+1)th, (2n+1)th … request, and
+    /// sketches every row of the sampled ones. `Every(1)` takes every
+    /// request and row, whatever the rate, so windows fill
+    /// deterministically.
     Every(u32),
-    /// Each thread takes every request and row while it serves at most
-    /// `per_second` of them a second, and about `per_second` a second at
-    /// higher rates (one in ⌈rate / per_second⌉, re-estimated every 64
-    /// requests from the thread's own rate).
+    /// Each thread samples every request, and sketches every row, while it
+    /// serves at most `per_second` of them a second; at higher rates about
+    /// `per_second` of each a second (one in ⌈rate / per_second⌉,
+    /// re-estimated every 64 sampled requests from the thread's own rate).
     UpTo {
-        /// Requests timed, and rows sketched, per second and thread.
+        /// Requests sampled, and rows sketched, per second and thread.
         per_second: u32,
     },
 }
@@ -303,18 +315,18 @@ impl MonitorBuilder {
         self
     }
 
-    /// Which requests are timed and which rows sketched into the drift
-    /// windows (default [`Sampling::UpTo`] 1,000 a second per thread).
-    /// Counts, metrics counters and feedback cover every request whatever
-    /// the sampling.
+    /// Which requests are sampled (timed and reported) and which rows
+    /// sketched into the drift windows (default [`Sampling::UpTo`] 1,000 a
+    /// second per thread). Counts, metrics counters and feedback cover
+    /// every request whatever the sampling.
     pub fn sampling(mut self, sampling: Sampling) -> Self {
         self.config.sampling = sampling;
         self
     }
 
     /// Shorthand for [`sampling`](Self::sampling)`(Sampling::Every(n))`:
-    /// time every `n`-th request and sketch every `n`-th row of each
-    /// thread; `1` takes all of them, deterministically, whatever the rate.
+    /// sample every `n`-th request of each thread and sketch its rows; `1`
+    /// takes all of them, deterministically, whatever the rate.
     pub fn sample_every(self, n: u32) -> Self {
         self.sampling(Sampling::Every(n))
     }
@@ -484,6 +496,7 @@ impl MonitorBuilder {
                 .then(|| spawn_thread(weak.clone(), publish_every))
                 .flatten(),
             shards: ThreadLocal::new(),
+            unreported: Mutex::new(Vec::new()),
             hot_version: AtomicU64::new(self.version),
             sketching: AtomicBool::new(reference.is_some()),
             width: AtomicUsize::new(self.width),
@@ -1076,14 +1089,16 @@ impl Monitor {
     /// The calling thread's shard.
     fn shard(&self) -> &Shard {
         self.shards.get_or(|| {
-            let stride = match self.config.sampling {
+            // `Every(n)` samples one request in n and sketches all its
+            // rows; `UpTo` starts with every request and row.
+            let report = match self.config.sampling {
                 Sampling::Every(n) => n,
                 Sampling::UpTo { .. } => 1,
             };
             Shard::new(
                 self.hot_version.load(Relaxed),
                 self.width.load(Relaxed),
-                stride,
+                Sampler::new(report, 1),
             )
         })
     }
@@ -1225,13 +1240,7 @@ impl Monitor {
     fn fold_counts(&self, live: &mut Live) -> Vec<Job> {
         let hot = self.hot.load();
         let mut jobs = Vec::new();
-        for shard in self.shards.iter() {
-            let version = shard.version.load(Relaxed);
-            let (requests, rows) = shard.take_counts();
-            let total: u64 = requests.iter().sum();
-            if total == 0 && rows == 0 {
-                continue;
-            }
+        let mut add = |version: u64, requests: &[u64; OUTCOMES.len()], rows: u64| {
             let cold;
             let handles = if hot.version == version {
                 &**hot
@@ -1239,11 +1248,25 @@ impl Monitor {
                 cold = self.handles(&self.model, version);
                 &*cold
             };
-            handles.add(&requests, rows);
-            live.count(&requests, rows);
+            handles.add(requests, rows);
+            live.count(requests, rows);
             if live.reference.is_none() && version == live.version {
                 live.period_rows += rows;
             }
+        };
+        for shard in self.shards.iter() {
+            let version = shard.version.load(Relaxed);
+            let (requests, rows) = shard.take_counts();
+            if requests.iter().any(|&n| n > 0) || rows > 0 {
+                add(version, &requests, rows);
+            }
+        }
+        for counts in lock(&self.unreported).iter() {
+            counts.take(|c| {
+                let mut requests = [0; OUTCOMES.len()];
+                requests[0] = c.requests;
+                add(c.version, &requests, c.rows);
+            });
         }
         if live.reference.is_none() && live.period_rows >= self.config.step_rows {
             live.period_rows = 0;
@@ -1353,8 +1376,12 @@ impl std::fmt::Debug for Monitor {
 }
 
 impl PredictObserver for Monitor {
-    fn timing_stride(&self) -> u32 {
-        self.shard().sampler.time_stride()
+    fn report_stride(&self) -> u32 {
+        self.shard().sampler.report_stride()
+    }
+
+    fn attach(&self, counts: RequestCounts) {
+        lock(&self.unreported).push(counts);
     }
 
     fn on_predict(&self, e: &PredictEvent<'_>) {
@@ -1383,6 +1410,11 @@ impl PredictObserver for Monitor {
             self.await_feedback(id, e.version, p);
         }
 
+        // The server times the requests it samples; their rows are
+        // sketched, one in the sketch stride.
+        if e.latency.is_none() {
+            return;
+        }
         if let Some(rows) = e.rows
             && e.version == hot
             && self.sketching.load(Relaxed)
@@ -1393,10 +1425,9 @@ impl PredictObserver for Monitor {
             self.sketch_rows(shard, hot, rows, e.outcome.ok());
         }
         if let Sampling::UpTo { per_second } = self.config.sampling
-            && shard.sampler.count()
+            && shard.sampler.sampled(n)
         {
-            let rows = shard.rows.load(Relaxed);
-            shard.sampler.adapt(self.now_ns(), rows, per_second);
+            shard.sampler.adapt(self.now_ns(), per_second);
         }
     }
 

@@ -1,5 +1,6 @@
-//! What a request records without taking a lock: one [`Shard`] per thread
-//! and monitor, holding that thread's request counts, its sampling state
+//! What a reported request records without taking a lock: one [`Shard`]
+//! per thread and monitor, holding that thread's counts of the requests
+//! the server reported (it counts the others itself), its sampling state
 //! and a ring of sketched rows on their way to the drift window.
 //!
 //! Only the owning thread writes a shard's counters and the ring's head, so
@@ -53,14 +54,14 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(crate) fn new(version: u64, width: usize, stride: u32) -> Self {
+    pub(crate) fn new(version: u64, width: usize, sampler: Sampler) -> Self {
         Self {
             version: AtomicU64::new(version),
             requests: Default::default(),
             rows: AtomicU64::new(0),
             taken_requests: Default::default(),
             taken_rows: AtomicU64::new(0),
-            sampler: Sampler::new(stride),
+            sampler,
             ring: Ring::new(width),
         }
     }
@@ -96,19 +97,22 @@ impl Shard {
     }
 }
 
-/// How often a thread times requests (the server counts them down) and
-/// which rows it sketches: one in `stride`, the first one included. With a
-/// rate bound the strides follow the thread's recent request and row
-/// rates.
+/// Which of a thread's requests the server samples (it counts the
+/// stride down and times and reports the sampled ones) and which rows of
+/// the sampled requests the monitor sketches: one in each stride, the
+/// first one included. With a rate bound the strides follow the thread's
+/// recent request and row rates.
 #[derive(Debug)]
 pub(crate) struct Sampler {
-    time_stride: AtomicU32,
+    report_stride: AtomicU32,
     sketch_stride: AtomicU32,
     sketch_countdown: AtomicU32,
-    /// Requests left until the next look at the clock.
+    /// Sampled requests left until the next look at the clock.
     check_countdown: AtomicU32,
-    /// The shard's row count at the last look.
-    rows_at_check: AtomicU64,
+    /// Requests the sampled ones stood for (the sum of their strides),
+    /// and the rows of the sampled ones, since the last look.
+    requests: AtomicU64,
+    rows: AtomicU64,
     last_check_ns: AtomicU64,
 }
 
@@ -125,33 +129,35 @@ fn take(countdown: &AtomicU32, stride: &AtomicU32) -> bool {
 }
 
 impl Sampler {
-    fn new(stride: u32) -> Self {
-        let stride = stride.max(1);
+    /// Samples one request in `report`, and sketches one row of the
+    /// sampled ones in `sketch`.
+    pub(crate) fn new(report: u32, sketch: u32) -> Self {
         Self {
-            time_stride: AtomicU32::new(stride),
-            sketch_stride: AtomicU32::new(stride),
+            report_stride: AtomicU32::new(report.max(1)),
+            sketch_stride: AtomicU32::new(sketch.max(1)),
             sketch_countdown: AtomicU32::new(1),
             check_countdown: AtomicU32::new(RATE_CHECK_EVERY),
-            rows_at_check: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
             last_check_ns: AtomicU64::new(0),
         }
     }
 
-    /// Requests per timed request (the server keeps the countdown).
+    /// Requests per sampled request (the server keeps the countdown).
     #[inline]
-    pub(crate) fn time_stride(&self) -> u32 {
-        self.time_stride.load(Relaxed)
+    pub(crate) fn report_stride(&self) -> u32 {
+        self.report_stride.load(Relaxed)
     }
 
-    /// Whether the thread's next row is sketched.
+    /// Whether the thread's next sampled row is sketched.
     #[inline]
     pub(crate) fn sketch_next(&self) -> bool {
         take(&self.sketch_countdown, &self.sketch_stride)
     }
 
-    /// Skips the thread's next `rows` rows if none of them is to be
-    /// sketched (the common case, checked without looking at the rows);
-    /// otherwise leaves the countdown alone and returns `false`.
+    /// Skips the thread's next `rows` sampled rows if none of them is to
+    /// be sketched (checked without looking at the rows); otherwise leaves
+    /// the countdown alone and returns `false`.
     #[inline]
     pub(crate) fn skip_rows(&self, rows: u32) -> bool {
         let c = self.sketch_countdown.load(Relaxed);
@@ -163,10 +169,13 @@ impl Sampler {
         }
     }
 
-    /// Counts a request; every [`RATE_CHECK_EVERY`] requests returns
-    /// `true`: time for [`Self::adapt`].
+    /// Counts a sampled request of `rows` rows; every
+    /// [`RATE_CHECK_EVERY`] of them returns `true`: time for
+    /// [`Self::adapt`].
     #[inline]
-    pub(crate) fn count(&self) -> bool {
+    pub(crate) fn sampled(&self, rows: u64) -> bool {
+        bump(&self.requests, u64::from(self.report_stride()));
+        bump(&self.rows, rows);
         let left = self.check_countdown.load(Relaxed);
         if left > 1 {
             self.check_countdown.store(left - 1, Relaxed);
@@ -177,18 +186,15 @@ impl Sampler {
         }
     }
 
-    /// Sets both strides so that about `per_second` requests are timed and
-    /// rows sketched per second at the rates seen since the last check
-    /// ([`RATE_CHECK_EVERY`] requests, and `rows` — the shard's row count
-    /// now — at `now_ns` on the monitor's clock); below that rate, every
+    /// Sets both strides so that about `per_second` requests are sampled,
+    /// and rows sketched, per second at the rates seen since the last
+    /// check (at `now_ns` on the monitor's clock); below that rate, every
     /// one.
     #[inline(never)]
-    pub(crate) fn adapt(&self, now_ns: u64, rows: u64, per_second: u32) {
+    pub(crate) fn adapt(&self, now_ns: u64, per_second: u32) {
         let last = self.last_check_ns.swap(now_ns, Relaxed);
-        let before = self.rows_at_check.swap(rows, Relaxed);
-        let requests = u64::from(RATE_CHECK_EVERY);
-        // The count restarts when the shard moves to a new version.
-        let rows = if rows >= before { rows - before } else { rows };
+        let requests = self.requests.swap(0, Relaxed);
+        let rows = self.rows.swap(0, Relaxed);
         let elapsed = now_ns.saturating_sub(last).max(1) as f64;
         let budget = f64::from(per_second.max(1)) * elapsed / 1e9;
         // ceil(events / elapsed_seconds / per_second); the float cast
@@ -198,14 +204,14 @@ impl Sampler {
                 .ceil()
                 .clamp(1.0, MAX_STRIDE as f64) as u32
         };
-        self.time_stride.store(stride(requests), Relaxed);
+        self.report_stride.store(stride(requests), Relaxed);
         self.sketch_stride.store(stride(rows), Relaxed);
     }
 
     #[cfg(test)]
     fn strides(&self) -> (u32, u32) {
         (
-            self.time_stride.load(Relaxed),
+            self.report_stride.load(Relaxed),
             self.sketch_stride.load(Relaxed),
         )
     }
@@ -297,15 +303,15 @@ mod tests {
 
     #[test]
     fn every_nth_is_taken_starting_with_the_first() {
-        let s = Sampler::new(3);
-        assert_eq!(s.time_stride(), 3);
+        let s = Sampler::new(5, 3);
+        assert_eq!(s.report_stride(), 5);
         let taken: Vec<bool> = (0..7).map(|_| s.sketch_next()).collect();
         assert_eq!(taken, [true, false, false, true, false, false, true]);
-        let one = Sampler::new(1);
+        let one = Sampler::new(1, 1);
         assert!((0..10).all(|_| one.sketch_next()));
         assert!(!one.skip_rows(1), "the next row is due");
         // Stride 4: rows 1 and 5 are due; skipping 3 lands before row 5.
-        let four = Sampler::new(4);
+        let four = Sampler::new(1, 4);
         assert!(four.sketch_next());
         assert!(four.skip_rows(3));
         assert!(!four.skip_rows(1));
@@ -314,24 +320,28 @@ mod tests {
 
     #[test]
     fn strides_follow_the_rate() {
-        let s = Sampler::new(1);
-        // 64 requests of 2 rows in 1 ms: 64,000 requests/s, 128,000 rows/s.
+        let s = Sampler::new(1, 1);
+        // 64 sampled requests of 2 rows in 1 ms, each standing for one:
+        // 64,000 requests/s, 128,000 rows/s.
         for _ in 0..63 {
-            assert!(!s.count());
+            assert!(!s.sampled(2));
         }
-        assert!(s.count());
-        s.adapt(1_000_000, 128, 1_000);
+        assert!(s.sampled(2));
+        s.adapt(1_000_000, 1_000);
         assert_eq!(s.strides(), (64, 128));
-        // The next 64 requests over 10 s: below the bound, every one.
-        assert!((0..64).filter(|_| s.count()).count() == 1);
-        s.adapt(10_001_000_000, 256, 1_000);
+        // Each sampled request now stands for 64: the next 64 of one row
+        // over 2 ms are 2,048,000 requests/s, 32,000 sampled rows/s.
+        assert_eq!((0..64).filter(|_| s.sampled(1)).count(), 1);
+        s.adapt(3_000_000, 1_000);
+        assert_eq!(s.strides(), (2048, 32));
+        // The next 64 over 10 s: below the bound, every one.
+        (0..64).for_each(|_| _ = s.sampled(1));
+        s.adapt(10_003_000_000, 1_000_000);
         assert_eq!(s.strides(), (1, 1));
         // No time at all: the largest stride, not a division by zero.
-        s.adapt(10_001_000_000, 320, 1);
+        (0..64).for_each(|_| _ = s.sampled(1));
+        s.adapt(10_003_000_000, 1);
         assert_eq!(s.strides().0, MAX_STRIDE as u32);
-        // The row count restarted (a new version): counted from zero.
-        s.adapt(10_002_000_000, 64, 1_000);
-        assert_eq!(s.strides(), (64, 64));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use super::service::version_not_held;
 use super::{
     Deployment, Health, ModelMetadata, ModelServer, PredictEvent, PredictObserver, PredictRequest,
-    PredictResponse, SchemaDiff, SwapEvent,
+    PredictResponse, RequestCounts, SchemaDiff, SwapEvent, Tally,
 };
 use crate::model::Predictions;
 use crate::{Error, Result};
@@ -108,7 +108,24 @@ pub struct InProcessServer {
     swap_lock: Mutex<()>,
     generation: AtomicU64,
     retain_previous: bool,
-    observer: Option<Arc<dyn PredictObserver>>,
+    observer: Option<Observed>,
+}
+
+/// The observer, with the counts of the requests it is not told about.
+#[derive(Debug)]
+struct Observed {
+    observer: Arc<dyn PredictObserver>,
+    counts: RequestCounts,
+}
+
+/// How one request is observed: by whom, into which thread's counts, and
+/// since when, when it is sampled.
+#[derive(Clone, Copy)]
+struct Watch<'a> {
+    observer: &'a dyn PredictObserver,
+    counts: &'a RequestCounts,
+    tally: &'a Tally,
+    started: Option<Instant>,
 }
 
 /// Options for one [`InProcessServer::swap_with`].
@@ -173,7 +190,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Reports every request and swap to `observer` (default: none).
+    /// Reports requests and swaps to `observer` (default: none): every
+    /// request, or a sample with the rest counted, as
+    /// [`PredictObserver::report_stride`] says.
     pub fn observer(mut self, observer: Arc<dyn PredictObserver>) -> Self {
         self.observer = Some(observer);
         self
@@ -186,6 +205,11 @@ impl ServerBuilder {
     /// [`Error::WarmupFailed`] when the initial deployment fails its warm-up.
     pub fn build(self) -> Result<InProcessServer> {
         self.initial.warm_up()?;
+        let observer = self.observer.map(|observer| {
+            let counts = RequestCounts::default();
+            observer.attach(counts.clone());
+            Observed { observer, counts }
+        });
         Ok(InProcessServer {
             slot: ArcSwap::from_pointee(Served {
                 deployment: self.initial,
@@ -195,7 +219,7 @@ impl ServerBuilder {
             swap_lock: Mutex::new(()),
             generation: AtomicU64::new(0),
             retain_previous: self.retain_previous,
-            observer: self.observer,
+            observer,
         })
     }
 }
@@ -249,7 +273,7 @@ impl InProcessServer {
             Ok(diff) => Ok(self.store(current, next, diff, false)),
             Err(e) => {
                 if let Some(o) = &self.observer {
-                    o.on_swap_failed(&current.deployment.name, &e);
+                    o.observer.on_swap_failed(&current.deployment.name, &e);
                 }
                 Err(e)
             }
@@ -300,7 +324,7 @@ impl InProcessServer {
         self.previous.store(self.retain_previous.then_some(current));
         if let Some(o) = &self.observer {
             let now = self.slot.load();
-            o.on_swap(&SwapEvent {
+            o.observer.on_swap(&SwapEvent {
                 model: &now.deployment.name,
                 from,
                 to,
@@ -363,25 +387,19 @@ impl InProcessServer {
         held
     }
 
-    /// The observer, if any, with the instant the request started when the
-    /// observer wants it timed.
-    fn observer(&self) -> Option<(&dyn PredictObserver, Option<Instant>)> {
-        let o = self.observer.as_deref()?;
-        // This thread's countdown to the next timed request, for the
-        // observer it was set for (another server's requests on the same
-        // thread reset it: at worst an extra request is timed).
-        let key = std::ptr::from_ref(o).cast::<()>() as usize;
-        let timed = TIMING.with(|c| match c.get() {
-            (k, left) if k == key && left > 1 => {
-                c.set((key, left - 1));
-                false
-            }
-            _ => {
-                c.set((key, o.timing_stride().max(1)));
-                true
-            }
-        });
-        Some((o, timed.then(Instant::now)))
+    /// How this thread's next request is observed, if there is an
+    /// observer: sampled (timed from now) or not.
+    #[inline]
+    fn watch(&self) -> Option<Watch<'_>> {
+        let o = self.observer.as_ref()?;
+        let tally = o.counts.tally();
+        let sampled = tally.sample(|| o.observer.report_stride());
+        Some(Watch {
+            observer: &*o.observer,
+            counts: &o.counts,
+            tally,
+            started: sampled.then(Instant::now),
+        })
     }
 
     /// The deployment that must serve `request`: the current one, or the held
@@ -403,49 +421,57 @@ impl InProcessServer {
     }
 }
 
-thread_local! {
-    /// Per thread: the observer whose countdown this is (its address), and
-    /// the requests left until the next timed one.
-    static TIMING: std::cell::Cell<(usize, u32)> = const { std::cell::Cell::new((0, 0)) };
-}
-
-/// Reports one request to the observer, if there is one.
+/// Reports one request to the observer, or only counts it: a successful
+/// request without an id that was not sampled.
+#[inline]
 fn observe<'a>(
-    observer: Option<(&dyn PredictObserver, Option<Instant>)>,
+    watch: Option<Watch<'_>>,
     d: &'a Deployment,
     request: &'a PredictRequest<'_>,
     rows: Option<ndarray::ArrayView2<'a, f64>>,
     outcome: Result<&'a Predictions, &'a Error>,
 ) {
-    if let Some((o, started)) = observer {
-        o.on_predict(&PredictEvent {
-            model: &d.name,
-            version: d.version,
-            request_id: request.id(),
-            rows,
-            outcome,
-            latency: started.map(|s| s.elapsed()),
-        });
+    let Some(w) = watch else { return };
+    // A request that asked for a version is counted only if this thread
+    // counts for that version already, so that requests alternating
+    // between the serving and a held version don't move the slot.
+    if let (None, None, Ok(p)) = (w.started, &request.id, outcome)
+        && w.tally.count(
+            w.counts,
+            d.version,
+            p.len() as u64,
+            request.version.is_none(),
+        )
+    {
+        return;
     }
+    w.observer.on_predict(&PredictEvent {
+        model: &d.name,
+        version: d.version,
+        request_id: request.id(),
+        rows,
+        outcome,
+        latency: w.started.map(|s| s.elapsed()),
+    });
 }
 
 /// Serves `request` with one pinned deployment.
 fn serve(
     served: &Served,
     request: PredictRequest<'_>,
-    observer: Option<(&dyn PredictObserver, Option<Instant>)>,
+    watch: Option<Watch<'_>>,
 ) -> Result<PredictResponse> {
     let d = &served.deployment;
     let encoded = match request.encode(d.schema()) {
         Ok(e) => e,
         Err(e) => {
-            observe(observer, d, &request, None, Err(&e));
+            observe(watch, d, &request, None, Err(&e));
             return Err(e);
         }
     };
     let rows = encoded.view();
     let result = d.run(rows);
-    observe(observer, d, &request, Some(rows), result.as_ref());
+    observe(watch, d, &request, Some(rows), result.as_ref());
     drop(encoded);
     Ok(PredictResponse {
         model: d.name.clone(),
@@ -461,7 +487,7 @@ fn serve(
 fn serve_many(
     served: &Served,
     requests: Vec<PredictRequest<'_>>,
-    observer: Option<(&dyn PredictObserver, Option<Instant>)>,
+    watch: Option<Watch<'_>>,
 ) -> Vec<Result<PredictResponse>> {
     let d = &served.deployment;
     let width = d.schema().len();
@@ -504,7 +530,7 @@ fn serve_many(
             match result {
                 Ok((span, predictions)) => {
                     let rows = matrix.slice_axis(ndarray::Axis(0), span.into());
-                    observe(observer, d, &r, Some(rows), Ok(&predictions));
+                    observe(watch, d, &r, Some(rows), Ok(&predictions));
                     Ok(PredictResponse {
                         model: d.name.clone(),
                         version: d.version,
@@ -514,7 +540,7 @@ fn serve_many(
                     })
                 }
                 Err(e) => {
-                    observe(observer, d, &r, None, Err(&e));
+                    observe(watch, d, &r, None, Err(&e));
                     Err(e)
                 }
             }
@@ -524,23 +550,17 @@ fn serve_many(
 
 impl ModelServer for InProcessServer {
     fn predict(&self, request: PredictRequest<'_>) -> Result<PredictResponse> {
-        let observer = self.observer();
+        let watch = self.watch();
         let served = match self.select(request.version) {
             Ok(served) => served,
             Err(e) => {
                 // Counted against the serving version: the requested one
                 // may be anything, and labels must stay few.
-                observe(
-                    observer,
-                    &self.slot.load().deployment,
-                    &request,
-                    None,
-                    Err(&e),
-                );
+                observe(watch, &self.slot.load().deployment, &request, None, Err(&e));
                 return Err(e);
             }
         };
-        serve(&served, request, observer)
+        serve(&served, request, watch)
     }
 
     fn predict_many(&self, requests: Vec<PredictRequest<'_>>) -> Vec<Result<PredictResponse>> {
@@ -554,8 +574,8 @@ impl ModelServer for InProcessServer {
         let mut out: Vec<Option<Result<PredictResponse>>> =
             (0..mine.len() + others.len()).map(|_| None).collect();
         let (idx, reqs): (Vec<usize>, Vec<_>) = mine.into_iter().unzip();
-        let observer = self.observer();
-        for (i, r) in idx.into_iter().zip(serve_many(&current, reqs, observer)) {
+        let watch = self.watch();
+        for (i, r) in idx.into_iter().zip(serve_many(&current, reqs, watch)) {
             out[i] = Some(r);
         }
         for (i, r) in others {

@@ -9,7 +9,8 @@
 //!   request ends.
 //! - [`Deployment`] is one model version ready to serve; [`SchemaDiff`]
 //!   describes how a swap changes the input contract.
-//! - [`PredictObserver`] lets monitoring see every request and swap.
+//! - [`PredictObserver`] lets monitoring see every request (or a sample,
+//!   with the rest counted in [`RequestCounts`]) and every swap.
 //! - [`ReloadPolicy`]: swap by hand, or let an [`AliasWatcher`] follow a
 //!   registry alias such as `recommender@production`.
 
@@ -24,6 +25,7 @@ pub use deployment::Deployment;
 pub(crate) use deployment::panic_message;
 pub use diff::{FeatureChange, SchemaDiff};
 pub use in_process::{InProcessServer, PinnedModel, ServerBuilder, SwapOptions, SwapReport};
-pub use observe::{PredictEvent, PredictObserver, SwapEvent};
+pub(crate) use observe::Tally;
+pub use observe::{Counted, PredictEvent, PredictObserver, RequestCounts, SwapEvent};
 pub use service::{Health, ModelMetadata, ModelServer, PredictRequest, PredictResponse};
 pub use watcher::{AliasWatcher, ReloadPolicy, WatchEvent, WatchOptions};

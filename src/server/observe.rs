@@ -1,6 +1,9 @@
 //! Hooks through which monitoring sees what a server does.
 
 use std::fmt;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ndarray::ArrayView2;
@@ -9,26 +12,46 @@ use crate::Error;
 use crate::model::Predictions;
 use crate::server::Deployment;
 
-/// Receives an event for every served request and every swap.
+/// Receives the requests a server serves (each one, or a sample with
+/// the rest counted) and every swap.
 ///
 /// Observers run on the request path, after the model returned: keep them
 /// cheap (update counters, push into bounded buffers) and never block.
+///
+/// # What is reported
+///
+/// On each thread, the server *samples* one request in
+/// [`report_stride`](Self::report_stride): it times it and reports it to
+/// [`on_predict`](Self::on_predict) with [`PredictEvent::latency`] set.
+/// Every request that fails, and every request that carries an id, is
+/// reported too, sampled or not. The remaining requests (successful, no id,
+/// not sampled) are only counted, per version, in the [`RequestCounts`] the
+/// server hands to [`attach`](Self::attach); an observer that wants totals
+/// adds what it [`take`](RequestCounts::take)s from there to what it was
+/// told. With the default stride of 1, every request is reported and the
+/// counts stay empty.
 pub trait PredictObserver: Send + Sync + fmt::Debug {
     /// How many requests the server serves on a thread for each one it
-    /// times (default 1: every request). Timing costs two clock reads,
-    /// which matters for models that answer in a few hundred nanoseconds;
-    /// an observer that samples latencies returns more, and the untimed
-    /// requests reach [`on_predict`](Self::on_predict) with
-    /// [`PredictEvent::latency`] `None`.
+    /// samples (default 1: every request). Reporting a request costs a
+    /// virtual call and timing it two clock reads, which matters for models
+    /// that answer in a few hundred nanoseconds; an observer that samples
+    /// returns more.
     ///
-    /// On each thread the server times a request, skips the next
-    /// `stride - 1`, times the next one, and so on, asking for the stride
-    /// again each time it times one (so it is called once per timed
+    /// On each thread the server samples a request, counts the next
+    /// `stride - 1` down, samples the next one, and so on, asking for the
+    /// stride again each time it samples (so it is called once per sampled
     /// request, on the request's thread, and may change from call to
     /// call). A [`predict_many`](crate::ModelServer::predict_many) group
-    /// counts as one request.
-    fn timing_stride(&self) -> u32 {
+    /// counts as one request: sampled as a whole or not at all.
+    fn report_stride(&self) -> u32 {
         1
+    }
+
+    /// The server's counts of the requests it did not report (see the
+    /// trait's documentation). Called once by each server the observer is
+    /// built into, before it serves; the default ignores them.
+    fn attach(&self, counts: RequestCounts) {
+        let _ = counts;
     }
 
     /// A request was served or failed.
@@ -60,7 +83,8 @@ pub struct PredictEvent<'a> {
     /// The predictions, or why there are none.
     pub outcome: Result<&'a Predictions, &'a Error>,
     /// Time from admission to the model's answer, when the request was
-    /// timed (see [`PredictObserver::timing_stride`]).
+    /// sampled (see [`PredictObserver::report_stride`]); `None` for a
+    /// request reported only because it failed or carries an id.
     pub latency: Option<Duration>,
 }
 
@@ -80,4 +104,217 @@ pub struct SwapEvent<'a> {
     pub generation: u64,
     /// The deployment serving now (its model, schema and source).
     pub deployment: &'a Deployment,
+}
+
+/// Successful requests a server served without reporting them to its
+/// observer, counted per thread and taken per version (see
+/// [`PredictObserver`]).
+///
+/// Each serving thread counts into a slot of its own with plain stores;
+/// [`take`](Self::take) reads every slot without stopping the threads, so
+/// it sees every request that completed before it started.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use modelhost::server::{PredictEvent, PredictObserver, RequestCounts};
+///
+/// /// Counts requests, reporting only one in a hundred.
+/// #[derive(Debug, Default)]
+/// struct Total {
+///     reported: Mutex<u64>,
+///     counts: Mutex<Vec<RequestCounts>>,
+/// }
+///
+/// impl PredictObserver for Total {
+///     fn report_stride(&self) -> u32 {
+///         100
+///     }
+///     fn attach(&self, counts: RequestCounts) {
+///         self.counts.lock().unwrap().push(counts);
+///     }
+///     fn on_predict(&self, _: &PredictEvent<'_>) {
+///         *self.reported.lock().unwrap() += 1;
+///     }
+/// }
+///
+/// impl Total {
+///     fn requests(&self) -> u64 {
+///         let mut reported = self.reported.lock().unwrap();
+///         for counts in self.counts.lock().unwrap().iter() {
+///             counts.take(|c| *reported += c.requests);
+///         }
+///         *reported
+///     }
+/// }
+/// # let _ = Arc::new(Total::default()).requests();
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RequestCounts {
+    tallies: Arc<Tallies>,
+}
+
+/// Requests and rows counted for one version (see [`RequestCounts::take`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counted {
+    /// The version that served them.
+    pub version: u64,
+    /// Successful requests.
+    pub requests: u64,
+    /// Rows they predicted.
+    pub rows: u64,
+}
+
+#[derive(Debug, Default)]
+struct Tallies {
+    threads: thread_local::ThreadLocal<Tally>,
+    /// Counts of slots that moved on to another version, not taken yet.
+    /// Its lock also serializes [`RequestCounts::take`] and the moves.
+    moved: Mutex<Vec<Counted>>,
+}
+
+/// One thread's counts. Only the owning thread writes `version`,
+/// `requests`, `rows` and `countdown`; `taken_*` is what
+/// [`RequestCounts::take`] has taken, written under the lock. Aligned to
+/// two cache lines so that threads' slots never share one.
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct Tally {
+    version: AtomicU64,
+    requests: AtomicU64,
+    rows: AtomicU64,
+    taken_requests: AtomicU64,
+    taken_rows: AtomicU64,
+    countdown: AtomicU32,
+}
+
+/// Adds `n` to a counter that only the calling thread writes.
+#[inline]
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+impl Tally {
+    /// Counts down to the next sampled request; `true` when this one is
+    /// sampled (and the countdown restarts at `stride()`).
+    #[inline]
+    pub(crate) fn sample(&self, stride: impl FnOnce() -> u32) -> bool {
+        let left = self.countdown.load(Relaxed);
+        if left > 1 {
+            self.countdown.store(left - 1, Relaxed);
+            false
+        } else {
+            self.countdown.store(stride().max(1), Relaxed);
+            true
+        }
+    }
+
+    /// Counts a successful request of `rows` rows served by `version`,
+    /// first moving the slot to that version if it counts for another one
+    /// and `may_move`; `false` (nothing counted) if it may not.
+    #[inline]
+    pub(crate) fn count(
+        &self,
+        counts: &RequestCounts,
+        version: u64,
+        rows: u64,
+        may_move: bool,
+    ) -> bool {
+        if self.version.load(Relaxed) != version {
+            if !may_move {
+                return false;
+            }
+            self.move_to(counts, version);
+        }
+        bump(&self.requests, 1);
+        bump(&self.rows, rows);
+        true
+    }
+
+    /// Hands what this slot counted for its version over to `moved` and
+    /// starts counting for `version`. Called by the owner.
+    #[cold]
+    #[inline(never)]
+    fn move_to(&self, counts: &RequestCounts, version: u64) {
+        let mut moved = counts.lock();
+        if let Some(c) = self.take(self.version.load(Relaxed)) {
+            moved.push(c);
+        }
+        for c in [
+            &self.requests,
+            &self.rows,
+            &self.taken_requests,
+            &self.taken_rows,
+        ] {
+            c.store(0, Relaxed);
+        }
+        self.version.store(version, Relaxed);
+    }
+
+    /// What was counted since the last take, marked taken. Call with the
+    /// lock held.
+    fn take(&self, version: u64) -> Option<Counted> {
+        let requests = self.requests.load(Relaxed);
+        let rows = self.rows.load(Relaxed);
+        let new_requests = requests.wrapping_sub(self.taken_requests.load(Relaxed));
+        let new_rows = rows.wrapping_sub(self.taken_rows.load(Relaxed));
+        self.taken_requests.store(requests, Relaxed);
+        self.taken_rows.store(rows, Relaxed);
+        (new_requests > 0 || new_rows > 0).then_some(Counted {
+            version,
+            requests: new_requests,
+            rows: new_rows,
+        })
+    }
+}
+
+impl RequestCounts {
+    /// The calling thread's slot.
+    #[inline]
+    pub(crate) fn tally(&self) -> &Tally {
+        match self.tallies.threads.get() {
+            Some(t) => t,
+            None => self.new_tally(),
+        }
+    }
+
+    /// Creates the calling thread's slot (out of line: a `Tally` is
+    /// aligned to 128 bytes, which would realign the caller's stack).
+    #[cold]
+    #[inline(never)]
+    fn new_tally(&self) -> &Tally {
+        self.tallies.threads.get_or(|| Tally {
+            // No version yet: the first count moves the slot to its version.
+            version: AtomicU64::new(u64::MAX),
+            requests: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            taken_requests: AtomicU64::new(0),
+            taken_rows: AtomicU64::new(0),
+            countdown: AtomicU32::new(0),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Counted>> {
+        self.tallies
+            .moved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Calls `f` with the requests counted since the last take, at most
+    /// once per version and thread, and marks them taken: each request is
+    /// handed out once, however many clones of the handle take.
+    pub fn take(&self, mut f: impl FnMut(Counted)) {
+        let mut moved = self.lock();
+        for c in moved.drain(..) {
+            f(c);
+        }
+        for t in self.tallies.threads.iter() {
+            if let Some(c) = t.take(t.version.load(Relaxed)) {
+                f(c);
+            }
+        }
+    }
 }
