@@ -122,8 +122,7 @@ struct Observed {
 /// since when, when it is sampled.
 #[derive(Clone, Copy)]
 struct Watch<'a> {
-    observer: &'a dyn PredictObserver,
-    counts: &'a RequestCounts,
+    observed: &'a Observed,
     tally: &'a Tally,
     started: Option<Instant>,
 }
@@ -395,8 +394,7 @@ impl InProcessServer {
         let tally = o.counts.tally();
         let sampled = tally.sample(|| o.observer.report_stride());
         Some(Watch {
-            observer: &*o.observer,
-            counts: &o.counts,
+            observed: o,
             tally,
             started: sampled.then(Instant::now),
         })
@@ -437,7 +435,7 @@ fn observe<'a>(
     // between the serving and a held version don't move the slot.
     if let (None, None, Ok(p)) = (w.started, &request.id, outcome)
         && w.tally.count(
-            w.counts,
+            &w.observed.counts,
             d.version,
             p.len() as u64,
             request.version.is_none(),
@@ -445,7 +443,7 @@ fn observe<'a>(
     {
         return;
     }
-    w.observer.on_predict(&PredictEvent {
+    w.observed.observer.on_predict(&PredictEvent {
         model: &d.name,
         version: d.version,
         request_id: request.id(),
