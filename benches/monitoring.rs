@@ -5,12 +5,14 @@
 //!
 //! - `server_predict/no_monitor`: no observer at all (the baseline);
 //! - `server_predict/null_observer_untimed`: an observer that does nothing
-//!   and times (almost) no request: the cost of calling an observer;
-//! - `server_predict/null_observer_timed`: the same, timing every request
-//!   (the server's two clock reads);
+//!   and asks for (almost) no sample, so the server only counts the
+//!   requests: the cost of having an observer;
+//! - `server_predict/null_observer_timed`: the same, sampling every request
+//!   (the server's two clock reads and the call to the observer);
 //! - `server_predict/monitor_noop_recorder`: a `Monitor` with its default
 //!   sampling (every request counted; about 1,000 requests a second per
-//!   thread timed and sketched for drift), no metrics recorder installed;
+//!   thread sampled: timed, reported and sketched for drift), no metrics
+//!   recorder installed;
 //! - `server_predict/monitor_prometheus`: the same with
 //!   `metrics-exporter-prometheus` installed as the recorder (the case the
 //!   overhead target is about);
@@ -21,14 +23,19 @@
 //! - `server_predict/monitor_prometheus_with_id`: default sampling,
 //!   requests carry an id, so each prediction is also stored for the
 //!   feedback join;
-//! - `server_predict/no_monitor_again`: the baseline once more, last;
+//! - `server_predict/no_monitor_again`: the baseline once more, and
+//!   `server_predict/no_monitor_other_server` through a second, identical
+//!   server: their spread is the comparison's noise floor;
 //! - `server_predict_paired/{no_monitor,monitor_prometheus}`: the baseline
 //!   and the Prometheus case measured in alternating chunks of 256
 //!   requests, each timing only its own, so that both see the same
 //!   conditions.
 //!
 //! The overhead is each case's time over `no_monitor`. Run with
-//! `cargo bench --bench monitoring --features prometheus`.
+//! `cargo bench --bench monitoring --features prometheus`. With
+//! `MONITORING_BENCH_COUNT=<n>` set, the binary serves `n` requests
+//! through three of the cases instead, for counting instructions under
+//! callgrind (see `count_only`).
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
