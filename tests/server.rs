@@ -547,4 +547,20 @@ fn requests_not_sampled_are_counted_per_version_instead_of_reported() {
     );
     drop(events);
     assert_eq!(recorder.counted(), []);
+
+    // Back and forth between two versions without a take: what the thread
+    // counted for the versions it left is kept, merged per version.
+    let four = || {
+        for _ in 0..4 {
+            server.predict(PredictRequest::new(&x(1.0))).unwrap();
+        }
+    };
+    four(); // version 2: two counted
+    for _ in 0..3 {
+        server.rollback().unwrap();
+        four(); // 1, 2, 1: two counted each
+    }
+    let mut counted = recorder.counted();
+    counted.sort_unstable();
+    assert_eq!(counted, [(1, 2, 2), (1, 2, 2), (2, 4, 4)]);
 }

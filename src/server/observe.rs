@@ -239,8 +239,19 @@ impl Tally {
     #[inline(never)]
     fn move_to(&self, counts: &RequestCounts, version: u64) {
         let mut moved = counts.lock();
-        if let Some(c) = self.take(self.version.load(Relaxed)) {
-            moved.push(c);
+        // Kept for a later take, merged per version; dropped when the
+        // server's own handle is the only one left (the observer ignored
+        // its counts), so that nothing grows swap after swap.
+        if let Some(c) = self.take(self.version.load(Relaxed))
+            && Arc::strong_count(&counts.tallies) > 1
+        {
+            match moved.iter_mut().find(|m| m.version == c.version) {
+                Some(m) => {
+                    m.requests += c.requests;
+                    m.rows += c.rows;
+                }
+                None => moved.push(c),
+            }
         }
         for c in [
             &self.requests,
@@ -303,8 +314,9 @@ impl RequestCounts {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Calls `f` with the requests counted since the last take, at most
-    /// once per version and thread, and marks them taken: each request is
+    /// Calls `f` with the requests counted since the last take (once for
+    /// each thread and version, give or take the threads that moved to
+    /// another version meanwhile) and marks them taken: each request is
     /// handed out once, however many clones of the handle take.
     pub fn take(&self, mut f: impl FnMut(Counted)) {
         let mut moved = self.lock();
