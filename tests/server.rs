@@ -487,6 +487,36 @@ fn the_observer_sees_every_request_and_swap() {
 }
 
 #[test]
+fn more_threads_than_table_slots_count_every_request() {
+    // 80 threads at once: more than the servers' per-thread table holds,
+    // so some count in the overflow; then 80 more reuse the ended threads'
+    // slots.
+    let recorder = Arc::new(Recorder::default());
+    let server = InProcessServer::builder(MockModel::new(1).deploy())
+        .observer(recorder.clone())
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let barrier = std::sync::Barrier::new(80);
+        thread::scope(|s| {
+            for _ in 0..80 {
+                s.spawn(|| {
+                    // Every thread is alive before any serves.
+                    barrier.wait();
+                    for _ in 0..10 {
+                        server.predict(PredictRequest::new(&x(1.0))).unwrap();
+                    }
+                });
+            }
+        });
+    }
+    let reported = recorder.events.lock().unwrap().len() as u64;
+    let counted: u64 = recorder.counted().iter().map(|c| c.1).sum();
+    assert_eq!(reported, 160 * 5, "one in two sampled on each thread");
+    assert_eq!(reported + counted, 1_600);
+}
+
+#[test]
 fn requests_not_sampled_are_counted_per_version_instead_of_reported() {
     let recorder = Arc::new(Recorder::default());
     let server = InProcessServer::builder(MockModel::new(1).deploy())

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU32, AtomicU64};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use ndarray::ArrayView2;
@@ -167,12 +167,88 @@ pub struct Counted {
     pub rows: u64,
 }
 
-#[derive(Debug, Default)]
+/// Threads with a slot in each server's table, found by their index
+/// without a call; the threads beyond (when more than this many serve at
+/// once) find theirs in a `ThreadLocal`.
+const TABLE_SLOTS: usize = 64;
+
+#[derive(Debug)]
 struct Tallies {
-    threads: thread_local::ThreadLocal<Tally>,
+    /// Slots of the threads with a small [`thread_index`].
+    table: Box<[OnceLock<Tally>]>,
+    /// Slots of the others.
+    overflow: thread_local::ThreadLocal<Tally>,
     /// Counts of slots that moved on to another version, not taken yet.
     /// Its lock also serializes [`RequestCounts::take`] and the moves.
     moved: Mutex<Vec<Counted>>,
+}
+
+impl Default for Tallies {
+    fn default() -> Self {
+        Self {
+            table: (0..TABLE_SLOTS).map(|_| OnceLock::new()).collect(),
+            overflow: thread_local::ThreadLocal::new(),
+            moved: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A small number per live thread, reused after the thread ends, so that
+/// a thread finds its slot in a server's table with one thread-local read
+/// and an index (`thread_local`'s own id costs a call from here).
+mod thread_index {
+    use std::cell::Cell;
+    use std::sync::{Mutex, PoisonError};
+
+    /// The next fresh index, and the indices of threads that ended.
+    static FREE: Mutex<(usize, Vec<usize>)> = Mutex::new((0, Vec::new()));
+
+    const NONE: usize = usize::MAX;
+
+    /// Gives the thread's index back when the thread ends. Whatever the
+    /// thread wrote happens before the next owner takes the index (the
+    /// lock orders them).
+    struct Index(Cell<usize>);
+
+    impl Drop for Index {
+        fn drop(&mut self) {
+            let i = self.0.get();
+            if i != NONE {
+                FREE.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .1
+                    .push(i);
+            }
+        }
+    }
+
+    thread_local! {
+        static INDEX: Index = const { Index(Cell::new(NONE)) };
+    }
+
+    /// The calling thread's index; `None` while its thread-locals are
+    /// being destroyed.
+    #[inline]
+    pub(super) fn get() -> Option<usize> {
+        INDEX
+            .try_with(|i| match i.0.get() {
+                NONE => assign(i),
+                i => i,
+            })
+            .ok()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn assign(index: &Index) -> usize {
+        let mut free = FREE.lock().unwrap_or_else(PoisonError::into_inner);
+        let i = free.1.pop().unwrap_or_else(|| {
+            free.0 += 1;
+            free.0 - 1
+        });
+        index.0.set(i);
+        i
+    }
 }
 
 /// One thread's counts. Only the owning thread writes `version`,
@@ -197,6 +273,18 @@ fn bump(counter: &AtomicU64, n: u64) {
 }
 
 impl Tally {
+    fn new() -> Self {
+        Self {
+            // No version yet: the first count moves the slot to its version.
+            version: AtomicU64::new(u64::MAX),
+            requests: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            taken_requests: AtomicU64::new(0),
+            taken_rows: AtomicU64::new(0),
+            countdown: AtomicU32::new(0),
+        }
+    }
+
     /// Counts down to the next sampled request; `true` when this one is
     /// sampled (and the countdown restarts at `stride()`).
     #[inline]
@@ -285,26 +373,24 @@ impl RequestCounts {
     /// The calling thread's slot.
     #[inline]
     pub(crate) fn tally(&self) -> &Tally {
-        match self.tallies.threads.get() {
-            Some(t) => t,
-            None => self.new_tally(),
+        if let Some(slot) = thread_index::get().and_then(|i| self.tallies.table.get(i))
+            && let Some(t) = slot.get()
+        {
+            return t;
         }
+        self.new_tally()
     }
 
-    /// Creates the calling thread's slot (out of line: a `Tally` is
-    /// aligned to 128 bytes, which would realign the caller's stack).
+    /// Creates the calling thread's slot, or finds it in the overflow (out
+    /// of line: a `Tally` is aligned to 128 bytes, which would realign the
+    /// caller's stack).
     #[cold]
     #[inline(never)]
     fn new_tally(&self) -> &Tally {
-        self.tallies.threads.get_or(|| Tally {
-            // No version yet: the first count moves the slot to its version.
-            version: AtomicU64::new(u64::MAX),
-            requests: AtomicU64::new(0),
-            rows: AtomicU64::new(0),
-            taken_requests: AtomicU64::new(0),
-            taken_rows: AtomicU64::new(0),
-            countdown: AtomicU32::new(0),
-        })
+        match thread_index::get().and_then(|i| self.tallies.table.get(i)) {
+            Some(slot) => slot.get_or_init(Tally::new),
+            None => self.tallies.overflow.get_or(Tally::new),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Counted>> {
@@ -323,7 +409,8 @@ impl RequestCounts {
         for c in moved.drain(..) {
             f(c);
         }
-        for t in self.tallies.threads.iter() {
+        let table = self.tallies.table.iter().filter_map(OnceLock::get);
+        for t in table.chain(self.tallies.overflow.iter()) {
             if let Some(c) = t.take(t.version.load(Relaxed)) {
                 f(c);
             }
