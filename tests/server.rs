@@ -401,6 +401,16 @@ impl Recorder {
     }
 }
 
+/// A server of mock version 1 reporting to a fresh [`Recorder`].
+fn recorded_server() -> (Arc<Recorder>, InProcessServer) {
+    let recorder = Arc::new(Recorder::default());
+    let server = InProcessServer::builder(MockModel::new(1).deploy())
+        .observer(recorder.clone())
+        .build()
+        .unwrap();
+    (recorder, server)
+}
+
 impl modelhost::server::PredictObserver for Recorder {
     /// Every other request is sampled.
     fn report_stride(&self) -> u32 {
@@ -428,11 +438,7 @@ impl modelhost::server::PredictObserver for Recorder {
 
 #[test]
 fn the_observer_sees_every_request_and_swap() {
-    let recorder = Arc::new(Recorder::default());
-    let server = InProcessServer::builder(MockModel::new(1).deploy())
-        .observer(recorder.clone())
-        .build()
-        .unwrap();
+    let (recorder, server) = recorded_server();
     server
         .predict(PredictRequest::new(&x(2.0)).with_id("one"))
         .unwrap();
@@ -491,11 +497,7 @@ fn more_threads_than_table_slots_count_every_request() {
     // 80 threads at once: more than the servers' per-thread table holds,
     // so some count in the overflow; then 80 more reuse the ended threads'
     // slots.
-    let recorder = Arc::new(Recorder::default());
-    let server = InProcessServer::builder(MockModel::new(1).deploy())
-        .observer(recorder.clone())
-        .build()
-        .unwrap();
+    let (recorder, server) = recorded_server();
     for _ in 0..2 {
         let barrier = std::sync::Barrier::new(80);
         thread::scope(|s| {
@@ -518,11 +520,7 @@ fn more_threads_than_table_slots_count_every_request() {
 
 #[test]
 fn requests_not_sampled_are_counted_per_version_instead_of_reported() {
-    let recorder = Arc::new(Recorder::default());
-    let server = InProcessServer::builder(MockModel::new(1).deploy())
-        .observer(recorder.clone())
-        .build()
-        .unwrap();
+    let (recorder, server) = recorded_server();
     let rows = [x(1.0), x(2.0), x(3.0)];
     // Stride 2 on this thread: requests 1, 3, 5 … are sampled and
     // reported with their latency; 2, 4, 6 … are only counted.

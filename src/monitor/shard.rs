@@ -15,12 +15,8 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 use super::metrics::OUTCOMES;
-
-/// Adds `n` to a counter that only the calling thread writes.
-#[inline]
-pub(crate) fn bump(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
-}
+pub(crate) use crate::server::bump;
+use crate::server::take_new;
 
 /// Requests between two looks at the clock when sampling adapts to the rate.
 pub(crate) const RATE_CHECK_EVERY: u32 = 64;
@@ -69,20 +65,9 @@ impl Shard {
     /// Counts not yet folded, as `(requests by outcome, rows)`, marking
     /// them folded. Call with the monitor's lock held.
     pub(crate) fn take_counts(&self) -> ([u64; OUTCOMES.len()], u64) {
-        let mut requests = [0; OUTCOMES.len()];
-        for ((out, now), taken) in requests
-            .iter_mut()
-            .zip(&self.requests)
-            .zip(&self.taken_requests)
-        {
-            let n = now.load(Relaxed);
-            *out = n.wrapping_sub(taken.load(Relaxed));
-            taken.store(n, Relaxed);
-        }
-        let rows = self.rows.load(Relaxed);
-        let new_rows = rows.wrapping_sub(self.taken_rows.load(Relaxed));
-        self.taken_rows.store(rows, Relaxed);
-        (requests, new_rows)
+        let requests =
+            std::array::from_fn(|i| take_new(&self.requests[i], &self.taken_requests[i]));
+        (requests, take_new(&self.rows, &self.taken_rows))
     }
 
     /// Starts counting for `version` after the counts so far were folded.

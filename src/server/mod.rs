@@ -25,7 +25,7 @@ pub use deployment::Deployment;
 pub(crate) use deployment::panic_message;
 pub use diff::{FeatureChange, SchemaDiff};
 pub use in_process::{InProcessServer, PinnedModel, ServerBuilder, SwapOptions, SwapReport};
-pub(crate) use observe::Tally;
 pub use observe::{Counted, PredictEvent, PredictObserver, RequestCounts, SwapEvent};
+pub(crate) use observe::{Tally, bump, take_new};
 pub use service::{Health, ModelMetadata, ModelServer, PredictRequest, PredictResponse};
 pub use watcher::{AliasWatcher, ReloadPolicy, WatchEvent, WatchOptions};

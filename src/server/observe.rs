@@ -268,8 +268,16 @@ pub(crate) struct Tally {
 
 /// Adds `n` to a counter that only the calling thread writes.
 #[inline]
-fn bump(counter: &AtomicU64, n: u64) {
+pub(crate) fn bump(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// What `counter` gained since `taken` was last set, marking it taken. The
+/// reader's half of [`bump`]: call it from one thread at a time (under a
+/// lock).
+pub(crate) fn take_new(counter: &AtomicU64, taken: &AtomicU64) -> u64 {
+    let now = counter.load(Relaxed);
+    now.wrapping_sub(taken.swap(now, Relaxed))
 }
 
 impl Tally {
@@ -355,16 +363,12 @@ impl Tally {
     /// What was counted since the last take, marked taken. Call with the
     /// lock held.
     fn take(&self, version: u64) -> Option<Counted> {
-        let requests = self.requests.load(Relaxed);
-        let rows = self.rows.load(Relaxed);
-        let new_requests = requests.wrapping_sub(self.taken_requests.load(Relaxed));
-        let new_rows = rows.wrapping_sub(self.taken_rows.load(Relaxed));
-        self.taken_requests.store(requests, Relaxed);
-        self.taken_rows.store(rows, Relaxed);
-        (new_requests > 0 || new_rows > 0).then_some(Counted {
+        let requests = take_new(&self.requests, &self.taken_requests);
+        let rows = take_new(&self.rows, &self.taken_rows);
+        (requests > 0 || rows > 0).then_some(Counted {
             version,
-            requests: new_requests,
-            rows: new_rows,
+            requests,
+            rows,
         })
     }
 }
