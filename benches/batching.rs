@@ -58,7 +58,10 @@ impl Model for DeviceModel {
     fn output(&self) -> &OutputKind {
         &self.output
     }
-    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> modelhost::Result<Predictions> {
+    fn predict_batch(
+        &self,
+        rows: ArrayView2<'_, f64>,
+    ) -> Result<Predictions, modelhost::model::ModelError> {
         let _device = self.device.lock().unwrap_or_else(|e| e.into_inner());
         thread::sleep(PER_CALL + PER_ROW * rows.nrows() as u32);
         Ok(Predictions::scores(rows.column(0).to_vec()))

@@ -16,7 +16,7 @@ use std::thread;
 use std::time::Duration;
 
 use modelhost::registry::Registry;
-use modelhost::server::{AliasWatcher, WatchEvent, WatchOptions};
+use modelhost::reload::{AliasWatcher, WatchEvent, WatchOptions};
 use modelhost::{ModelServer, PredictRequest};
 
 fn main() -> modelhost::Result<()> {

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use modelhost::monitor::{Alert, AlertRule, AlertState, CallbackSink, Metric, Monitor};
 use modelhost::registry::{Better, Registry};
-use modelhost::server::{AliasWatcher, WatchEvent, WatchOptions};
+use modelhost::reload::{AliasWatcher, WatchEvent, WatchOptions};
 use modelhost::{InProcessServer, ModelServer, PredictRequest};
 
 /// What the backend's handlers saw in one phase.

@@ -10,7 +10,7 @@
 mod common;
 
 use modelhost::registry::Registry;
-use modelhost::server::{AliasWatcher, WatchOptions};
+use modelhost::reload::{AliasWatcher, WatchOptions};
 use modelhost::{ModelServer, PredictRequest};
 
 fn main() -> modelhost::Result<()> {

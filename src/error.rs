@@ -1,8 +1,23 @@
-//! The crate's one error type.
+//! The crate's error: what serving reports, composed from the errors of the
+//! layers below it.
+//!
+//! Each layer has its own error type and knows nothing above it:
+//! [`schema`](crate::schema) ([`SchemaError`], [`SchemaDefinitionError`],
+//! [`InputError`]), [`model`](crate::model) ([`ModelError`]),
+//! [`artifact`](crate::artifact) ([`ArtifactError`]) and
+//! [`registry`](crate::registry) ([`RegistryError`]). [`Error`] sits above
+//! them and below the server: it folds each in through `From`, adds what
+//! serving itself can refuse (overload, deadlines, versions, swaps), and
+//! carries the errors of the layers above the server (the monitor, a
+//! batching configuration, a transport) as [`Error::Component`], whose
+//! concrete type [`Error::downcast_ref`] recovers.
 
 use std::sync::Arc;
 
-use crate::schema::{Fingerprint, SchemaDefinitionError, SchemaError};
+use crate::artifact::ArtifactError;
+use crate::model::ModelError;
+use crate::registry::RegistryError;
+use crate::schema::{Fingerprint, InputError, SchemaDefinitionError, SchemaDiff, SchemaError};
 
 /// Every failure modelhost reports.
 ///
@@ -22,15 +37,11 @@ pub enum Error {
 
     /// An artifact could not be read, verified or decoded.
     #[error(transparent)]
-    Artifact(#[from] crate::artifact::ArtifactError),
+    Artifact(ArtifactError),
 
     /// A registry operation failed.
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
-
-    /// A monitoring call failed.
-    #[error(transparent)]
-    Monitor(#[from] crate::monitor::MonitorError),
+    Registry(RegistryError),
 
     /// A typed value could not be walked as a struct of features.
     #[error("typed input cannot be encoded: {reason}")]
@@ -110,8 +121,8 @@ pub enum Error {
     },
 
     /// A swap offered a version that is not newer than the serving one.
-    /// Use [`SwapOptions::allow_older`](crate::server::SwapOptions::allow_older)
-    /// or [`InProcessServer::rollback`](crate::InProcessServer::rollback) to go back.
+    /// Use `SwapOptions::allow_older` or `InProcessServer::rollback` to go
+    /// back.
     #[error("stale swap refused: version {offered} is not newer than serving version {current}")]
     StaleVersion {
         /// The serving version.
@@ -130,12 +141,11 @@ pub enum Error {
     },
 
     /// A swap would make input that is valid now invalid.
-    /// Use [`SwapOptions::allow_breaking_schema`](crate::server::SwapOptions::allow_breaking_schema)
-    /// to accept it.
+    /// Use `SwapOptions::allow_breaking_schema` to accept it.
     #[error("swap refused: the new schema breaks currently valid input ({diff})")]
     IncompatibleSchema {
         /// What changed.
-        diff: crate::server::SchemaDiff,
+        diff: SchemaDiff,
     },
 
     /// A model's warm-up rows did not predict what they should.
@@ -178,21 +188,16 @@ pub enum Error {
         max_rows: usize,
     },
 
-    /// A batching configuration is invalid.
-    #[error(transparent)]
-    BatchConfig(#[from] crate::batching::BatchConfigError),
-
     /// The server is shutting down and did not serve the request.
     #[error("shutting down")]
     ShuttingDown,
 
-    /// A transport could not be configured or started (no models, two
-    /// models with one name, an address that cannot be bound).
-    #[error("transport: {reason}")]
-    Transport {
-        /// What went wrong.
-        reason: String,
-    },
+    /// A component layered above the serving core failed: the monitor
+    /// (`MonitorError`), a batching configuration (`BatchConfigError`), a
+    /// transport (`TransportError`). [`Error::downcast_ref`] returns the
+    /// component's own error.
+    #[error(transparent)]
+    Component(Arc<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
@@ -200,6 +205,95 @@ impl Error {
     pub fn model(source: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Model {
             source: Arc::new(source),
+        }
+    }
+
+    /// Wraps the error of a component above the server as
+    /// [`Error::Component`].
+    pub fn component(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Component(Arc::new(source))
+    }
+
+    /// The concrete error inside [`Error::Component`] or [`Error::Model`],
+    /// if it is an `E`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use modelhost::batching::{BatchConfig, BatchConfigError};
+    ///
+    /// let err: modelhost::Error = BatchConfig::builder().workers(0).build().unwrap_err().into();
+    /// assert_eq!(err.downcast_ref::<BatchConfigError>(), Some(&BatchConfigError::ZeroWorkers));
+    /// ```
+    #[must_use]
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Self::Component(source) | Self::Model { source } => source.downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::Schema(e) => Self::Schema(e),
+            InputError::WidthMismatch { expected, found } => {
+                Self::WidthMismatch { expected, found }
+            }
+            InputError::TypedInput { reason } => Self::TypedInput { reason },
+        }
+    }
+}
+
+impl From<ModelError> for Error {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::WidthMismatch { expected, found } => {
+                Self::WidthMismatch { expected, found }
+            }
+            ModelError::SchemaMismatch { expected, found } => {
+                Self::SchemaMismatch { expected, found }
+            }
+            ModelError::InvalidModel { reason } => Self::InvalidModel { reason },
+            ModelError::InvalidPredictions { reason } => Self::InvalidPredictions { reason },
+            ModelError::Failed { source } => Self::Model { source },
+            ModelError::Panicked {
+                model,
+                version,
+                message,
+            } => Self::ModelPanicked {
+                model,
+                version,
+                message,
+            },
+            ModelError::WarmupFailed {
+                model,
+                version,
+                reason,
+            } => Self::WarmupFailed {
+                model,
+                version,
+                reason,
+            },
+        }
+    }
+}
+
+impl From<ArtifactError> for Error {
+    fn from(e: ArtifactError) -> Self {
+        match e {
+            ArtifactError::Model(e) => e.into(),
+            other => Self::Artifact(other),
+        }
+    }
+}
+
+impl From<RegistryError> for Error {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Artifact(e) => e.into(),
+            other => Self::Registry(other),
         }
     }
 }

@@ -58,24 +58,32 @@
 //! The default build needs no async runtime and no network.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The modules in layer order, lowest first: each imports only from the
+// modules listed before it (checked by `tests/layers.rs`; see
+// ARCHITECTURE.md).
 pub mod artifact;
 pub mod batching;
+pub mod deployment;
 pub mod error;
 pub mod model;
 pub mod monitor;
 pub mod registry;
+pub mod reload;
 pub mod schema;
 pub mod server;
 pub mod transport;
 
 pub use batching::{BatchConfig, Batcher};
+pub use deployment::Deployment;
 pub use error::{Error, Result};
 #[cfg(feature = "linfa")]
 pub use model::LinfaModel;
 pub use model::{Model, OutputKind, Prediction, Predictions};
 pub use monitor::{AlertRule, AlertSink, Monitor, MonitorSnapshot};
+pub use registry::{ModelRef, Registry};
+pub use reload::{AliasWatcher, WatchOptions};
 pub use schema::{
     Feature, FeatureBatch, FeatureKind, FeatureMap, FeatureSchema, FeatureValue, FeatureVector,
     SchemaBuilder, SchemaError,
 };
-pub use server::{Deployment, InProcessServer, ModelServer, PredictRequest, PredictResponse};
+pub use server::{InProcessServer, ModelServer, PredictRequest, PredictResponse};

@@ -9,7 +9,8 @@ use cap::Cap;
 use linfa::prelude::*;
 use linfa_trees::DecisionTree;
 use modelhost::artifact::{Artifact, ArtifactError, FORMAT_VERSION, MAGIC, ReadOptions};
-use modelhost::{Error, FeatureBatch, InProcessServer, ModelServer, PredictRequest};
+use modelhost::model::ModelError;
+use modelhost::{FeatureBatch, InProcessServer, ModelServer, PredictRequest};
 use sha2::{Digest, Sha256};
 
 /// Tracks the peak heap use, so hostile inputs can be shown not to allocate.
@@ -42,8 +43,8 @@ fn artifact_error(bytes: &[u8]) -> ArtifactError {
     match Artifact::from_bytes(bytes, ReadOptions::new())
         .and_then(|a| a.into_loaded(ReadOptions::new()))
     {
-        Err(Error::Artifact(e)) => e,
-        Err(other) => panic!("expected an artifact error, got {other}"),
+        Err(ArtifactError::Model(other)) => panic!("expected an artifact error, got {other}"),
+        Err(e) => e,
         Ok(_) => panic!("corrupt artifact accepted"),
     }
 }
@@ -198,14 +199,14 @@ fn oversized_files_are_refused_before_reading() {
     let options = ReadOptions::new().max_file_bytes(1_000);
     assert!(matches!(
         Artifact::from_bytes(&bytes, options),
-        Err(Error::Artifact(ArtifactError::TooLarge { max: 1_000, .. }))
+        Err(ArtifactError::TooLarge { max: 1_000, .. })
     ));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.mhart");
     std::fs::write(&path, &bytes).unwrap();
     assert!(matches!(
         Artifact::read(&path, options),
-        Err(Error::Artifact(ArtifactError::TooLarge { .. }))
+        Err(ArtifactError::TooLarge { .. })
     ));
 }
 
@@ -306,7 +307,7 @@ fn invalid_trees_and_failing_warmups_are_refused() {
     )
     .and_then(|a| a.into_loaded(ReadOptions::new()))
     {
-        Err(Error::WarmupFailed { .. }) => {}
+        Err(ArtifactError::Model(ModelError::WarmupFailed { .. })) => {}
         other => panic!("expected a warm-up failure, got {other:?}"),
     }
 

@@ -614,8 +614,9 @@ fn config_errors_fold_into_the_crate_error() {
         .build()
         .unwrap_err()
         .into();
-    assert!(matches!(
-        err,
-        Error::BatchConfig(BatchConfigError::ZeroWorkers)
-    ));
+    assert!(matches!(err, Error::Component(_)));
+    assert_eq!(
+        err.downcast_ref::<BatchConfigError>(),
+        Some(&BatchConfigError::ZeroWorkers)
+    );
 }

@@ -15,6 +15,7 @@ use linfa_trees::DecisionTree;
 use modelhost::artifact::{Artifact, ReadOptions};
 use modelhost::registry::Registry;
 use modelhost::server::{Health, ModelMetadata};
+use modelhost::transport::TransportError;
 use modelhost::transport::http::{Blocking, HttpTransport, serve_on};
 use modelhost::{
     Error, FeatureMap, InProcessServer, LinfaModel, ModelServer, PredictRequest, PredictResponse,
@@ -1234,15 +1235,20 @@ fn openapi_document_lists_endpoints_and_the_input_schema() {
 
 #[test]
 fn builder_rejects_bad_configurations() {
+    let none = HttpTransport::new().build().unwrap_err();
     assert!(matches!(
-        HttpTransport::new().build(),
-        Err(Error::Transport { .. })
+        none.downcast_ref::<TransportError>(),
+        Some(TransportError::NoModels)
     ));
     let twice = HttpTransport::new()
         .model(webshop_server(1))
         .model(webshop_server(2))
         .build();
-    assert!(matches!(twice, Err(Error::Transport { reason }) if reason.contains("recommender")));
+    let twice = twice.unwrap_err();
+    assert!(matches!(
+        twice.downcast_ref::<TransportError>(),
+        Some(TransportError::DuplicateModel { name }) if name == "recommender"
+    ));
 }
 
 #[test]

@@ -5,7 +5,8 @@ mod common;
 
 use linfa::prelude::*;
 use linfa_trees::DecisionTree;
-use modelhost::{Error, Feature, FeatureSchema, LinfaModel, Model, OutputKind, Prediction};
+use modelhost::model::ModelError;
+use modelhost::{Feature, FeatureSchema, LinfaModel, Model, OutputKind, Prediction};
 use ndarray::{Array1, Array2, ArrayView2, array};
 
 fn trained() -> (FeatureSchema, DecisionTree<f64, usize>, Array2<f64>) {
@@ -52,7 +53,7 @@ fn adapter_rejects_wrong_widths_instead_of_panicking() {
     for width in [0, 1, 5, 7, 40] {
         let rows = Array2::<f64>::zeros((3, width));
         match model.predict_batch(rows.view()) {
-            Err(Error::WidthMismatch { expected: 6, found }) => assert_eq!(found, width),
+            Err(ModelError::WidthMismatch { expected: 6, found }) => assert_eq!(found, width),
             other => panic!("width {width}: expected a width error, got {other:?}"),
         }
     }
@@ -85,7 +86,7 @@ fn rows_validated_against_another_schema_are_refused() {
         .unwrap();
     assert!(matches!(
         model.predict_vector(&row),
-        Err(Error::SchemaMismatch { .. })
+        Err(ModelError::SchemaMismatch { .. })
     ));
 }
 
@@ -143,5 +144,5 @@ fn any_predict_inplace_model_can_be_wrapped() {
     assert_eq!(out.score_values(), Some(&[3.5, -1.0][..]));
     // Output kinds must fit the target type.
     let wrong = LinfaModel::<RowSum, f64>::new(RowSum, schema, OutputKind::classification(["a"]));
-    assert!(matches!(wrong, Err(Error::InvalidModel { .. })));
+    assert!(matches!(wrong, Err(ModelError::InvalidModel { .. })));
 }

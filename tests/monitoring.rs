@@ -10,13 +10,15 @@ use std::thread;
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use modelhost::artifact::{FeatureStats, ReferenceStats};
+use modelhost::deployment::{FeatureStats, ReferenceStats};
+use modelhost::model::ModelError;
+use modelhost::monitor::MonitorError;
 use modelhost::monitor::{
     Alert, AlertRule, AlertSink, AlertState, Binning, CallbackSink, Metric, Monitor,
     MonitorSnapshot, Sampling, Verdict, histogram_bin_edges, jensen_shannon, ks_statistic, psi,
 };
 use modelhost::{
-    Deployment, Error, FeatureMap, FeatureSchema, InProcessServer, Model, ModelServer, OutputKind,
+    Deployment, FeatureMap, FeatureSchema, InProcessServer, Model, ModelServer, OutputKind,
     PredictRequest, Predictions,
 };
 use ndarray::{Array2, ArrayView2};
@@ -153,7 +155,7 @@ impl Model for ProbModel {
     fn output(&self) -> &OutputKind {
         &self.output
     }
-    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> modelhost::Result<Predictions> {
+    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions, ModelError> {
         let p: Vec<f64> = rows.column(0).iter().map(|x| x / 1000.0).collect();
         let classes = p.iter().map(|&p| usize::from(p > 0.5)).collect();
         let probs = Array2::from_shape_fn(
@@ -423,11 +425,10 @@ fn outcomes_that_do_not_fit_are_rejected_and_kept() {
     server
         .predict(PredictRequest::new(&x(700.0)).with_id("a"))
         .unwrap();
+    let unknown = monitor.record_outcome("a", "maybe").unwrap_err();
     assert!(matches!(
-        monitor.record_outcome("a", "maybe"),
-        Err(Error::Monitor(
-            modelhost::monitor::MonitorError::UnknownLabel { .. }
-        ))
+        unknown.downcast_ref::<MonitorError>(),
+        Some(MonitorError::UnknownLabel { .. })
     ));
     assert!(monitor.record_outcome("a", 7usize).is_err());
     assert!(monitor.record_outcome("a", 0.5).is_err());
@@ -463,7 +464,14 @@ fn bad_configuration_is_rejected() {
             .build(),
     ];
     for b in bad {
-        assert!(matches!(b, Err(Error::Monitor(_))), "{b:?}");
+        let e = b.unwrap_err();
+        assert!(
+            matches!(
+                e.downcast_ref::<MonitorError>(),
+                Some(MonitorError::InvalidConfig { .. })
+            ),
+            "{e:?}"
+        );
     }
 }
 

@@ -6,7 +6,6 @@ mod common;
 
 use std::process::Command;
 
-use modelhost::Error;
 use modelhost::artifact::{Artifact, ReadOptions};
 use modelhost::registry::{Better, ModelRef, Registry, RegistryError, Retire};
 
@@ -16,10 +15,11 @@ fn artifact(name: &str, depth: usize, auc: f64) -> Artifact {
         .with_metric("auc", auc)
 }
 
-fn reg_err(r: modelhost::Result<impl std::fmt::Debug>) -> RegistryError {
+fn reg_err(r: Result<impl std::fmt::Debug, RegistryError>) -> RegistryError {
     match r {
-        Err(Error::Registry(e)) => e,
-        other => panic!("expected a registry error, got {other:?}"),
+        Err(RegistryError::Artifact(e)) => panic!("expected a registry error, got {e:?}"),
+        Err(e) => e,
+        Ok(v) => panic!("expected a registry error, got {v:?}"),
     }
 }
 

@@ -13,7 +13,7 @@ use linfa::prelude::*;
 use linfa_trees::DecisionTree;
 use modelhost::artifact::Artifact;
 use modelhost::registry::Registry;
-use modelhost::server::{AliasWatcher, WatchEvent, WatchOptions};
+use modelhost::reload::{AliasWatcher, WatchEvent, WatchOptions};
 use modelhost::{Error, Feature, FeatureSchema, ModelServer, PredictRequest};
 use ndarray::Array1;
 

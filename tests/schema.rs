@@ -2,8 +2,10 @@
 
 use std::collections::BTreeSet;
 
-use modelhost::schema::{ExtraFeatures, SchemaDefinitionError, ValueType, ViolationKind};
-use modelhost::{Error, Feature, FeatureMap, FeatureSchema, FeatureValue};
+use modelhost::schema::{
+    ExtraFeatures, InputError, SchemaDefinitionError, ValueType, ViolationKind,
+};
+use modelhost::{Feature, FeatureMap, FeatureSchema, FeatureValue};
 use proptest::prelude::*;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -504,7 +506,7 @@ fn typed_struct_produces_schema_and_rows() {
         basket_value: f64::NAN,
         ..visit.clone()
     };
-    let Err(Error::Schema(e)) = schema.encode(&too_old) else {
+    let Err(InputError::Schema(e)) = schema.encode(&too_old) else {
         panic!("expected a schema error")
     };
     let got: BTreeSet<_> = e
@@ -531,7 +533,7 @@ fn typed_path_reports_wrong_shapes() {
         colour: &'static str,
     }
     let schema = FeatureSchema::from_type::<Visit>().unwrap();
-    let Err(Error::Schema(e)) = schema.encode(&Other {
+    let Err(InputError::Schema(e)) = schema.encode(&Other {
         recency_days: vec![1],
         colour: "red",
     }) else {
@@ -552,7 +554,10 @@ fn typed_path_reports_wrong_shapes() {
             ..
         }
     )));
-    assert!(matches!(schema.encode(&42), Err(Error::TypedInput { .. })));
+    assert!(matches!(
+        schema.encode(&42),
+        Err(InputError::TypedInput { .. })
+    ));
 }
 
 #[test]

@@ -116,5 +116,11 @@ pub fn train_tree(
 /// [`train_tree`], packed into an artifact of the model called `name`.
 pub fn tree_artifact(name: &str, n: usize, seed: u64, depth: usize) -> modelhost::Result<Artifact> {
     let (training, tree) = train_tree(n, seed, depth)?;
-    Artifact::decision_tree(name, &tree, training.schema(), LABELS, &training)
+    Ok(Artifact::decision_tree(
+        name,
+        &tree,
+        training.schema(),
+        LABELS,
+        &training,
+    )?)
 }

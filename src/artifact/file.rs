@@ -14,15 +14,18 @@ use super::ArtifactError;
 use super::codec;
 use super::header::ArtifactHeader;
 #[cfg(feature = "linfa")]
-use super::header::{ModelKind, ReferenceStats, Warmup};
+use super::header::{ModelKind, Warmup};
 #[cfg(feature = "linfa")]
 use super::tree::{FlatTree, TreeLimits};
-use crate::Result;
+use crate::deployment::Deployment;
+#[cfg(feature = "linfa")]
+use crate::deployment::ReferenceStats;
 #[cfg(feature = "linfa")]
 use crate::model::LinfaModel;
 use crate::model::{Model, OutputKind, Predictions};
 use crate::schema::{FeatureBatch, FeatureSchema};
-use crate::server::Deployment;
+
+type Result<T, E = ArtifactError> = std::result::Result<T, E>;
 
 /// The first bytes of every artifact. The `\r\n` catches text-mode
 /// corruption, as in PNG.
@@ -136,8 +139,10 @@ impl Artifact {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidModel`](crate::Error::InvalidModel) when the tree does not fit the schema or the
-    /// labels; [`Error::SchemaMismatch`](crate::Error::SchemaMismatch) when `training` follows another schema.
+    /// [`ArtifactError::Model`] with [`ModelError::InvalidModel`](crate::model::ModelError::InvalidModel)
+    /// when the tree does not fit the schema or the labels, or with
+    /// [`ModelError::SchemaMismatch`](crate::model::ModelError::SchemaMismatch)
+    /// when `training` follows another schema.
     pub fn decision_tree<I, S>(
         name: impl Into<String>,
         tree: &DecisionTree<f64, usize>,
@@ -186,11 +191,11 @@ impl Artifact {
                 schema: schema.clone(),
                 output,
                 metrics: Default::default(),
-                reference: Some(ReferenceStats::from_batch(
+                reference: Some(Arc::new(ReferenceStats::from_batch(
                     training,
                     Some(&predictions),
                     ReferenceStats::DEFAULT_SAMPLE,
-                )),
+                ))),
                 warmup,
                 created_at: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -207,8 +212,7 @@ impl Artifact {
         if rows.iter().any(|r| r.len() != width) {
             return Err(ArtifactError::InvalidModel {
                 reason: format!("a warm-up row does not have {width} values"),
-            }
-            .into());
+            });
         }
         let matrix = ndarray::Array2::from_shape_vec((rows.len(), width), flat).map_err(|e| {
             ArtifactError::InvalidModel {
@@ -253,8 +257,7 @@ impl Artifact {
         if let Some((k, _)) = self.header.metrics.iter().find(|(_, v)| !v.is_finite()) {
             return Err(ArtifactError::Header {
                 reason: format!("metric `{k}` is not finite"),
-            }
-            .into());
+            });
         }
         let header = serde_json::to_vec(&self.header).map_err(|e| ArtifactError::Header {
             reason: e.to_string(),
@@ -279,7 +282,7 @@ impl Artifact {
     ///
     /// [`ArtifactError::Io`] on any file-system failure.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_atomic(path.as_ref(), &self.to_bytes()?).map_err(Into::into)
+        write_atomic(path.as_ref(), &self.to_bytes()?)
     }
 
     /// Reads and checks an artifact's structure, checksum and header, without
@@ -304,7 +307,7 @@ impl Artifact {
         let body = bytes.len() - DIGEST;
         let digest = Sha256::digest(&bytes[..body]);
         if digest[..] != bytes[body..] {
-            return Err(ArtifactError::ChecksumMismatch.into());
+            return Err(ArtifactError::ChecksumMismatch);
         }
         let header = Self::parse_header(bytes, h)?;
         Ok(Self {
@@ -326,11 +329,8 @@ impl Artifact {
     }
 
     fn parse_header(bytes: &[u8], h: usize) -> Result<ArtifactHeader> {
-        serde_json::from_slice(&bytes[PREFIX..PREFIX + h]).map_err(|e| {
-            ArtifactError::Header {
-                reason: e.to_string(),
-            }
-            .into()
+        serde_json::from_slice(&bytes[PREFIX..PREFIX + h]).map_err(|e| ArtifactError::Header {
+            reason: e.to_string(),
         })
     }
 
@@ -342,14 +342,13 @@ impl Artifact {
             return Err(ArtifactError::TooLarge {
                 size: len,
                 max: options.max_file_bytes,
-            }
-            .into());
+            });
         }
         if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
-            return Err(ArtifactError::BadMagic.into());
+            return Err(ArtifactError::BadMagic);
         }
         if bytes.len() < PREFIX + DIGEST {
-            return Err(ArtifactError::Truncated { size: len }.into());
+            return Err(ArtifactError::Truncated { size: len });
         }
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
@@ -357,8 +356,7 @@ impl Artifact {
             return Err(ArtifactError::UnsupportedFormat {
                 found: version,
                 supported: FORMAT_VERSION,
-            }
-            .into());
+            });
         }
         let (h, p) = (u64_at(12), u64_at(20));
         let expected = h
@@ -369,8 +367,7 @@ impl Artifact {
                 header: h,
                 payload: p,
                 file: len,
-            }
-            .into());
+            });
         }
         // Both lengths are now known to fit in the (capped) input.
         Ok((h as usize, p as usize))
@@ -381,8 +378,9 @@ impl Artifact {
     /// # Errors
     ///
     /// [`ArtifactError::Payload`] / [`ArtifactError::InvalidModel`] when the
-    /// payload does not decode or validate; [`Error::WarmupFailed`](crate::Error::WarmupFailed) when the
-    /// model does not reproduce its warm-up predictions.
+    /// payload does not decode or validate; [`ArtifactError::Model`] with
+    /// [`ModelError::WarmupFailed`](crate::model::ModelError::WarmupFailed)
+    /// when the model does not reproduce its warm-up predictions.
     pub fn into_loaded(self, options: ReadOptions) -> Result<LoadedArtifact> {
         let model = self.decode_model(options)?;
         let loaded = LoadedArtifact {
@@ -399,8 +397,7 @@ impl Artifact {
     fn decode_model(&self, _options: ReadOptions) -> Result<Arc<dyn Model>> {
         Err(ArtifactError::InvalidModel {
             reason: format!("{} models need the `linfa` feature", self.header.model_kind),
-        }
-        .into())
+        })
     }
 
     #[cfg(feature = "linfa")]
@@ -457,7 +454,7 @@ impl Artifact {
 
 impl LoadedArtifact {
     /// A [`Deployment`] of this model version, carrying its warm-up rows and
-    /// (as its source) the header.
+    /// the header's reference statistics.
     ///
     /// # Errors
     ///
@@ -476,8 +473,10 @@ impl LoadedArtifact {
             })?,
             OutputKind::Regression => Predictions::scores(h.warmup.expected.clone()),
         };
-        let mut d = Deployment::from_arc(h.name.clone(), h.version, self.model.clone())
-            .with_source(self.header.clone());
+        let mut d = Deployment::from_arc(h.name.clone(), h.version, self.model.clone());
+        if let Some(reference) = &h.reference {
+            d = d.with_reference(reference.clone());
+        }
         if !rows.is_empty() {
             d = d.with_warmup(rows, expected);
         }

@@ -36,7 +36,10 @@ pub use file::{
     Artifact, DEFAULT_MAX_FILE_BYTES, FORMAT_VERSION, LoadedArtifact, MAGIC, ReadOptions,
 };
 pub(crate) use file::{read_capped, write_atomic};
-pub use header::{ArtifactHeader, FeatureStats, ModelKind, ReferenceStats, Warmup};
+pub use header::{ArtifactHeader, ModelKind, Warmup};
+
+pub use crate::deployment::{FeatureStats, ReferenceStats};
+use crate::model::ModelError;
 
 /// Why an artifact was refused.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -110,6 +113,10 @@ pub enum ArtifactError {
         /// What is wrong.
         reason: String,
     },
+    /// The model in the artifact failed a check of its own (its warm-up
+    /// rows, its fit to the schema and labels).
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 impl ArtifactError {

@@ -12,7 +12,9 @@ use super::worker::{BatchWorker, Shared};
 #[cfg(doc)]
 use crate::Error;
 use crate::Result;
-use crate::server::{Health, ModelMetadata, ModelServer, PredictRequest, PredictResponse};
+use crate::server::{
+    Health, ModelMetadata, ModelServer, PredictFuture, PredictRequest, PredictResponse,
+};
 
 /// Groups concurrent requests into batches for an inner [`ModelServer`],
 /// with a bounded queue, deadlines and an adaptive batching window.
@@ -58,7 +60,7 @@ use crate::server::{Health, ModelMetadata, ModelServer, PredictRequest, PredictR
 /// # impl Model for Doubler {
 /// #     fn schema(&self) -> &FeatureSchema { &self.0 }
 /// #     fn output(&self) -> &OutputKind { &self.1 }
-/// #     fn predict_batch(&self, rows: ndarray::ArrayView2<'_, f64>) -> modelhost::Result<Predictions> {
+/// #     fn predict_batch(&self, rows: ndarray::ArrayView2<'_, f64>) -> Result<Predictions, modelhost::model::ModelError> {
 /// #         Ok(Predictions::scores(rows.column(0).iter().map(|x| 2.0 * x).collect()))
 /// #     }
 /// # }
@@ -311,6 +313,13 @@ impl ModelServer for Batcher {
         shared
             .enqueue(request.into_owned(), rows, now, deadline)?
             .wait()
+    }
+
+    /// Queues the request (or refuses it at once) and returns a future of
+    /// its answer: [`Batcher::predict_async`] behind the trait, so code that
+    /// holds a `dyn ModelServer` (a transport) queues without blocking.
+    fn predict_async<'a>(&'a self, request: PredictRequest<'a>) -> PredictFuture<'a> {
+        PredictFuture::new(Batcher::predict_async(self, request))
     }
 
     /// Queues every request, then waits for all of them; they may share

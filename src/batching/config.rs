@@ -193,6 +193,12 @@ pub enum BatchConfigError {
     ZeroDeadline,
 }
 
+impl From<BatchConfigError> for crate::Error {
+    fn from(e: BatchConfigError) -> Self {
+        Self::component(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

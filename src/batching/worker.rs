@@ -17,7 +17,8 @@ use super::adaptive::{self, Arrivals, CostModel, Decision, Inputs, QueueView};
 use super::config::BatchConfig;
 use super::future::{Reply, Slot, slot};
 use super::stats::{Counters, bump, nanos};
-use crate::server::{ModelServer, PredictRequest, PredictResponse, panic_message};
+use crate::deployment::panic_message;
+use crate::server::{ModelServer, PredictRequest, PredictResponse};
 use crate::{Error, Result};
 
 /// Gaps between arrivals longer than this count as this long.

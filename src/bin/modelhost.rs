@@ -352,7 +352,8 @@ mod serve {
     use std::time::Duration;
 
     use modelhost::registry::{ModelRef, Registry};
-    use modelhost::server::{AliasWatcher, WatchEvent, WatchOptions};
+    use modelhost::reload::{AliasWatcher, WatchEvent, WatchOptions};
+    use modelhost::transport::TransportError;
     use modelhost::transport::http::{HttpTransport, serve_on};
     use std::sync::Arc;
 
@@ -405,10 +406,9 @@ mod serve {
         batch_workers: usize,
     }
 
-    fn transport(reason: impl std::fmt::Display) -> Error {
-        Error::Transport {
-            reason: reason.to_string(),
-        }
+    fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let action = action.into();
+        move |e| TransportError::io(action, e).into()
     }
 
     pub(crate) fn run(args: ServeArgs) -> modelhost::Result<()> {
@@ -418,10 +418,13 @@ mod serve {
             None => None,
             Some(path) => {
                 let text = std::fs::read_to_string(path)
-                    .map_err(|e| transport(format!("cannot read {}: {e}", path.display())))?;
+                    .map_err(io(format!("read {}", path.display())))?;
                 let token = text.trim().to_owned();
                 if token.is_empty() {
-                    return Err(transport(format!("{} holds no token", path.display())));
+                    return Err(TransportError::InvalidConfig {
+                        reason: format!("{} holds no token", path.display()),
+                    }
+                    .into());
                 }
                 Some(token)
             }
@@ -458,12 +461,14 @@ mod serve {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(transport)?;
+            .map_err(io("start the async runtime"))?;
         let result = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(args.addr)
                 .await
-                .map_err(|e| transport(format!("cannot listen on {}: {e}", args.addr)))?;
-            let local = listener.local_addr().map_err(transport)?;
+                .map_err(io(format!("listen on {}", args.addr)))?;
+            let local = listener
+                .local_addr()
+                .map_err(io("read the bound address"))?;
             say!(
                 "serving {reference} (version {}) on http://{local}",
                 meta.version
@@ -482,9 +487,9 @@ mod serve {
                 }
             });
             match server.await {
-                Ok(r) => r.map_err(transport),
+                Ok(r) => r.map_err(io("serve")),
                 Err(e) if e.is_cancelled() => Ok(()),
-                Err(e) => Err(transport(e)),
+                Err(e) => Err(io("serve")(std::io::Error::other(e))),
             }
         });
         watcher.shutdown();

@@ -7,9 +7,9 @@ use linfa::traits::PredictInplace;
 use linfa_trees::DecisionTree;
 use ndarray::{Array1, ArrayView2};
 
+use super::ModelError;
 use super::{Model, OutputKind, Predictions, check_width};
 use crate::schema::FeatureSchema;
-use crate::{Error, Result};
 
 /// A target element type a linfa model predicts, and how it becomes
 /// [`Predictions`].
@@ -21,29 +21,38 @@ pub trait LinfaTarget: Default + Clone + Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidPredictions`] when a value does not fit `output`.
-    fn into_predictions(targets: Array1<Self>, output: &OutputKind) -> Result<Predictions>;
+    /// [`ModelError::InvalidPredictions`] when a value does not fit `output`.
+    fn into_predictions(
+        targets: Array1<Self>,
+        output: &OutputKind,
+    ) -> Result<Predictions, ModelError>;
 }
 
-fn n_labels(output: &OutputKind) -> Result<usize> {
+fn n_labels(output: &OutputKind) -> Result<usize, ModelError> {
     output
         .labels()
         .map(|l| l.len())
-        .ok_or_else(|| Error::InvalidPredictions {
+        .ok_or_else(|| ModelError::InvalidPredictions {
             reason: "class targets need a classification output".into(),
         })
 }
 
 impl LinfaTarget for usize {
     const CLASSIFICATION: bool = true;
-    fn into_predictions(targets: Array1<Self>, output: &OutputKind) -> Result<Predictions> {
+    fn into_predictions(
+        targets: Array1<Self>,
+        output: &OutputKind,
+    ) -> Result<Predictions, ModelError> {
         Predictions::classes(targets.into_raw_vec_and_offset().0, n_labels(output)?)
     }
 }
 
 impl LinfaTarget for bool {
     const CLASSIFICATION: bool = true;
-    fn into_predictions(targets: Array1<Self>, output: &OutputKind) -> Result<Predictions> {
+    fn into_predictions(
+        targets: Array1<Self>,
+        output: &OutputKind,
+    ) -> Result<Predictions, ModelError> {
         Predictions::classes(
             targets.iter().map(|&b| usize::from(b)).collect(),
             n_labels(output)?,
@@ -53,14 +62,14 @@ impl LinfaTarget for bool {
 
 impl LinfaTarget for f64 {
     const CLASSIFICATION: bool = false;
-    fn into_predictions(targets: Array1<Self>, _: &OutputKind) -> Result<Predictions> {
+    fn into_predictions(targets: Array1<Self>, _: &OutputKind) -> Result<Predictions, ModelError> {
         Ok(Predictions::scores(targets.into_raw_vec_and_offset().0))
     }
 }
 
 impl LinfaTarget for f32 {
     const CLASSIFICATION: bool = false;
-    fn into_predictions(targets: Array1<Self>, _: &OutputKind) -> Result<Predictions> {
+    fn into_predictions(targets: Array1<Self>, _: &OutputKind) -> Result<Predictions, ModelError> {
         Ok(Predictions::scores(
             targets.iter().map(|&v| f64::from(v)).collect(),
         ))
@@ -106,17 +115,17 @@ impl<M, T: LinfaTarget> LinfaModel<M, T> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidModel`] if `output` does not fit the target type (class
+    /// [`ModelError::InvalidModel`] if `output` does not fit the target type (class
     /// targets need [`OutputKind::Classification`] with at least one label,
     /// `f32`/`f64` targets need [`OutputKind::Regression`]), or a boolean
     /// classifier does not have exactly two labels.
-    pub fn new(model: M, schema: FeatureSchema, output: OutputKind) -> Result<Self> {
+    pub fn new(model: M, schema: FeatureSchema, output: OutputKind) -> Result<Self, ModelError> {
         match (&output, T::CLASSIFICATION) {
             (OutputKind::Classification { labels }, true) if !labels.is_empty() => {
                 if std::any::TypeId::of::<T>() == std::any::TypeId::of::<bool>()
                     && labels.len() != 2
                 {
-                    return Err(Error::InvalidModel {
+                    return Err(ModelError::InvalidModel {
                         reason: format!(
                             "a boolean classifier needs 2 labels, got {}",
                             labels.len()
@@ -126,7 +135,7 @@ impl<M, T: LinfaTarget> LinfaModel<M, T> {
             }
             (OutputKind::Regression, false) => {}
             _ => {
-                return Err(Error::InvalidModel {
+                return Err(ModelError::InvalidModel {
                     reason: format!(
                         "output {output:?} does not fit a model predicting {}",
                         std::any::type_name::<T>()
@@ -154,13 +163,13 @@ impl LinfaModel<DecisionTree<f64, usize>, usize> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidModel`] if the tree splits on a feature index outside
+    /// [`ModelError::InvalidModel`] if the tree splits on a feature index outside
     /// the schema, predicts a class outside `labels`, or `labels` is empty.
     pub fn decision_tree<I, S>(
         tree: DecisionTree<f64, usize>,
         schema: FeatureSchema,
         labels: I,
-    ) -> Result<Self>
+    ) -> Result<Self, ModelError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -170,7 +179,7 @@ impl LinfaModel<DecisionTree<f64, usize>, usize> {
         for node in tree.iter_nodes() {
             if let Some(class) = node.prediction() {
                 if class >= n_labels {
-                    return Err(Error::InvalidModel {
+                    return Err(ModelError::InvalidModel {
                         reason: format!(
                             "tree predicts class {class}, but only {n_labels} labels are given"
                         ),
@@ -179,7 +188,7 @@ impl LinfaModel<DecisionTree<f64, usize>, usize> {
             } else {
                 let (feature, _, _) = node.split();
                 if feature >= schema.len() {
-                    return Err(Error::InvalidModel {
+                    return Err(ModelError::InvalidModel {
                         reason: format!(
                             "tree splits on feature {feature}, but the schema has {} features",
                             schema.len()
@@ -205,11 +214,11 @@ where
         &self.output
     }
 
-    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions> {
+    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions, ModelError> {
         check_width(&self.schema, &rows)?;
         let mut targets = self.model.default_target(&rows);
         if targets.len() != rows.nrows() {
-            return Err(Error::InvalidPredictions {
+            return Err(ModelError::InvalidPredictions {
                 reason: format!("{} targets for {} rows", targets.len(), rows.nrows()),
             });
         }

@@ -6,6 +6,7 @@
 //! linfa model that implements `PredictInplace` over `f64` matrices, with a
 //! ready-made constructor for linfa-trees' `DecisionTree`.
 
+mod error;
 #[cfg(feature = "linfa")]
 mod linfa;
 mod predictions;
@@ -15,11 +16,11 @@ use std::fmt;
 use ndarray::ArrayView2;
 
 use crate::schema::{FeatureBatch, FeatureSchema, FeatureVector};
-use crate::{Error, Result};
 
 #[cfg(feature = "linfa")]
 #[cfg_attr(docsrs, doc(cfg(feature = "linfa")))]
 pub use self::linfa::{LinfaModel, LinfaTarget};
+pub use error::ModelError;
 pub use predictions::{OutputKind, Prediction, Predictions};
 
 /// A model that predicts batches of rows encoded by its [`FeatureSchema`].
@@ -39,18 +40,18 @@ pub trait Model: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     ///
-    /// [`Error::WidthMismatch`] for a matrix of the wrong width, or any error
+    /// [`ModelError::WidthMismatch`] for a matrix of the wrong width, or any error
     /// of the model itself.
-    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions>;
+    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions, ModelError>;
 
     /// Predicts one validated row, after checking it was validated against
     /// this model's schema.
     ///
     /// # Errors
     ///
-    /// [`Error::SchemaMismatch`] if the row follows another schema; otherwise
+    /// [`ModelError::SchemaMismatch`] if the row follows another schema; otherwise
     /// as [`Model::predict_batch`].
-    fn predict_vector(&self, row: &FeatureVector) -> Result<Predictions> {
+    fn predict_vector(&self, row: &FeatureVector) -> Result<Predictions, ModelError> {
         check_schema(self.schema(), row.schema())?;
         self.predict_batch(row.as_row())
     }
@@ -60,7 +61,7 @@ pub trait Model: Send + Sync + fmt::Debug {
     /// # Errors
     ///
     /// As [`predict_vector`](Self::predict_vector).
-    fn predict_features(&self, batch: &FeatureBatch) -> Result<Predictions> {
+    fn predict_features(&self, batch: &FeatureBatch) -> Result<Predictions, ModelError> {
         check_schema(self.schema(), batch.schema())?;
         self.predict_batch(batch.rows())
     }
@@ -70,12 +71,12 @@ pub trait Model: Send + Sync + fmt::Debug {
 ///
 /// # Errors
 ///
-/// [`Error::WidthMismatch`] otherwise.
-pub fn check_width(schema: &FeatureSchema, rows: &ArrayView2<'_, f64>) -> Result<()> {
+/// [`ModelError::WidthMismatch`] otherwise.
+pub fn check_width(schema: &FeatureSchema, rows: &ArrayView2<'_, f64>) -> Result<(), ModelError> {
     if rows.ncols() == schema.len() {
         Ok(())
     } else {
-        Err(Error::WidthMismatch {
+        Err(ModelError::WidthMismatch {
             expected: schema.len(),
             found: rows.ncols(),
         })
@@ -83,11 +84,14 @@ pub fn check_width(schema: &FeatureSchema, rows: &ArrayView2<'_, f64>) -> Result
 }
 
 /// Checks that input validated against `found` is encoded as `expected` wants.
-pub(crate) fn check_schema(expected: &FeatureSchema, found: &FeatureSchema) -> Result<()> {
+pub(crate) fn check_schema(
+    expected: &FeatureSchema,
+    found: &FeatureSchema,
+) -> Result<(), ModelError> {
     if expected.same_encoding(found) {
         Ok(())
     } else {
-        Err(Error::SchemaMismatch {
+        Err(ModelError::SchemaMismatch {
             expected: expected.fingerprint(),
             found: found.fingerprint(),
         })

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ndarray::{Array2, ArrayView1};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use super::ModelError;
 
 /// What a model outputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,10 +70,10 @@ impl Predictions {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidPredictions`] if an index is not below `n_labels`.
-    pub fn classes(classes: Vec<usize>, n_labels: usize) -> Result<Self> {
+    /// [`ModelError::InvalidPredictions`] if an index is not below `n_labels`.
+    pub fn classes(classes: Vec<usize>, n_labels: usize) -> Result<Self, ModelError> {
         if let Some(&bad) = classes.iter().find(|&&c| c >= n_labels) {
-            return Err(Error::InvalidPredictions {
+            return Err(ModelError::InvalidPredictions {
                 reason: format!("class index {bad} outside {n_labels} labels"),
             });
         }
@@ -90,9 +90,9 @@ impl Predictions {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidPredictions`] for regression output or a shape that is
+    /// [`ModelError::InvalidPredictions`] for regression output or a shape that is
     /// not rows × labels.
-    pub fn with_probabilities(mut self, p: Array2<f64>) -> Result<Self> {
+    pub fn with_probabilities(mut self, p: Array2<f64>) -> Result<Self, ModelError> {
         match &mut self.inner {
             Inner::Classes {
                 n_labels,
@@ -100,7 +100,7 @@ impl Predictions {
                 probabilities,
             } => {
                 if p.dim() != (classes.len(), *n_labels) {
-                    return Err(Error::InvalidPredictions {
+                    return Err(ModelError::InvalidPredictions {
                         reason: format!(
                             "probabilities have shape {:?}, expected ({}, {n_labels})",
                             p.dim(),
@@ -111,7 +111,7 @@ impl Predictions {
                 *probabilities = Some(p);
                 Ok(self)
             }
-            Inner::Scores(_) => Err(Error::InvalidPredictions {
+            Inner::Scores(_) => Err(ModelError::InvalidPredictions {
                 reason: "regression output has no class probabilities".into(),
             }),
         }

@@ -57,3 +57,9 @@ pub enum MonitorError {
         reason: String,
     },
 }
+
+impl From<MonitorError> for crate::Error {
+    fn from(e: MonitorError) -> Self {
+        Self::component(e)
+    }
+}

@@ -23,7 +23,7 @@ use super::snapshot::{MonitorSnapshot, WindowPoint};
 use super::window::{Completed, LatencyHistogram, Window};
 use super::{Alert, report};
 use crate::Result;
-use crate::artifact::{ArtifactHeader, ReferenceStats};
+use crate::deployment::ReferenceStats;
 use crate::model::OutputKind;
 use crate::server::{Deployment, PredictEvent, PredictObserver, RequestCounts, SwapEvent};
 
@@ -34,7 +34,7 @@ use crate::server::{Deployment, PredictEvent, PredictObserver, RequestCounts, Sw
 /// request either reported or counted (see
 /// [`PredictObserver`](crate::server::PredictObserver)).
 /// Reference statistics for drift come from the deployment's
-/// [`ArtifactHeader`] (artifact-loaded deployments), or from
+/// deployment's [`ReferenceStats`] (artifacts attach theirs), or from
 /// [`MonitorBuilder::reference`] for deployments built in memory; a swap
 /// takes the new version's reference and starts a new window.
 ///
@@ -275,7 +275,7 @@ pub struct MonitorBuilder {
     model: Arc<str>,
     version: u64,
     output: Arc<OutputKind>,
-    header_reference: Option<ReferenceStats>,
+    header_reference: Option<Arc<ReferenceStats>>,
     width: usize,
     config: Config,
     rules: Vec<AlertRule>,
@@ -419,7 +419,7 @@ impl MonitorBuilder {
     ///
     /// # Errors
     ///
-    /// [`MonitorError::InvalidConfig`] (as [`Error::Monitor`](crate::Error::Monitor))
+    /// [`MonitorError::InvalidConfig`] (as [`Error::Component`](crate::Error::Component))
     /// for a zero or oversized bound, a step larger than the window, a
     /// positive class outside the label set, or thresholds that are not
     /// finite or whose warning level exceeds the drift level.
@@ -480,7 +480,7 @@ impl MonitorBuilder {
         }
         let reference = self
             .header_reference
-            .as_ref()
+            .as_deref()
             .or(c.explicit_reference.as_ref())
             .filter(|r| r.features.len() == self.width)
             .map(|r| Arc::new(Reference::new(r)));
@@ -586,9 +586,7 @@ impl Monitor {
             model: Arc::from(initial.name()),
             version: initial.version(),
             output: initial.output().clone(),
-            header_reference: initial
-                .source::<ArtifactHeader>()
-                .and_then(|h| h.reference.clone()),
+            header_reference: initial.reference().cloned(),
             width: initial.schema().len(),
             config: Config {
                 window_rows: 1_000,
@@ -1438,8 +1436,8 @@ impl PredictObserver for Monitor {
         }
         let d = e.deployment;
         let stats = d
-            .source::<ArtifactHeader>()
-            .and_then(|h| h.reference.as_ref())
+            .reference()
+            .map(|r| &**r)
             .or(self.config.explicit_reference.as_ref())
             .filter(|r| r.features.len() == d.schema().len());
         let reference = stats.map(|s| Arc::new(Reference::new(s)));

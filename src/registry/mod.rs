@@ -21,8 +21,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::Result;
 use crate::artifact::{Artifact, ArtifactError, LoadedArtifact, ModelKind, ReadOptions};
+
+type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
 pub use store::{FsStore, RegistryStore};
 
@@ -36,6 +37,11 @@ pub enum RegistryError {
     /// The storage failed.
     #[error(transparent)]
     Storage(ArtifactError),
+    /// A version's artifact failed a check while it was read or loaded
+    /// (checksum, decoding, warm-up). The crate [`Error`](crate::Error)
+    /// folds it into `Error::Artifact` (or the model's own variant).
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
     /// A model name is not `[A-Za-z0-9][A-Za-z0-9_.-]*` (at most 128 characters).
     #[error(
         "invalid model name {name:?}: use letters, digits, `_`, `-` and `.`, starting with a letter or digit"
@@ -277,13 +283,14 @@ impl Registry {
     fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         match self.store.get(key, MAX_META_BYTES)? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                RegistryError::Corrupt {
-                    key: key.to_owned(),
-                    reason: e.to_string(),
-                }
-                .into()
-            }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| RegistryError::Corrupt {
+                        key: key.to_owned(),
+                        reason: e.to_string(),
+                    })
+            }
         }
     }
 
@@ -292,7 +299,7 @@ impl Registry {
             key: key.to_owned(),
             reason: e.to_string(),
         })?;
-        Ok(self.store.put(key, &bytes)?)
+        self.store.put(key, &bytes)
     }
 
     /// Adds `artifact` as the next version of its model and returns the
@@ -402,8 +409,7 @@ impl Registry {
         {
             return Err(RegistryError::ModelNotFound {
                 name: name.to_owned(),
-            }
-            .into());
+            });
         }
         let aliases = self.aliases(name)?;
         let mut out = Vec::new();
@@ -477,8 +483,7 @@ impl Registry {
             return Err(RegistryError::VersionNotFound {
                 name: name.to_owned(),
                 version: v,
-            }
-            .into());
+            });
         }
         Ok(v)
     }
@@ -495,12 +500,9 @@ impl Registry {
                 &format!("{name}/versions/{version}.mhart"),
                 self.max_artifact_bytes,
             )?
-            .ok_or_else(|| {
-                RegistryError::VersionNotFound {
-                    name: name.to_owned(),
-                    version,
-                }
-                .into()
+            .ok_or_else(|| RegistryError::VersionNotFound {
+                name: name.to_owned(),
+                version,
             })
     }
 
@@ -534,7 +536,7 @@ impl Registry {
             }
             .into());
         }
-        artifact.into_loaded(options)
+        Ok(artifact.into_loaded(options)?)
     }
 
     /// Points `alias` of `name` at `version` (creating or moving it) and
@@ -556,8 +558,7 @@ impl Registry {
             return Err(RegistryError::VersionNotFound {
                 name: name.to_owned(),
                 version,
-            }
-            .into());
+            });
         }
         let mut aliases = self.aliases(name)?;
         let before = aliases.insert(alias.to_owned(), version);

@@ -6,8 +6,7 @@
 
 use ndarray::Array2;
 
-use super::{FeatureBatch, FeatureSchema, FeatureVector, SchemaError, Violation};
-use crate::{Error, Result};
+use super::{FeatureBatch, FeatureSchema, FeatureVector, InputError, SchemaError, Violation};
 
 impl FeatureSchema {
     /// Checks one already encoded row (one `f64` per feature, in schema
@@ -21,8 +20,8 @@ impl FeatureSchema {
     ///
     /// # Errors
     ///
-    /// [`Error::WidthMismatch`] when `row` does not have one value per
-    /// feature; [`Error::Schema`] listing every offending feature
+    /// [`InputError::WidthMismatch`] when `row` does not have one value per
+    /// feature; [`InputError::Schema`] listing every offending feature
     /// (out-of-range values as
     /// [`ViolationKind::OutOfRange`](super::ViolationKind::OutOfRange),
     /// non-integral integers, booleans and indices as
@@ -43,10 +42,10 @@ impl FeatureSchema {
     ///
     /// // 2.5 items, and a device index beyond the two levels:
     /// let err = schema.validate_encoded(&[2.5, 2.0]).unwrap_err();
-    /// assert!(matches!(err, modelhost::Error::Schema(e) if e.violations().len() == 2));
+    /// assert!(matches!(err, modelhost::schema::InputError::Schema(e) if e.violations().len() == 2));
     /// # Ok::<(), modelhost::Error>(())
     /// ```
-    pub fn validate_encoded(&self, row: &[f64]) -> Result<FeatureVector> {
+    pub fn validate_encoded(&self, row: &[f64]) -> Result<FeatureVector, InputError> {
         self.check_width(row.len())?;
         let mut violations = Vec::new();
         let values: Box<[f64]> = row
@@ -67,8 +66,8 @@ impl FeatureSchema {
     ///
     /// # Errors
     ///
-    /// [`Error::WidthMismatch`] when the matrix does not have one column per
-    /// feature; [`Error::Schema`] listing every violation of every row, each
+    /// [`InputError::WidthMismatch`] when the matrix does not have one column per
+    /// feature; [`InputError::Schema`] listing every violation of every row, each
     /// with its row index.
     ///
     /// # Examples
@@ -82,7 +81,7 @@ impl FeatureSchema {
     /// assert!(schema.validate_encoded_batch(array![[1.0], [0.5]]).is_err());
     /// # Ok::<(), modelhost::Error>(())
     /// ```
-    pub fn validate_encoded_batch(&self, rows: Array2<f64>) -> Result<FeatureBatch> {
+    pub fn validate_encoded_batch(&self, rows: Array2<f64>) -> Result<FeatureBatch, InputError> {
         self.check_width(rows.ncols())?;
         let mut rows = if rows.is_standard_layout() {
             rows
@@ -102,11 +101,11 @@ impl FeatureSchema {
         }
     }
 
-    fn check_width(&self, found: usize) -> Result<()> {
+    fn check_width(&self, found: usize) -> Result<(), InputError> {
         if found == self.len() {
             Ok(())
         } else {
-            Err(Error::WidthMismatch {
+            Err(InputError::WidthMismatch {
                 expected: self.len(),
                 found,
             })
@@ -139,8 +138,9 @@ impl FeatureSchema {
 mod tests {
     use ndarray::array;
 
+    use crate::FeatureSchema;
+    use crate::schema::InputError;
     use crate::schema::{Feature, FeatureMap, ViolationKind};
-    use crate::{Error, FeatureSchema};
 
     fn schema() -> FeatureSchema {
         FeatureSchema::builder()
@@ -153,9 +153,9 @@ mod tests {
             .unwrap()
     }
 
-    fn kinds(e: Error) -> Vec<(String, ViolationKind)> {
+    fn kinds(e: InputError) -> Vec<(String, ViolationKind)> {
         match e {
-            Error::Schema(e) => e
+            InputError::Schema(e) => e
                 .into_violations()
                 .into_iter()
                 .map(|v| (v.feature, v.kind))
@@ -233,7 +233,7 @@ mod tests {
         let s = schema();
         assert!(matches!(
             s.validate_encoded(&[1.0]),
-            Err(Error::WidthMismatch {
+            Err(InputError::WidthMismatch {
                 expected: 5,
                 found: 1
             })
@@ -254,7 +254,7 @@ mod tests {
             .validate_encoded_batch(array![[1.0, 0.0, 0.0, 1.0, 2.0], [2.0, 0.5, 0.0, 3.0, 9.0]])
             .unwrap_err();
         match err {
-            Error::Schema(e) => {
+            InputError::Schema(e) => {
                 assert_eq!(e.violations().len(), 2);
                 assert!(e.violations().iter().all(|v| v.row == Some(1)));
             }
@@ -262,7 +262,7 @@ mod tests {
         }
         assert!(matches!(
             s.validate_encoded_batch(ndarray::Array2::zeros((2, 4))),
-            Err(Error::WidthMismatch { .. })
+            Err(InputError::WidthMismatch { .. })
         ));
     }
 }

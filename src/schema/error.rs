@@ -237,3 +237,32 @@ pub enum SchemaDefinitionError {
         reason: String,
     },
 }
+
+/// Why input could not be turned into validated rows: the values broke the
+/// schema, the row had the wrong width, or a typed value was not a struct.
+///
+/// The crate [`Error`](crate::Error) folds each case into its own variant
+/// (`Schema`, `WidthMismatch`, `TypedInput`), so `?` keeps them apart.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// Input violated the schema (every violation is listed).
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+
+    /// An encoded row or matrix does not have one value per feature.
+    #[error("input has {found} columns, the schema has {expected} features")]
+    WidthMismatch {
+        /// The schema's width.
+        expected: usize,
+        /// The columns given.
+        found: usize,
+    },
+
+    /// A typed value could not be walked as a struct of features.
+    #[error("typed input cannot be encoded: {reason}")]
+    TypedInput {
+        /// Why.
+        reason: String,
+    },
+}

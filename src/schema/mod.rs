@@ -12,10 +12,14 @@
 //! - [`FeatureSchema::validate_encoded`] checks rows that arrive already
 //!   encoded (a numeric matrix from a transport) by the same rules.
 //!
+//! - [`SchemaDiff`] says how two schemas differ and whether the change
+//!   breaks input the old one accepts.
+//!
 //! A [`FeatureVector`] or [`FeatureBatch`] can only come out of validation,
 //! so a model that receives one knows its input satisfies the schema.
 
 mod definition;
+mod diff;
 mod encoded;
 mod error;
 mod feature;
@@ -24,7 +28,8 @@ mod value;
 mod vector;
 
 pub use definition::{FeatureSchema, Fingerprint, SchemaBuilder};
-pub use error::{SchemaDefinitionError, SchemaError, Violation, ViolationKind};
+pub use diff::{FeatureChange, SchemaDiff};
+pub use error::{InputError, SchemaDefinitionError, SchemaError, Violation, ViolationKind};
 pub use feature::{ExtraFeatures, Feature, FeatureKind, FeatureType};
 pub use value::{FeatureMap, FeatureValue, ValueType};
 pub use vector::{FeatureBatch, FeatureVector};

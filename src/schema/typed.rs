@@ -15,9 +15,8 @@ use serde_json::{Map, Value};
 use super::value::ValueRef;
 use super::{
     ExtraFeatures, Feature, FeatureBatch, FeatureKind, FeatureSchema, FeatureValue, FeatureVector,
-    SchemaDefinitionError, SchemaError, ValueType, Violation, ViolationKind,
+    InputError, SchemaDefinitionError, SchemaError, ValueType, Violation, ViolationKind,
 };
-use crate::Error;
 
 impl FeatureSchema {
     /// Derives a schema from a Rust type's JSON Schema.
@@ -70,9 +69,9 @@ impl FeatureSchema {
     ///
     /// # Errors
     ///
-    /// [`Error::Schema`] with every violation; [`Error::TypedInput`] when the
+    /// [`InputError::Schema`] with every violation; [`InputError::TypedInput`] when the
     /// value is not a struct or map with named fields.
-    pub fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<FeatureVector, Error> {
+    pub fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<FeatureVector, InputError> {
         let mut row = vec![0.0; self.len()];
         let mut violations = Vec::new();
         self.encode_into(value, &mut row, None, &mut violations)?;
@@ -89,7 +88,7 @@ impl FeatureSchema {
     /// # Errors
     ///
     /// As [`FeatureSchema::encode`], with row indices on the violations.
-    pub fn encode_batch<T: Serialize>(&self, values: &[T]) -> Result<FeatureBatch, Error> {
+    pub fn encode_batch<T: Serialize>(&self, values: &[T]) -> Result<FeatureBatch, InputError> {
         let mut matrix = ndarray::Array2::zeros((values.len(), self.len()));
         let mut violations = Vec::new();
         for (i, (value, mut out)) in values.iter().zip(matrix.rows_mut()).enumerate() {
@@ -111,7 +110,7 @@ impl FeatureSchema {
         out: &mut [f64],
         row: Option<usize>,
         violations: &mut Vec<Violation>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), InputError> {
         let mut seen = vec![false; self.len()];
         let mut state = RowState {
             schema: self,
@@ -123,7 +122,7 @@ impl FeatureSchema {
         };
         value
             .serialize(TopSerializer { state: &mut state })
-            .map_err(|e| Error::TypedInput {
+            .map_err(|e| InputError::TypedInput {
                 reason: e.to_string(),
             })?;
         for (i, seen) in seen.iter().enumerate() {

@@ -468,7 +468,7 @@ fn serve(
         }
     };
     let rows = encoded.view();
-    let result = d.run(rows);
+    let result = d.predict(rows).map_err(Error::from);
     observe(watch, d, &request, Some(rows), result.as_ref());
     drop(encoded);
     Ok(PredictResponse {
@@ -512,7 +512,7 @@ fn serve_many(
     }
     let matrix = ndarray::ArrayView2::from_shape((total, width), &values)
         .expect("each request appended whole rows of the schema's width");
-    let outcome = (total > 0).then(|| d.run(matrix));
+    let outcome = (total > 0).then(|| d.predict(matrix).map_err(Error::from));
     requests
         .into_iter()
         .zip(spans)

@@ -11,21 +11,22 @@
 //!   describes how a swap changes the input contract.
 //! - [`PredictObserver`] lets monitoring see every request (or a sample,
 //!   with the rest counted in [`RequestCounts`]) and every swap.
-//! - [`ReloadPolicy`]: swap by hand, or let an [`AliasWatcher`] follow a
-//!   registry alias such as `recommender@production`.
+//!
+//! Where versions come from is not this module's concern: the
+//! [`reload`](crate::reload) module's `AliasWatcher` follows a registry
+//! alias and swaps what it finds into an [`InProcessServer`].
 
-mod deployment;
-mod diff;
+mod future;
 mod in_process;
 mod observe;
 mod service;
-mod watcher;
 
-pub use deployment::Deployment;
-pub(crate) use deployment::panic_message;
-pub use diff::{FeatureChange, SchemaDiff};
+pub use crate::deployment::Deployment;
+pub use crate::schema::{FeatureChange, SchemaDiff};
+pub use future::PredictFuture;
 pub use in_process::{InProcessServer, PinnedModel, ServerBuilder, SwapOptions, SwapReport};
 pub use observe::{Counted, PredictEvent, PredictObserver, RequestCounts, SwapEvent};
 pub(crate) use observe::{Tally, bump, take_new};
-pub use service::{Health, ModelMetadata, ModelServer, PredictRequest, PredictResponse};
-pub use watcher::{AliasWatcher, ReloadPolicy, WatchEvent, WatchOptions};
+pub use service::{
+    Health, ModelMetadata, ModelServer, PredictRequest, PredictResponse, ValidatedRows,
+};

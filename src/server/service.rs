@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::PredictFuture;
 use crate::model::{OutputKind, Prediction, Predictions};
 use crate::schema::{FeatureBatch, FeatureMap, FeatureSchema, FeatureVector};
 use crate::{Error, Result};
@@ -15,17 +16,65 @@ use crate::{Error, Result};
 ///
 /// The trait is small, object-safe and `Send + Sync`: host code, the
 /// [batcher](crate::batching::Batcher) and the transports all talk to a
-/// `dyn ModelServer`. Every method is blocking and needs no async runtime.
+/// `dyn ModelServer`, and anyone can implement it: every type that crosses
+/// it has public constructors ([`PredictResponse::new`],
+/// [`ModelMetadata::new`]) and accessors ([`PredictRequest::encode`]), so a
+/// layer of your own (a cache, a timer, a router between models) wraps any
+/// server the way a tower middleware wraps a `Service`. The repository's
+/// `examples/custom_layer.rs` shows one built from public API alone.
 ///
 /// # Use from async code
 ///
-/// A single-row prediction through [`InProcessServer`](crate::InProcessServer)
-/// takes well under a microsecond, so calling [`ModelServer::predict`] directly
-/// inside an async task is fine. For models that take milliseconds, run it
-/// on the runtime's blocking pool (for tokio, `spawn_blocking`) or put a
-/// [`Batcher`](crate::batching::Batcher) in front, whose
-/// [`predict_async`](crate::batching::Batcher::predict_async)
-/// returns a future without blocking a runtime thread.
+/// [`predict`](ModelServer::predict) blocks and needs no runtime. A
+/// single-row prediction through [`InProcessServer`](crate::InProcessServer)
+/// takes well under a microsecond, so calling it inside an async task is
+/// fine. [`predict_async`](ModelServer::predict_async) is the path for
+/// servers that wait (a [`Batcher`](crate::batching::Batcher) queues the
+/// request and returns a future without blocking a runtime thread); its
+/// default answers at once through `predict`. For a blocking server whose
+/// model takes milliseconds, use the runtime's blocking pool (for tokio,
+/// `spawn_blocking` with [`PredictRequest::into_owned`]).
+///
+/// # Examples
+///
+/// A server that serves a fixed answer, written against the public API:
+///
+/// ```
+/// use std::sync::Arc;
+/// use modelhost::server::{Health, ModelMetadata};
+/// use modelhost::{
+///     Feature, FeatureSchema, ModelServer, OutputKind, PredictRequest, PredictResponse,
+///     Predictions,
+/// };
+///
+/// #[derive(Debug)]
+/// struct AlwaysYes {
+///     schema: FeatureSchema,
+///     output: Arc<OutputKind>,
+/// }
+///
+/// impl ModelServer for AlwaysYes {
+///     fn predict(&self, request: PredictRequest<'_>) -> modelhost::Result<PredictResponse> {
+///         let rows = request.encode(&self.schema)?; // every check a real server makes
+///         let predictions = Predictions::classes(vec![1; rows.len()], 2)?;
+///         Ok(PredictResponse::new("always-yes", 1, predictions, self.output.clone())
+///             .with_id(request.id().map(str::to_owned)))
+///     }
+///     fn metadata(&self) -> modelhost::Result<ModelMetadata> {
+///         Ok(ModelMetadata::new("always-yes", 1, self.schema.clone(), self.output.clone()))
+///     }
+///     fn health(&self) -> Health {
+///         Health::Ready
+///     }
+/// }
+///
+/// let schema = FeatureSchema::builder().feature(Feature::float("x")).build()?;
+/// let server = AlwaysYes { schema, output: Arc::new(OutputKind::classification(["no", "yes"])) };
+/// let input = modelhost::FeatureMap::new().with("x", 0.5);
+/// assert_eq!(server.predict(PredictRequest::new(&input))?.label(0), Some("yes"));
+/// assert!(server.predict(PredictRequest::new(&modelhost::FeatureMap::new())).is_err());
+/// # Ok::<(), modelhost::Error>(())
+/// ```
 pub trait ModelServer: Send + Sync + fmt::Debug {
     /// Serves one request (one or many rows), all by one model version.
     ///
@@ -37,6 +86,23 @@ pub trait ModelServer: Send + Sync + fmt::Debug {
     /// for servers that queue, [`Error::Overloaded`], [`Error::DeadlineExceeded`]
     /// or [`Error::ShuttingDown`].
     fn predict(&self, request: PredictRequest<'_>) -> Result<PredictResponse>;
+
+    /// Serves one request without blocking the calling thread where the
+    /// server would wait (a queue); the future needs no particular runtime.
+    ///
+    /// The default answers at once through [`predict`](Self::predict):
+    /// right for servers that never wait, such as
+    /// [`InProcessServer`](crate::InProcessServer).
+    /// [`Batcher`](crate::batching::Batcher) overrides it: admission (or
+    /// [`Error::Overloaded`]) is decided when it is called, and the future
+    /// resolves when a worker has served the request's batch.
+    ///
+    /// # Errors
+    ///
+    /// As [`predict`](Self::predict).
+    fn predict_async<'a>(&'a self, request: PredictRequest<'a>) -> PredictFuture<'a> {
+        PredictFuture::ready(self.predict(request))
+    }
 
     /// Serves several independent requests together, by one model version,
     /// in one model call where possible. One request's invalid input fails
@@ -61,6 +127,9 @@ pub trait ModelServer: Send + Sync + fmt::Debug {
 impl<S: ModelServer + ?Sized> ModelServer for Arc<S> {
     fn predict(&self, request: PredictRequest<'_>) -> Result<PredictResponse> {
         (**self).predict(request)
+    }
+    fn predict_async<'a>(&'a self, request: PredictRequest<'a>) -> PredictFuture<'a> {
+        (**self).predict_async(request)
     }
     fn predict_many(&self, requests: Vec<PredictRequest<'_>>) -> Vec<Result<PredictResponse>> {
         (**self).predict_many(requests)
@@ -113,6 +182,40 @@ pub struct ModelMetadata {
     pub generation: u64,
 }
 
+impl ModelMetadata {
+    /// Metadata of a server that serves `version` of `name` and holds no
+    /// other version (add more with [`held_versions`](Self::held_versions)).
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        version: u64,
+        schema: FeatureSchema,
+        output: impl Into<Arc<OutputKind>>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            version,
+            held_versions: vec![version],
+            schema,
+            output: output.into(),
+            generation: 0,
+        }
+    }
+
+    /// Every version a request may ask for (the serving one included).
+    #[must_use]
+    pub fn held_versions(mut self, versions: Vec<u64>) -> Self {
+        self.held_versions = versions;
+        self
+    }
+
+    /// The swap generation (a counter that every swap or rollback raises).
+    #[must_use]
+    pub fn generation(mut self, generation: u64) -> Self {
+        self.generation = generation;
+        self
+    }
+}
+
 /// A type-erased typed input: any `Serialize + Clone` host struct.
 pub(crate) trait TypedInput: Send + Sync {
     fn encode(&self, schema: &FeatureSchema) -> Result<FeatureVector>;
@@ -124,7 +227,7 @@ where
     T: Serialize + Clone + Send + Sync + 'static,
 {
     fn encode(&self, schema: &FeatureSchema) -> Result<FeatureVector> {
-        schema.encode(self)
+        Ok(schema.encode(self)?)
     }
     fn clone_box(&self) -> Box<dyn TypedInput> {
         Box::new(self.clone())
@@ -139,6 +242,8 @@ pub(crate) enum Input<'a> {
     Batch(Cow<'a, FeatureBatch>),
     TypedRef(&'a dyn TypedInput),
     TypedOwned(Box<dyn TypedInput>),
+    /// Rows already encoded in schema order, not yet validated.
+    Encoded(Cow<'a, ndarray::Array2<f64>>),
 }
 
 /// One prediction request: its features, and optionally an id, a deadline
@@ -206,6 +311,18 @@ impl<'a> PredictRequest<'a> {
         Self::from_input(Input::Batch(Cow::Borrowed(batch)))
     }
 
+    /// Rows already encoded as `f64` in schema order (rows × features), not
+    /// yet validated: the server checks them with
+    /// [`FeatureSchema::validate_encoded_batch`] against the schema of the
+    /// version that predicts them, so validation and prediction cannot see
+    /// two versions. Combine with [`with_version`](Self::with_version) when
+    /// the rows were built from one version's metadata (feature order,
+    /// categorical levels).
+    #[must_use]
+    pub fn encoded(rows: impl Into<Cow<'a, ndarray::Array2<f64>>>) -> Self {
+        Self::from_input(Input::Encoded(rows.into()))
+    }
+
     /// A typed host struct, encoded by the serving version's schema (see
     /// [`FeatureSchema::encode`]).
     #[must_use]
@@ -264,6 +381,7 @@ impl<'a> PredictRequest<'a> {
             Input::Map(_) | Input::Vector(_) | Input::TypedRef(_) | Input::TypedOwned(_) => 1,
             Input::Maps(m) => m.len(),
             Input::Batch(b) => b.len(),
+            Input::Encoded(e) => e.nrows(),
         }
     }
 
@@ -277,6 +395,7 @@ impl<'a> PredictRequest<'a> {
             Input::Batch(b) => Input::Batch(Cow::Owned(b.into_owned())),
             Input::TypedRef(t) => Input::TypedOwned(t.clone_box()),
             Input::TypedOwned(t) => Input::TypedOwned(t),
+            Input::Encoded(e) => Input::Encoded(Cow::Owned(e.into_owned())),
         };
         PredictRequest {
             input,
@@ -286,11 +405,21 @@ impl<'a> PredictRequest<'a> {
         }
     }
 
-    /// Validates (or checks) the input against `schema`, borrowing already
-    /// validated input instead of copying it.
-    pub(crate) fn encode(&self, schema: &FeatureSchema) -> Result<Encoded<'_>> {
+    /// Validates the input against `schema` (or, for input validated
+    /// before, checks it follows a schema with the same encoding), borrowing
+    /// already validated input instead of copying it. This is every check
+    /// [`InProcessServer`](crate::InProcessServer) makes before its model
+    /// sees the rows; a server of your own calls it with the schema of the
+    /// version that will predict.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Schema`] naming every violation, [`Error::WidthMismatch`],
+    /// [`Error::SchemaMismatch`] for rows validated against another schema,
+    /// [`Error::TypedInput`].
+    pub fn encode(&self, schema: &FeatureSchema) -> Result<ValidatedRows<'_>> {
         let check = |found: &FeatureSchema| crate::model::check_schema(schema, found);
-        Ok(match &self.input {
+        Ok(ValidatedRows(match &self.input {
             Input::Map(m) => Encoded::Vector(Cow::Owned(schema.validate(m)?)),
             Input::Maps(m) => Encoded::Batch(Cow::Owned(schema.validate_batch(m)?)),
             Input::Vector(v) => {
@@ -303,7 +432,10 @@ impl<'a> PredictRequest<'a> {
             }
             Input::TypedRef(t) => Encoded::Vector(Cow::Owned(t.encode(schema)?)),
             Input::TypedOwned(t) => Encoded::Vector(Cow::Owned(t.encode(schema)?)),
-        })
+            Input::Encoded(e) => Encoded::Batch(Cow::Owned(
+                schema.validate_encoded_batch(e.as_ref().clone())?,
+            )),
+        }))
     }
 
     /// Validates (or checks) the input against `schema`, appending its rows
@@ -328,24 +460,50 @@ impl<'a> PredictRequest<'a> {
             }
             Input::TypedRef(t) => out.extend_from_slice(t.encode(schema)?.as_slice()),
             Input::TypedOwned(t) => out.extend_from_slice(t.encode(schema)?.as_slice()),
+            Input::Encoded(e) => {
+                let batch = schema.validate_encoded_batch(e.as_ref().clone())?;
+                out.extend(batch.rows().iter());
+                return Ok(batch.len());
+            }
         }
         Ok(1)
     }
 }
 
-/// Validated rows of one request, borrowed where the request already held
-/// validated input.
-pub(crate) enum Encoded<'r> {
+/// The validated rows of one request ([`PredictRequest::encode`]), borrowed
+/// where the request already held validated input.
+#[derive(Debug)]
+pub struct ValidatedRows<'r>(Encoded<'r>);
+
+#[derive(Debug)]
+enum Encoded<'r> {
     Vector(Cow<'r, FeatureVector>),
     Batch(Cow<'r, FeatureBatch>),
 }
 
-impl Encoded<'_> {
-    pub(crate) fn view(&self) -> ndarray::ArrayView2<'_, f64> {
-        match self {
-            Self::Vector(v) => v.as_row(),
-            Self::Batch(b) => b.rows(),
+impl ValidatedRows<'_> {
+    /// The rows, rows × features, in schema order.
+    #[must_use]
+    pub fn view(&self) -> ndarray::ArrayView2<'_, f64> {
+        match &self.0 {
+            Encoded::Vector(v) => v.as_row(),
+            Encoded::Batch(b) => b.rows(),
         }
+    }
+
+    /// Number of rows.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Encoded::Vector(_) => 1,
+            Encoded::Batch(b) => b.len(),
+        }
+    }
+
+    /// Whether there are no rows.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -375,6 +533,7 @@ impl fmt::Debug for PredictRequest<'_> {
             Input::Vector(v) => format!("{:?}", v.as_slice()),
             Input::Batch(b) => format!("{} validated rows", b.len()),
             Input::TypedRef(_) | Input::TypedOwned(_) => "typed".to_owned(),
+            Input::Encoded(e) => format!("{} encoded rows", e.nrows()),
         };
         f.debug_struct("PredictRequest")
             .field("input", &input)
@@ -403,6 +562,30 @@ pub struct PredictResponse {
 }
 
 impl PredictResponse {
+    /// The answer of `version` of the model `name`: `predictions`, one per
+    /// row, of the kind `output` describes.
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        version: u64,
+        predictions: Predictions,
+        output: impl Into<Arc<OutputKind>>,
+    ) -> Self {
+        Self {
+            model: name.into(),
+            version,
+            id: None,
+            predictions,
+            output: output.into(),
+        }
+    }
+
+    /// Echoes a request id.
+    #[must_use]
+    pub fn with_id(mut self, id: Option<String>) -> Self {
+        self.id = id;
+        self
+    }
+
     /// The label predicted for row `i` (classifiers).
     #[must_use]
     pub fn label(&self, i: usize) -> Option<&str> {

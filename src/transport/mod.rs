@@ -19,3 +19,7 @@
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+
+mod error;
+
+pub use error::TransportError;

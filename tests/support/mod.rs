@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use modelhost::{Deployment, Error, Feature, FeatureSchema, Model, OutputKind, Predictions};
+use modelhost::model::ModelError;
+use modelhost::{Deployment, Feature, FeatureSchema, Model, OutputKind, Predictions};
 use ndarray::ArrayView2;
 
 /// A value of `x` that makes the mock model panic.
@@ -114,7 +115,7 @@ impl Model for MockModel {
     fn output(&self) -> &OutputKind {
         &self.output
     }
-    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> modelhost::Result<Predictions> {
+    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions, ModelError> {
         modelhost::model::check_width(&self.schema, &rows)?;
         if let Some(g) = &self.gate {
             g.wait();
@@ -130,7 +131,7 @@ impl Model for MockModel {
             panic!("poisoned row");
         }
         if rows.iter().any(|&v| v == FAIL) {
-            return Err(Error::model(Scripted));
+            return Err(ModelError::failed(Scripted));
         }
         Ok(Predictions::scores(vec![self.version as f64; rows.nrows()]))
     }

@@ -14,7 +14,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use modelhost::registry::Registry;
-//! use modelhost::server::{AliasWatcher, WatchOptions};
+//! use modelhost::reload::{AliasWatcher, WatchOptions};
 //! use modelhost::transport::http::{HttpTransport, serve};
 //!
 //! # async fn run() -> modelhost::Result<()> {
@@ -33,7 +33,7 @@
 //!     let _ = tokio::signal::ctrl_c().await;
 //! })
 //! .await
-//! .map_err(|e| modelhost::Error::Transport { reason: e.to_string() })
+//! .map_err(|e| modelhost::transport::TransportError::io("serve", e).into())
 //! # }
 //! ```
 //!

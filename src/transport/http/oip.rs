@@ -346,7 +346,11 @@ fn to_request(
             let values = input.values.into_f64().unwrap_or_default();
             let matrix =
                 Array2::from_shape_vec((rows, cols), values).map_err(|e| bad(e.to_string()))?;
-            return Ok(PredictRequest::from(schema.validate_encoded_batch(matrix)?));
+            return Ok(PredictRequest::from(
+                schema
+                    .validate_encoded_batch(matrix)
+                    .map_err(crate::Error::from)?,
+            ));
         }
     }
     let mut rows: Option<usize> = None;

@@ -17,7 +17,7 @@ use super::metrics::Stats;
 use super::{admin, metrics, mlflow, oip, openapi};
 use crate::registry::{ModelRef, Registry};
 use crate::server::ModelServer;
-use crate::{Error, InProcessServer, Result};
+use crate::{InProcessServer, Result};
 
 /// The default limit on request bodies: 2 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -212,7 +212,7 @@ impl HttpTransport {
 
     /// Serves an [`InProcessServer`] whose versions live in `registry`, so
     /// the admin endpoints can load versions into it. `reference` (usually
-    /// `name@alias`, the alias an [`AliasWatcher`](crate::server::AliasWatcher)
+    /// `name@alias`, the alias an [`AliasWatcher`](crate::reload::AliasWatcher)
     /// follows) is what `load` resolves when no version is given, and
     /// promoting that alias swaps the new version in at once.
     pub fn managed_model(
@@ -284,22 +284,22 @@ impl HttpTransport {
     ///
     /// # Errors
     ///
-    /// [`Error::Transport`] when no model was added or two share a name;
-    /// [`Error::NotReady`] when a server cannot report its metadata (its
+    /// [`Error::Component`](crate::Error::Component) with a [`TransportError`](crate::transport::TransportError)
+    /// when no model was added or two share a name;
+    /// [`Error::NotReady`](crate::Error::NotReady) when a server cannot report its metadata (its
     /// name).
     pub fn build(self) -> Result<Router> {
         if self.models.is_empty() {
-            return Err(Error::Transport {
-                reason: "no model to serve".into(),
-            });
+            return Err(crate::transport::TransportError::NoModels.into());
         }
         let mut models: Vec<ModelEntry> = Vec::with_capacity(self.models.len());
         for (server, managed) in self.models {
             let name = server.metadata()?.name;
             if models.iter().any(|m| m.name == name) {
-                return Err(Error::Transport {
-                    reason: format!("two models are named `{name}`"),
-                });
+                return Err(crate::transport::TransportError::DuplicateModel {
+                    name: name.to_string(),
+                }
+                .into());
             }
             models.push(ModelEntry {
                 name,

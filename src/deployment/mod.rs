@@ -1,4 +1,11 @@
-//! [`Deployment`]: one model version, ready to be served.
+//! [`Deployment`]: one model version, ready to be served, with what travels
+//! with it (warm-up rows, the training data's [`ReferenceStats`]).
+//!
+//! This layer sits between the model and the artifact: an artifact decodes
+//! into a `Deployment`, a server serves one, and the monitor reads its
+//! reference statistics, without any of them knowing the others.
+
+mod reference;
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -6,9 +13,10 @@ use std::sync::Arc;
 
 use ndarray::ArrayView2;
 
-use crate::model::{Model, OutputKind, Predictions};
+use crate::model::{Model, ModelError, OutputKind, Predictions};
 use crate::schema::{FeatureBatch, FeatureSchema};
-use crate::{Error, Result};
+
+pub use reference::{FeatureStats, ReferenceStats};
 
 /// One version of a named model with everything needed to serve it: the
 /// model, its name and version, and optional warm-up rows with the
@@ -17,6 +25,27 @@ use crate::{Error, Result};
 /// A deployment is checked when it is swapped into a server (see
 /// [`InProcessServer::swap`](crate::InProcessServer::swap)): warm-up runs then,
 /// off the request path, and a failure leaves the serving version untouched.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "linfa")] {
+/// use linfa::prelude::*;
+/// use linfa_trees::DecisionTree;
+/// use modelhost::{Deployment, Feature, FeatureSchema, LinfaModel};
+/// use ndarray::array;
+///
+/// let schema = FeatureSchema::builder().feature(Feature::float("x")).build()?;
+/// let tree = DecisionTree::params()
+///     .fit(&Dataset::new(array![[0.0], [1.0]], array![0usize, 1]))
+///     .unwrap();
+/// let model = LinfaModel::decision_tree(tree, schema, ["no", "yes"])?;
+/// let deployment = Deployment::new("churn", 3, model);
+/// assert_eq!((deployment.name(), deployment.version()), ("churn", 3));
+/// assert!(deployment.reference().is_none());
+/// # }
+/// # Ok::<(), modelhost::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Deployment {
     pub(crate) name: Arc<str>,
@@ -24,7 +53,7 @@ pub struct Deployment {
     pub(crate) model: Arc<dyn Model>,
     pub(crate) output: Arc<OutputKind>,
     pub(crate) warmup: Option<(FeatureBatch, Predictions)>,
-    pub(crate) source: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    pub(crate) reference: Option<Arc<ReferenceStats>>,
 }
 
 impl Deployment {
@@ -42,7 +71,7 @@ impl Deployment {
             model,
             output,
             warmup: None,
-            source: None,
+            reference: None,
         }
     }
 
@@ -54,11 +83,12 @@ impl Deployment {
         self
     }
 
-    /// Attaches where the deployment came from (for example an artifact's
-    /// header), for callers that inspect it with [`Deployment::source`].
+    /// Attaches statistics of the training data: the reference a monitor
+    /// measures input and prediction drift against. Artifacts attach the
+    /// statistics they carry.
     #[must_use]
-    pub fn with_source(mut self, source: Arc<dyn std::any::Any + Send + Sync>) -> Self {
-        self.source = Some(source);
+    pub fn with_reference(mut self, reference: impl Into<Arc<ReferenceStats>>) -> Self {
+        self.reference = Some(reference.into());
         self
     }
 
@@ -92,25 +122,31 @@ impl Deployment {
         &self.output
     }
 
-    /// The attached source, if it is a `T`.
+    /// The training data's statistics, where attached.
     #[must_use]
-    pub fn source<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
-        self.source.as_deref()?.downcast_ref()
+    pub fn reference(&self) -> Option<&Arc<ReferenceStats>> {
+        self.reference.as_ref()
     }
 
-    /// Predicts `rows`, turning a panic into [`Error::ModelPanicked`] and
+    /// Predicts `rows`, turning a panic into [`ModelError::Panicked`] and
     /// checking the row count of the result.
-    pub(crate) fn run(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions> {
+    ///
+    /// # Errors
+    ///
+    /// The model's own errors; [`ModelError::Panicked`] when it panicked;
+    /// [`ModelError::InvalidPredictions`] when it returned another number of
+    /// predictions than rows.
+    pub fn predict(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions, ModelError> {
         let n = rows.nrows();
         let out = catch_unwind(AssertUnwindSafe(|| self.model.predict_batch(rows))).map_err(
-            |panic| Error::ModelPanicked {
+            |panic| ModelError::Panicked {
                 model: self.name.to_string(),
                 version: self.version,
                 message: panic_message(&*panic),
             },
         )??;
         if out.len() != n {
-            return Err(Error::InvalidPredictions {
+            return Err(ModelError::InvalidPredictions {
                 reason: format!("{} predictions for {n} rows", out.len()),
             });
         }
@@ -121,13 +157,13 @@ impl Deployment {
     ///
     /// # Errors
     ///
-    /// [`Error::WarmupFailed`] when the model fails on them or predicts
+    /// [`ModelError::WarmupFailed`] when the model fails on them or predicts
     /// something else than expected.
-    pub fn warm_up(&self) -> Result<()> {
+    pub fn warm_up(&self) -> Result<(), ModelError> {
         let Some((rows, expected)) = &self.warmup else {
             return Ok(());
         };
-        let failed = |reason: String| Error::WarmupFailed {
+        let failed = |reason: String| ModelError::WarmupFailed {
             model: self.name.to_string(),
             version: self.version,
             reason,
@@ -135,7 +171,9 @@ impl Deployment {
         if !rows.schema().same_encoding(self.schema()) {
             return Err(failed("warm-up rows follow another schema".into()));
         }
-        let got = self.run(rows.rows()).map_err(|e| failed(e.to_string()))?;
+        let got = self
+            .predict(rows.rows())
+            .map_err(|e| failed(e.to_string()))?;
         if got.len() != expected.len() {
             return Err(failed(format!(
                 "{} predictions for {} expected",
@@ -193,6 +231,7 @@ impl fmt::Debug for Deployment {
             .field("version", &self.version)
             .field("model", &self.model)
             .field("warmup_rows", &self.warmup.as_ref().map(|(r, _)| r.len()))
+            .field("reference_rows", &self.reference.as_ref().map(|r| r.rows))
             .finish_non_exhaustive()
     }
 }

@@ -1,13 +1,17 @@
 //! Reload policies: follow a registry alias with a background thread.
+//!
+//! This layer sits above both the [server](crate::server) and the
+//! [registry](crate::registry): the server knows nothing of where versions
+//! come from, and the registry nothing of serving.
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{InProcessServer, ModelServer, SwapOptions, SwapReport};
 use crate::artifact::ReadOptions;
 use crate::registry::{ModelRef, Registry};
+use crate::server::{InProcessServer, ModelServer, SwapOptions, SwapReport};
 use crate::{Error, Result};
 
 /// How a server's version changes.
@@ -126,7 +130,7 @@ impl fmt::Debug for WatchOptions {
 /// ```no_run
 /// use std::time::Duration;
 /// use modelhost::registry::Registry;
-/// use modelhost::server::{AliasWatcher, WatchOptions};
+/// use modelhost::reload::{AliasWatcher, WatchOptions};
 /// use modelhost::{ModelServer, PredictRequest};
 ///
 /// let registry = Registry::open("/var/lib/models")?;
@@ -283,7 +287,7 @@ fn check(
         Err(error) => {
             return report(WatchEvent::Failed {
                 version: None,
-                error,
+                error: error.into(),
             });
         }
     };

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::schema::{ExtraFeatures, Feature, FeatureKind, FeatureSchema};
+use super::{ExtraFeatures, Feature, FeatureKind, FeatureSchema};
 
 /// How the input contract changes between two model versions.
 ///
