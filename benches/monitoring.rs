@@ -67,7 +67,7 @@ struct Null {
 }
 
 impl PredictObserver for Null {
-    fn report_stride(&self) -> u32 {
+    fn sample_every(&self) -> u32 {
         self.stride
     }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 
-use modelhost::server::SwapOptions;
+use modelhost::server::{Outcome, RequestTotals, SwapOptions};
 use modelhost::{
     Deployment, Error, Feature, FeatureMap, FeatureSchema, InProcessServer, ModelServer,
     PredictRequest, Predictions,
@@ -387,17 +387,22 @@ struct Recorder {
     swaps: Mutex<Vec<(u64, u64, bool)>>,
     failed_swaps: std::sync::atomic::AtomicUsize,
     timed: Mutex<Vec<bool>>,
-    counts: Mutex<Vec<modelhost::server::RequestCounts>>,
+    totals: Mutex<Vec<RequestTotals>>,
 }
 
 impl Recorder {
-    /// `(version, requests, rows)` counted without a report, taken now.
-    fn counted(&self) -> Vec<(u64, u64, u64)> {
-        let mut out = Vec::new();
-        for c in self.counts.lock().unwrap().iter() {
-            c.take(|c| out.push((c.version, c.requests, c.rows)));
-        }
-        out
+    /// `(version, served, failed, rows)` as the server's totals say now.
+    fn totals(&self) -> Vec<(u64, u64, u64, u64)> {
+        let handles = self.totals.lock().unwrap();
+        assert_eq!(handles.len(), 1, "one server");
+        handles[0]
+            .read()
+            .iter()
+            .map(|t| {
+                let ok = t.requests(Outcome::Ok);
+                (t.version, ok, t.total() - ok, t.rows)
+            })
+            .collect()
     }
 }
 
@@ -413,11 +418,11 @@ fn recorded_server() -> (Arc<Recorder>, InProcessServer) {
 
 impl modelhost::server::PredictObserver for Recorder {
     /// Every other request is sampled.
-    fn report_stride(&self) -> u32 {
+    fn sample_every(&self) -> u32 {
         2
     }
-    fn attach(&self, counts: modelhost::server::RequestCounts) {
-        self.counts.lock().unwrap().push(counts);
+    fn attached(&self, totals: RequestTotals) {
+        self.totals.lock().unwrap().push(totals);
     }
     fn on_predict(&self, e: &modelhost::server::PredictEvent<'_>) {
         self.timed.lock().unwrap().push(e.latency.is_some());
@@ -431,7 +436,7 @@ impl modelhost::server::PredictObserver for Recorder {
     fn on_swap(&self, e: &modelhost::server::SwapEvent<'_>) {
         self.swaps.lock().unwrap().push((e.from, e.to, e.rollback));
     }
-    fn on_swap_failed(&self, _: &str, _: &Error) {
+    fn on_failed_load(&self, _: &str, _: Option<u64>, _: &Error) {
         self.failed_swaps.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -489,7 +494,13 @@ fn the_observer_sees_every_request_and_swap() {
         vec![(1, 2, false), (2, 1, true)]
     );
     assert_eq!(recorder.failed_swaps.load(Ordering::SeqCst), 1);
-    assert_eq!(recorder.counted(), [], "every request had an id");
+    // The server counted every one of them: three served (four rows) and
+    // three refused, all against version 1.
+    assert_eq!(recorder.totals(), [(1, 3, 3, 4)]);
+    let handle = &recorder.totals.lock().unwrap()[0];
+    let v1 = &handle.read()[0];
+    assert_eq!(v1.requests(Outcome::InvalidInput), 2);
+    assert_eq!(v1.requests(Outcome::VersionNotHeld), 1);
 }
 
 #[test]
@@ -513,17 +524,16 @@ fn more_threads_than_table_slots_count_every_request() {
         });
     }
     let reported = recorder.events.lock().unwrap().len() as u64;
-    let counted: u64 = recorder.counted().iter().map(|c| c.1).sum();
     assert_eq!(reported, 160 * 5, "one in two sampled on each thread");
-    assert_eq!(reported + counted, 1_600);
+    assert_eq!(recorder.totals(), [(1, 1_600, 0, 1_600)]);
 }
 
 #[test]
-fn requests_not_sampled_are_counted_per_version_instead_of_reported() {
+fn every_request_is_counted_per_version_and_only_a_sample_reported() {
     let (recorder, server) = recorded_server();
     let rows = [x(1.0), x(2.0), x(3.0)];
-    // Stride 2 on this thread: requests 1, 3, 5 … are sampled and
-    // reported with their latency; 2, 4, 6 … are only counted.
+    // Sampling one in two on this thread: requests 1, 3, 5 … are reported
+    // with their latency; 2, 4, 6 … are only counted.
     for _ in 0..3 {
         server.predict(PredictRequest::new(&x(1.0))).unwrap();
         server.predict(PredictRequest::rows(&rows[..])).unwrap();
@@ -535,10 +545,10 @@ fn requests_not_sampled_are_counted_per_version_instead_of_reported() {
         *recorder.timed.lock().unwrap(),
         [true; 4].into_iter().chain([false]).collect::<Vec<_>>()
     );
-    assert_eq!(recorder.counted(), [(1, 3, 9)]);
-    assert_eq!(recorder.counted(), [], "taken once");
+    assert_eq!(recorder.totals(), [(1, 7, 1, 13)]);
+    assert_eq!(recorder.totals(), [(1, 7, 1, 13)], "reading takes nothing");
 
-    // Another thread counts in a slot of its own.
+    // Another thread counts in a tally of its own.
     thread::scope(|s| {
         s.spawn(|| {
             for _ in 0..4 {
@@ -546,49 +556,45 @@ fn requests_not_sampled_are_counted_per_version_instead_of_reported() {
             }
         });
     });
-    assert_eq!(recorder.counted(), [(1, 2, 2)]);
+    assert_eq!(recorder.totals(), [(1, 11, 1, 17)]);
 
-    // After a swap the counts go to the new version; what was counted for
-    // the old one and not taken yet is kept for it.
-    server.predict(PredictRequest::new(&x(1.0))).unwrap(); // sampled
-    server.predict(PredictRequest::new(&x(1.0))).unwrap(); // counted for 1
+    // After a swap the counts go to the new version; version 1 keeps its own.
     server.swap(MockModel::new(2).deploy()).unwrap();
     for _ in 0..4 {
         server.predict(PredictRequest::new(&x(1.0))).unwrap();
     }
-    let mut counted = recorder.counted();
-    counted.sort_unstable();
-    assert_eq!(counted, [(1, 1, 1), (2, 2, 2)]);
+    assert_eq!(recorder.totals(), [(1, 11, 1, 17), (2, 4, 0, 4)]);
 
-    // A request that asks for the held version is reported rather than
-    // moving this thread's slot away from the serving version.
-    let before = recorder.events.lock().unwrap().len();
-    for _ in 0..2 {
+    // Requests for the held version are counted for it, and do not move
+    // this thread's tally away from the serving version.
+    for _ in 0..3 {
         server
             .predict(PredictRequest::new(&x(1.0)).with_version(1))
             .unwrap();
+        server.predict(PredictRequest::new(&x(1.0))).unwrap();
     }
-    let events = recorder.events.lock().unwrap();
-    assert_eq!(
-        events[before..].iter().map(|e| e.1).collect::<Vec<_>>(),
-        [1, 1]
-    );
-    drop(events);
-    assert_eq!(recorder.counted(), []);
+    assert_eq!(recorder.totals(), [(1, 14, 1, 20), (2, 7, 0, 7)]);
 
-    // Back and forth between two versions without a take: what the thread
-    // counted for the versions it left is kept, merged per version.
+    // Back and forth between two versions: what the thread counted for the
+    // version it left is kept, per version.
     let four = || {
         for _ in 0..4 {
             server.predict(PredictRequest::new(&x(1.0))).unwrap();
         }
     };
-    four(); // version 2: two counted
     for _ in 0..3 {
         server.rollback().unwrap();
-        four(); // 1, 2, 1: two counted each
+        four(); // 1, 2, 1
     }
-    let mut counted = recorder.counted();
-    counted.sort_unstable();
-    assert_eq!(counted, [(1, 2, 2), (1, 2, 2), (2, 4, 4)]);
+    assert_eq!(recorder.totals(), [(1, 22, 1, 28), (2, 11, 0, 11)]);
+
+    // Pinned requests are observed and counted like the others.
+    let before = recorder.events.lock().unwrap().len();
+    let pinned = server.pin();
+    for _ in 0..4 {
+        pinned.predict(PredictRequest::new(&x(1.0))).unwrap();
+    }
+    pinned.predict(PredictRequest::new(&x(-1.0))).unwrap_err();
+    assert!(recorder.events.lock().unwrap().len() - before >= 3);
+    assert_eq!(recorder.totals(), [(1, 26, 2, 32), (2, 11, 0, 11)]);
 }

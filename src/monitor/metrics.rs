@@ -14,6 +14,7 @@ use metrics::{Counter, Gauge, Histogram, Unit, counter, describe_counter, descri
 use metrics::{describe_histogram, gauge, histogram};
 
 use crate::Error;
+use crate::server::Outcome;
 
 /// `modelhost_requests_total{model,version,outcome}`: requests served, by
 /// outcome (see [`outcome_label`]).
@@ -94,42 +95,23 @@ pub fn describe_metrics() {
 
 /// The `outcome` label of a request: `ok`, or one of a fixed set of error
 /// kinds (`invalid_input`, `version_not_held`, `model_error`, `overloaded`,
-/// `deadline_exceeded`, `shutting_down`, `not_ready`, `other`), so the label
-/// never grows with error messages.
+/// `deadline_exceeded`, `shutting_down`, `not_ready`, `other`: the labels of
+/// [`Outcome`]), so the label never grows with error messages.
 #[must_use]
 pub fn outcome_label(outcome: Result<(), &Error>) -> &'static str {
-    OUTCOMES[outcome_index(outcome)]
+    Outcome::of(outcome).label()
 }
 
-pub(crate) const OUTCOMES: [&str; 9] = [
-    "ok",
-    "invalid_input",
-    "version_not_held",
-    "model_error",
-    "overloaded",
-    "deadline_exceeded",
-    "shutting_down",
-    "not_ready",
-    "other",
-];
-
-#[inline]
-pub(crate) fn outcome_index(outcome: Result<(), &Error>) -> usize {
-    match outcome {
-        Ok(()) => 0,
-        Err(Error::Schema(_) | Error::SchemaMismatch { .. } | Error::WidthMismatch { .. })
-        | Err(Error::TypedInput { .. }) => 1,
-        Err(Error::VersionNotHeld { .. }) => 2,
-        Err(
-            Error::Model { .. } | Error::ModelPanicked { .. } | Error::InvalidPredictions { .. },
-        ) => 3,
-        Err(Error::Overloaded { .. }) => 4,
-        Err(Error::DeadlineExceeded { .. }) => 5,
-        Err(Error::ShuttingDown) => 6,
-        Err(Error::NotReady { .. }) => 7,
-        Err(_) => 8,
+/// The labels of every [`Outcome`], by index.
+pub(crate) const OUTCOMES: [&str; Outcome::COUNT] = {
+    let mut labels = [""; Outcome::COUNT];
+    let mut i = 0;
+    while i < Outcome::COUNT {
+        labels[i] = Outcome::ALL[i].label();
+        i += 1;
     }
-}
+    labels
+};
 
 /// The `reason` label of a failed load or refused swap.
 pub(crate) fn failed_load_reason(e: &Error) -> &'static str {

@@ -16,39 +16,42 @@ use thread_local::ThreadLocal;
 use super::alert::{AlertRule, AlertSink, Alerts, Metric};
 use super::drift::{Column, DriftReport, DriftThresholds, Verdict, compare};
 use super::error::MonitorError;
-use super::metrics::{self as m, OUTCOMES, VersionHandles, outcome_index};
+use super::metrics::{self as m, OUTCOMES, VersionHandles};
 use super::quality::{Actual, Pending, Pendings, QualityMetrics, QualityPoint, Rolling};
-use super::shard::{Sampler, Shard, bump};
+use super::shard::{Sampler, Shard};
 use super::snapshot::{MonitorSnapshot, WindowPoint};
 use super::window::{Completed, LatencyHistogram, Window};
 use super::{Alert, report};
 use crate::Result;
 use crate::deployment::ReferenceStats;
 use crate::model::OutputKind;
-use crate::server::{Deployment, PredictEvent, PredictObserver, RequestCounts, SwapEvent};
+use crate::server::{
+    Deployment, PredictEvent, PredictObserver, RequestTotals, SwapEvent, VersionTotals,
+};
 
 /// Watches a served model: operational metrics, input and prediction drift,
 /// live quality from feedback, and alerts.
 ///
-/// Attach it to a server as its observer; it sees every swap, and every
-/// request either reported or counted (see
+/// Attach it to a server as its observer; it sees every swap and failed
+/// load, a sample of the requests, and the server's request totals (see
 /// [`PredictObserver`](crate::server::PredictObserver)).
 /// Reference statistics for drift come from the deployment's
-/// deployment's [`ReferenceStats`] (artifacts attach theirs), or from
+/// [`ReferenceStats`] (artifacts attach theirs), or from
 /// [`MonitorBuilder::reference`] for deployments built in memory; a swap
 /// takes the new version's reference and starts a new window.
 ///
 /// # Costs on the request path
 ///
-/// Every request is counted, without a lock, and most are not reported at
-/// all: the monitor asks the server to [sample](Sampling) requests (by
-/// default, on each thread, every request while the thread serves up to
-/// 1,000 a second, and about 1,000 a second above that). The server times
-/// and reports the sampled ones, the failed ones and the ones with an id;
-/// it counts the others per thread (a few plain stores) in
-/// [`RequestCounts`] the monitor reads. Reported requests are counted
-/// into a per-thread shard of the monitor's own. The monitor folds both
-/// into its totals and hands them to the metrics recorder in batches: when
+/// Every request is counted by the server, without a lock, and most are not
+/// reported at all: the monitor asks the server to [sample](Sampling)
+/// requests (by default, on each thread, every request while the thread
+/// serves up to 1,000 a second, and about 1,000 a second above that). The
+/// server times and reports the sampled ones, the failed ones and the ones
+/// with an id, and counts every request per thread, version and outcome
+/// (a few plain stores) in the
+/// [`RequestTotals`](crate::server::RequestTotals) the monitor reads. The
+/// monitor folds the totals and hands them to the metrics recorder in
+/// batches: when
 /// a thread's sketched rows are drained, every
 /// [`publish_every`](MonitorBuilder::publish_every) on the monitor's
 /// thread, and whenever it is read ([`snapshot`](Monitor::snapshot),
@@ -56,14 +59,14 @@ use crate::server::{Deployment, PredictEvent, PredictObserver, RequestCounts, Sw
 ///
 /// The rows of sampled requests are sketched for drift (about 1,000 a
 /// second per thread by default). Sketched rows go to a per-thread ring
-/// and reach the window in chunks. The drain that completes a window pays
-/// for scoring it (sorting and binning at most
-/// [`max_kept_rows`](MonitorBuilder::max_kept_rows) values per feature
-/// against the reference sample: a fraction of a millisecond for the
-/// default sizes), unless
-/// [`score_in_background`](MonitorBuilder::score_in_background) moves that
-/// to the monitor's thread. Single-row requests with an id are also
-/// inserted into the pending-feedback map (one lock).
+/// and reach the window in chunks. Scoring a completed window (sorting and
+/// binning at most [`max_kept_rows`](MonitorBuilder::max_kept_rows) values
+/// per feature against the reference sample: a fraction of a millisecond
+/// for the default sizes) and running the alert sinks it fires happen on
+/// the monitor's thread, off the request path, unless
+/// [`score_in_background`](MonitorBuilder::score_in_background) is turned
+/// off. Single-row requests with an id are also inserted into the
+/// pending-feedback map (one lock).
 ///
 /// What a thread counted or sketched reaches the totals, the metrics
 /// recorder and the windows at the next fold; every read folds first, so
@@ -101,13 +104,12 @@ pub struct Monitor {
     config: Config,
     hot: ArcSwap<VersionHandles>,
     cold: Mutex<VecDeque<Arc<VersionHandles>>>,
-    /// Per-thread counts of the reported requests, sampling state and
-    /// sketch rings.
+    /// Per-thread sampling state and sketch rings.
     shards: ThreadLocal<Shard>,
-    /// Each server's counts of the requests it did not report.
-    unreported: Mutex<Vec<RequestCounts>>,
-    /// The serving version, as far as the monitor knows (shards count for
-    /// it; other versions take a slower path).
+    /// Each server's request totals, with what was folded of them so far.
+    totals: Mutex<Vec<(RequestTotals, Vec<VersionTotals>)>>,
+    /// The serving version, as far as the monitor knows (only its rows are
+    /// sketched).
     hot_version: AtomicU64,
     /// Whether the serving version has a reference, i.e. rows are sketched.
     sketching: AtomicBool,
@@ -127,6 +129,45 @@ pub struct Monitor {
     /// The monitor's thread, if it has one: hands it completed windows
     /// (with background scoring); dropping it ends the thread.
     thread: Option<SyncSender<Job>>,
+    /// Windows handed to the monitor's thread and not scored yet, so that
+    /// reads wait for them.
+    scoring: Scoring,
+}
+
+/// Counts the windows the monitor's thread has yet to score.
+#[derive(Debug, Default)]
+struct Scoring {
+    handed: Mutex<usize>,
+    done: std::sync::Condvar,
+    /// The monitor's thread: it never waits for itself (an alert sink may
+    /// read the monitor).
+    thread: Option<std::thread::ThreadId>,
+}
+
+impl Scoring {
+    fn hand(&self) {
+        *lock(&self.handed) += 1;
+    }
+
+    fn finished(&self) {
+        let mut handed = lock(&self.handed);
+        *handed = handed.saturating_sub(1);
+        if *handed == 0 {
+            self.done.notify_all();
+        }
+    }
+
+    /// Waits (at most `limit`) until every window handed over is scored.
+    fn wait(&self, limit: Duration) {
+        if self.thread == Some(std::thread::current().id()) {
+            return;
+        }
+        let handed = lock(&self.handed);
+        let _ = self
+            .done
+            .wait_timeout_while(handed, limit, |n| *n > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
 }
 
 /// A completed window and what to compare it with.
@@ -385,8 +426,9 @@ impl MonitorBuilder {
         self
     }
 
-    /// Score completed windows on a thread of the monitor's own instead of
-    /// on the request that completed them (default: `false`).
+    /// Score completed windows, and run the alert sinks their verdicts
+    /// fire, on a thread of the monitor's own instead of on the request that
+    /// completed them (default: `true`).
     ///
     /// Scoring a window (sorting and binning its columns against the
     /// reference) is most of the monitor's cost; with this on, requests only
@@ -491,43 +533,50 @@ impl MonitorBuilder {
         let publish_every = c.publish_every;
         let window = Window::new(self.width, c.window_rows, c.step_rows, c.max_kept);
         let pendings = Pendings::new(c.max_pending, c.pending_ttl);
-        Ok(Arc::new_cyclic(|weak: &Weak<Monitor>| Monitor {
-            thread: wants_thread
+        Ok(Arc::new_cyclic(|weak: &Weak<Monitor>| {
+            let thread = wants_thread
                 .then(|| spawn_thread(weak.clone(), publish_every))
-                .flatten(),
-            shards: ThreadLocal::new(),
-            unreported: Mutex::new(Vec::new()),
-            hot_version: AtomicU64::new(self.version),
-            sketching: AtomicBool::new(reference.is_some()),
-            width: AtomicUsize::new(self.width),
-            epoch: Instant::now(),
-            latency: Mutex::new(LatencyHistogram::default()),
-            live: Mutex::new(Live {
-                version: self.version,
-                reference,
-                window,
-                window_index: 0,
-                period_rows: 0,
-                lifetime: Lifetime::default(),
-                scratch: Vec::new(),
-                history: VecDeque::new(),
-                last_drift: None,
-                outputs: VecDeque::from([(self.version, self.output)]),
-            }),
-            pendings: Mutex::new(pendings),
-            quality: Mutex::new(Quality {
-                versions: HashMap::new(),
-                since_eval: 0,
-                touch: 0,
-            }),
-            alerts: Mutex::new(Alerts::default()),
-            hot: ArcSwap::from_pointee(handles),
-            cold: Mutex::new(VecDeque::new()),
-            model: self.model,
-            config: self.config,
-            rules: self.rules,
-            sinks: self.sinks,
-            started_at_ms: now,
+                .flatten();
+            Monitor {
+                scoring: Scoring {
+                    thread: thread.as_ref().map(|(_, id)| *id),
+                    ..Scoring::default()
+                },
+                thread: thread.map(|(tx, _)| tx),
+                shards: ThreadLocal::new(),
+                totals: Mutex::new(Vec::new()),
+                hot_version: AtomicU64::new(self.version),
+                sketching: AtomicBool::new(reference.is_some()),
+                width: AtomicUsize::new(self.width),
+                epoch: Instant::now(),
+                latency: Mutex::new(LatencyHistogram::default()),
+                live: Mutex::new(Live {
+                    version: self.version,
+                    reference,
+                    window,
+                    window_index: 0,
+                    period_rows: 0,
+                    lifetime: Lifetime::default(),
+                    scratch: Vec::new(),
+                    history: VecDeque::new(),
+                    last_drift: None,
+                    outputs: VecDeque::from([(self.version, self.output)]),
+                }),
+                pendings: Mutex::new(pendings),
+                quality: Mutex::new(Quality {
+                    versions: HashMap::new(),
+                    since_eval: 0,
+                    touch: 0,
+                }),
+                alerts: Mutex::new(Alerts::default()),
+                hot: ArcSwap::from_pointee(handles),
+                cold: Mutex::new(VecDeque::new()),
+                model: self.model,
+                config: self.config,
+                rules: self.rules,
+                sinks: self.sinks,
+                started_at_ms: now,
+            }
         }))
     }
 }
@@ -535,7 +584,10 @@ impl MonitorBuilder {
 /// Starts the monitor's thread: it scores the windows it is handed and
 /// folds the shards every `publish` (never, when zero). `None` (score
 /// inline, publish on reads) if it cannot start.
-fn spawn_thread(monitor: Weak<Monitor>, publish: Duration) -> Option<SyncSender<Job>> {
+fn spawn_thread(
+    monitor: Weak<Monitor>,
+    publish: Duration,
+) -> Option<(SyncSender<Job>, std::thread::ThreadId)> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(4);
     // A zero interval means no publishing: wake up only for windows.
     let tick = if publish.is_zero() {
@@ -543,7 +595,7 @@ fn spawn_thread(monitor: Weak<Monitor>, publish: Duration) -> Option<SyncSender<
     } else {
         publish
     };
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("modelhost-monitor".into())
         .spawn(move || {
             // Ends when the monitor, and with it the sender, is dropped.
@@ -558,6 +610,7 @@ fn spawn_thread(monitor: Weak<Monitor>, publish: Duration) -> Option<SyncSender<
                     Some((completed, reference)) => {
                         let alerts = m.finish(completed, reference);
                         m.dispatch(&alerts);
+                        m.scoring.finished();
                     }
                     None if !publish.is_zero() => m.fold(None, false),
                     None => {}
@@ -565,7 +618,7 @@ fn spawn_thread(monitor: Weak<Monitor>, publish: Duration) -> Option<SyncSender<
             }
         })
         .ok()?;
-    Some(tx)
+    Some((tx, handle.thread().id()))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -602,7 +655,7 @@ impl Monitor {
                 evaluate_every: 100,
                 history: 500,
                 explicit_reference: None,
-                background: false,
+                background: true,
             },
             rules: Vec::new(),
             sinks: Vec::new(),
@@ -1093,36 +1146,12 @@ impl Monitor {
                 Sampling::Every(n) => n,
                 Sampling::UpTo { .. } => 1,
             };
-            Shard::new(
-                self.hot_version.load(Relaxed),
-                self.width.load(Relaxed),
-                Sampler::new(report, 1),
-            )
+            Shard::new(self.width.load(Relaxed), Sampler::new(report, 1))
         })
     }
 
     fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    /// Moves `shard` (the caller's own) to counting for `version`, after
-    /// folding what it counted for the previous one.
-    #[cold]
-    fn rekey(&self, shard: &Shard, version: u64) {
-        let mut live = lock(&self.live);
-        self.fold_counts(&mut live);
-        shard.rekey(version);
-    }
-
-    /// A request served by a version other than the one the shards count
-    /// for (a held previous version, or one racing a swap): counted
-    /// directly.
-    #[cold]
-    fn count_other_version(&self, model: &str, version: u64, outcome: usize, rows: u64) {
-        let mut requests = [0; OUTCOMES.len()];
-        requests[outcome] = 1;
-        self.handles(model, version).add(&requests, rows);
-        lock(&self.live).count(&requests, rows);
     }
 
     /// Keeps a single-row prediction with an id for the feedback join.
@@ -1221,18 +1250,28 @@ impl Monitor {
         };
         for job in jobs {
             let job = match (&self.thread, self.config.background && !inline) {
-                (Some(tx), true) => match tx.try_send(job) {
-                    Ok(()) => continue,
-                    Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
-                },
+                (Some(tx), true) => {
+                    self.scoring.hand();
+                    match tx.try_send(job) {
+                        Ok(()) => continue,
+                        Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                            self.scoring.finished();
+                            job
+                        }
+                    }
+                }
                 _ => job,
             };
             let alerts = self.finish(job.0, job.1);
             self.dispatch(&alerts);
         }
+        if inline {
+            // A read sees the windows handed over before it, scored.
+            self.scoring.wait(Duration::from_secs(30));
+        }
     }
 
-    /// Adds every shard's new counts to the totals and the recorder; for a
+    /// Adds every server's new totals to the monitor's and the recorder; for a
     /// version without a reference, closes the period every `step_rows`
     /// served rows.
     fn fold_counts(&self, live: &mut Live) -> Vec<Job> {
@@ -1252,19 +1291,22 @@ impl Monitor {
                 live.period_rows += rows;
             }
         };
-        for shard in self.shards.iter() {
-            let version = shard.version.load(Relaxed);
-            let (requests, rows) = shard.take_counts();
-            if requests.iter().any(|&n| n > 0) || rows > 0 {
-                add(version, &requests, rows);
+        for (totals, folded) in lock(&self.totals).iter_mut() {
+            for now in totals.read() {
+                let before = match folded.iter_mut().find(|f| f.version == now.version) {
+                    Some(f) => std::mem::replace(f, now.clone()),
+                    None => {
+                        folded.push(now.clone());
+                        VersionTotals::empty(now.version)
+                    }
+                };
+                let requests: [u64; OUTCOMES.len()] =
+                    std::array::from_fn(|i| now.by_outcome[i] - before.by_outcome[i]);
+                let rows = now.rows - before.rows;
+                if requests.iter().any(|&n| n > 0) || rows > 0 {
+                    add(now.version, &requests, rows);
+                }
             }
-        }
-        for counts in lock(&self.unreported).iter() {
-            counts.take(|c| {
-                let mut requests = [0; OUTCOMES.len()];
-                requests[0] = c.requests;
-                add(c.version, &requests, c.rows);
-            });
         }
         if live.reference.is_none() && live.period_rows >= self.config.step_rows {
             live.period_rows = 0;
@@ -1374,30 +1416,18 @@ impl std::fmt::Debug for Monitor {
 }
 
 impl PredictObserver for Monitor {
-    fn report_stride(&self) -> u32 {
+    fn sample_every(&self) -> u32 {
         self.shard().sampler.report_stride()
     }
 
-    fn attach(&self, counts: RequestCounts) {
-        lock(&self.unreported).push(counts);
+    fn attached(&self, totals: RequestTotals) {
+        lock(&self.totals).push((totals, Vec::new()));
     }
 
     fn on_predict(&self, e: &PredictEvent<'_>) {
-        let outcome = outcome_index(e.outcome.map(|_| ()));
         let n = e.outcome.map_or(0, |p| p.len()) as u64;
         let hot = self.hot_version.load(Relaxed);
         let shard = self.shard();
-        if e.version == hot {
-            if shard.version.load(Relaxed) != hot {
-                self.rekey(shard, hot);
-            }
-            bump(&shard.requests[outcome], 1);
-            if n > 0 {
-                bump(&shard.rows, n);
-            }
-        } else {
-            self.count_other_version(e.model, e.version, outcome, n);
-        }
         if let Some(latency) = e.latency {
             self.record_latency(e.model, e.version, latency);
         }
@@ -1461,7 +1491,7 @@ impl PredictObserver for Monitor {
         self.hot_version.store(e.to, Relaxed);
     }
 
-    fn on_swap_failed(&self, model: &str, error: &crate::Error) {
+    fn on_failed_load(&self, model: &str, _version: Option<u64>, error: &crate::Error) {
         m::failed_load(model, error);
     }
 }

@@ -1,12 +1,11 @@
-//! What a reported request records without taking a lock: one [`Shard`]
-//! per thread and monitor, holding that thread's counts of the requests
-//! the server reported (it counts the others itself), its sampling state
-//! and a ring of sketched rows on their way to the drift window.
+//! What a sampled request records without taking a lock: one [`Shard`]
+//! per thread and monitor, holding that thread's sampling state and a ring
+//! of sketched rows on their way to the drift window. (Request totals are
+//! the server's: it counts every request itself.)
 //!
-//! Only the owning thread writes a shard's counters and the ring's head, so
-//! it updates them with plain loads and stores (no read-modify-write). The
-//! monitor folds them into its totals under its own lock (`taken_*` records
-//! what it has folded so far) and drains the ring from there; the ring is a
+//! Only the owning thread writes its sampler and the ring's head, so it
+//! updates them with plain loads and stores (no read-modify-write). The
+//! monitor drains the ring under its own lock: the ring is a
 //! single-producer, single-consumer queue whose consumer is whoever holds
 //! that lock.
 
@@ -14,9 +13,11 @@ use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
-use super::metrics::OUTCOMES;
-pub(crate) use crate::server::bump;
-use crate::server::take_new;
+/// Adds `n` to a counter that only the calling thread writes.
+#[inline]
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
 
 /// Requests between two looks at the clock when sampling adapts to the rate.
 pub(crate) const RATE_CHECK_EVERY: u32 = 64;
@@ -34,51 +35,16 @@ pub(crate) const RECORD_HEADER: usize = 3;
 /// One thread's share of a monitor.
 #[derive(Debug)]
 pub(crate) struct Shard {
-    /// The version the counts below belong to. Changed by the owner only,
-    /// and only while holding the monitor's lock (with the counts reset).
-    pub(crate) version: AtomicU64,
-    /// Requests by outcome (index into [`OUTCOMES`]).
-    pub(crate) requests: [AtomicU64; OUTCOMES.len()],
-    /// Rows predicted.
-    pub(crate) rows: AtomicU64,
-    /// What the monitor has folded into its totals already (touched only
-    /// under the monitor's lock).
-    pub(crate) taken_requests: [AtomicU64; OUTCOMES.len()],
-    pub(crate) taken_rows: AtomicU64,
     pub(crate) sampler: Sampler,
     pub(crate) ring: Ring,
 }
 
 impl Shard {
-    pub(crate) fn new(version: u64, width: usize, sampler: Sampler) -> Self {
+    pub(crate) fn new(width: usize, sampler: Sampler) -> Self {
         Self {
-            version: AtomicU64::new(version),
-            requests: Default::default(),
-            rows: AtomicU64::new(0),
-            taken_requests: Default::default(),
-            taken_rows: AtomicU64::new(0),
             sampler,
             ring: Ring::new(width),
         }
-    }
-
-    /// Counts not yet folded, as `(requests by outcome, rows)`, marking
-    /// them folded. Call with the monitor's lock held.
-    pub(crate) fn take_counts(&self) -> ([u64; OUTCOMES.len()], u64) {
-        let requests =
-            std::array::from_fn(|i| take_new(&self.requests[i], &self.taken_requests[i]));
-        (requests, take_new(&self.rows, &self.taken_rows))
-    }
-
-    /// Starts counting for `version` after the counts so far were folded.
-    /// Called by the owner with the monitor's lock held.
-    pub(crate) fn rekey(&self, version: u64) {
-        for c in self.requests.iter().chain(&self.taken_requests) {
-            c.store(0, Relaxed);
-        }
-        self.rows.store(0, Relaxed);
-        self.taken_rows.store(0, Relaxed);
-        self.version.store(version, Relaxed);
     }
 }
 

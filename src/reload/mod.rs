@@ -191,8 +191,9 @@ impl AliasWatcher {
         let thread = std::thread::Builder::new()
             .name(format!("modelhost-watch-{reference}"))
             .spawn(move || {
+                let mut refused = None;
                 loop {
-                    check(&server, &registry, &reference, &options);
+                    check(&server, &registry, &reference, &options, &mut refused);
                     let (lock, cv) = &*thread_stop;
                     let stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
                     let (stopped, _) = cv
@@ -265,11 +266,19 @@ impl InProcessServer {
 }
 
 /// One check: resolve, and swap if the alias moved.
+///
+/// `refused` remembers a version that failed for a reason of its own
+/// (corrupt, wrong schema, failed warm-up): versions never change, so it is
+/// not loaded again, and its failure is reported once (to the log, the
+/// callback and the server's observer), not once per check, until the alias
+/// moves. Failures that may pass (storage errors) are retried and reported
+/// each time.
 fn check(
     server: &InProcessServer,
     registry: &Registry,
     reference: &ModelRef,
     options: &WatchOptions,
+    refused: &mut Option<u64>,
 ) {
     let report = |event: WatchEvent| {
         if let WatchEvent::Failed { version, error } = &event {
@@ -291,19 +300,54 @@ fn check(
             });
         }
     };
-    if version == server.current().version() {
+    if version == server.current().version() || *refused == Some(version) {
         return;
     }
+    *refused = None;
+    let loaded = registry
+        .load(
+            &ModelRef::Version(reference.name().to_owned(), version),
+            options.read,
+        )
+        .map_err(Error::from)
+        .and_then(|l| l.deployment().map_err(Error::from));
+    let deployment = match loaded {
+        Ok(d) => d,
+        Err(error) => {
+            // The swap never ran, so the server has not heard of it.
+            server.report_failed_load(Some(version), &error);
+            if !passing(&error) {
+                *refused = Some(version);
+            }
+            return report(WatchEvent::Failed {
+                version: Some(version),
+                error,
+            });
+        }
+    };
     let mut swap = SwapOptions::new().allow_older();
     if options.allow_breaking_schema {
         swap = swap.allow_breaking_schema();
     }
-    let result = server.swap_from_registry(registry, version, options.read, swap);
-    match result {
+    match server.swap_with(deployment, swap) {
         Ok(r) => report(WatchEvent::Swapped(r)),
-        Err(error) => report(WatchEvent::Failed {
-            version: Some(version),
-            error,
-        }),
+        Err(error) => {
+            *refused = Some(version);
+            report(WatchEvent::Failed {
+                version: Some(version),
+                error,
+            });
+        }
     }
+}
+
+/// Whether a load failure may go away by itself (storage trouble), as
+/// opposed to one of the version's own.
+fn passing(error: &Error) -> bool {
+    use crate::artifact::ArtifactError;
+    use crate::registry::RegistryError;
+    matches!(
+        error,
+        Error::Artifact(ArtifactError::Io { .. }) | Error::Registry(RegistryError::Storage(_))
+    )
 }

@@ -9,13 +9,15 @@
 //!   request ends.
 //! - [`Deployment`] is one model version ready to serve; [`SchemaDiff`]
 //!   describes how a swap changes the input contract.
-//! - [`PredictObserver`] lets monitoring see every request (or a sample,
-//!   with the rest counted in [`RequestCounts`]) and every swap.
+//! - [`PredictObserver`] lets monitoring see a sample of the requests,
+//!   every failed one, every swap and failed load; the server counts every
+//!   request itself ([`RequestTotals`]).
 //!
 //! Where versions come from is not this module's concern: the
 //! [`reload`](crate::reload) module's `AliasWatcher` follows a registry
 //! alias and swaps what it finds into an [`InProcessServer`].
 
+mod counts;
 mod future;
 mod in_process;
 mod observe;
@@ -25,8 +27,9 @@ pub use crate::deployment::Deployment;
 pub use crate::schema::{FeatureChange, SchemaDiff};
 pub use future::PredictFuture;
 pub use in_process::{InProcessServer, PinnedModel, ServerBuilder, SwapOptions, SwapReport};
-pub use observe::{Counted, PredictEvent, PredictObserver, RequestCounts, SwapEvent};
-pub(crate) use observe::{Tally, bump, take_new};
+pub use observe::{
+    Outcome, PredictEvent, PredictObserver, RequestTotals, SwapEvent, VersionTotals,
+};
 pub use service::{
     Health, ModelMetadata, ModelServer, PredictRequest, PredictResponse, ValidatedRows,
 };
