@@ -1,0 +1,182 @@
+//! Scoring completed windows, evaluating alert rules and calling the
+//! sinks.
+
+use super::*;
+
+impl Monitor {
+    /// The drift report of the last completed window, if any.
+    #[must_use]
+    pub fn drift(&self) -> Option<DriftReport> {
+        self.flush();
+        self.last_drift()
+    }
+
+    pub(super) fn last_drift(&self) -> Option<DriftReport> {
+        lock(&self.live).last_drift.clone()
+    }
+
+    /// Alerts firing now.
+    #[must_use]
+    pub fn active_alerts(&self) -> Vec<Alert> {
+        self.flush();
+        lock(&self.alerts).active()
+    }
+
+    /// Evaluates every rule now (quality rules on the rolling metrics, drift
+    /// rules on the last completed window), calls the sinks for each
+    /// transition and returns the transitions. A rule already firing does
+    /// not fire again.
+    pub fn evaluate(&self) -> Vec<Alert> {
+        self.flush();
+        self.publish_quality();
+        let t = self.evaluate_rules(true, true);
+        self.dispatch(&t);
+        t
+    }
+
+    pub(super) fn evaluate_rules(&self, quality: bool, drift: bool) -> Vec<Alert> {
+        let metrics = if quality { self.quality() } else { Vec::new() };
+        let report = if drift { self.last_drift() } else { None };
+        let now = now_ms();
+        let mut alerts = lock(&self.alerts);
+        let mut out = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.metric().is_quality() {
+                for q in metrics.iter().filter(|q| q.count >= rule.min()) {
+                    let value = match rule.metric() {
+                        Metric::Accuracy => q.accuracy,
+                        Metric::Precision => q.precision,
+                        Metric::Recall => q.recall,
+                        Metric::Auc => q.auc,
+                        Metric::MeanAbsoluteError => q.mae,
+                        _ => None,
+                    };
+                    if let Some(v) = value {
+                        out.extend(alerts.observe(i, rule, &self.model, q.version, v, now));
+                    }
+                }
+            } else if let Some(r) = &report {
+                let value = match rule.metric() {
+                    Metric::FeaturePsi(f) => r.feature(f).and_then(|f| f.psi),
+                    Metric::FeatureKs(f) => r.feature(f).and_then(|f| f.ks),
+                    Metric::FeatureJs(f) => r.feature(f).and_then(|f| f.js),
+                    Metric::PredictionPsi => r.prediction.as_ref().and_then(|p| p.psi),
+                    Metric::DriftShare => Some(r.drift_share),
+                    _ => None,
+                };
+                if let Some(v) = value {
+                    out.extend(alerts.observe(i, rule, &self.model, r.version, v, now));
+                }
+            }
+        }
+        if !out.is_empty() {
+            m::alerts_gauge(&self.model).set(alerts.active().len() as f64);
+        }
+        out
+    }
+
+    pub(super) fn dispatch(&self, alerts: &[Alert]) {
+        for a in alerts {
+            for s in &self.sinks {
+                s.on_alert(a);
+            }
+        }
+    }
+
+    /// Scores a completed window and records its point.
+    pub(super) fn finish(
+        &self,
+        completed: Completed,
+        reference: Option<(Arc<Reference>, u64, u64)>,
+    ) -> Vec<Alert> {
+        let t = &self.config.thresholds;
+        let report = reference.and_then(|(r, version, index)| {
+            if completed.width() != r.columns.len() || completed.kept == 0 {
+                return None;
+            }
+            let (columns, predictions) = completed.columns();
+            let features: Vec<_> = (0..r.columns.len())
+                .map(|j| compare(&r.names[j], r.categorical[j], &r.columns[j], &columns[j], t))
+                .collect();
+            let prediction = r
+                .prediction
+                .as_ref()
+                .filter(|_| !predictions.sorted.is_empty())
+                .map(|(cat, col)| compare("prediction", *cat, col, &predictions, t));
+            let drifted = features
+                .iter()
+                .filter(|f| f.verdict == Verdict::Drift)
+                .count();
+            let share = if features.is_empty() {
+                0.0
+            } else {
+                drifted as f64 / features.len() as f64
+            };
+            Some(DriftReport {
+                model: self.model.to_string(),
+                version,
+                window: index,
+                rows: completed.rows,
+                kept_rows: completed.kept,
+                features,
+                prediction,
+                drifted,
+                drift_share: share,
+                dataset_drift: !r.columns.is_empty() && share >= t.dataset_share,
+            })
+        });
+        if let Some(r) = &report {
+            for f in r.features.iter().chain(&r.prediction) {
+                if let Some(psi) = f.psi {
+                    m::drift_gauge(&self.model, r.version, &f.name).set(psi);
+                }
+            }
+            m::share_gauge(&self.model, r.version).set(r.drift_share);
+        }
+        let period = completed.period;
+        let point = WindowPoint {
+            index: report.as_ref().map(|r| r.window),
+            version: report.as_ref().map(|r| r.version),
+            ended_at_ms: now_ms(),
+            rows: completed.rows,
+            requests: period.requests,
+            errors: period.errors,
+            p50_seconds: period.latency.quantile(0.5).map(|d| d.as_secs_f64()),
+            p90_seconds: period.latency.quantile(0.9).map(|d| d.as_secs_f64()),
+            p99_seconds: period.latency.quantile(0.99).map(|d| d.as_secs_f64()),
+            drift_share: report.as_ref().map(|r| r.drift_share),
+            psi: report
+                .as_ref()
+                .map(|r| {
+                    r.features
+                        .iter()
+                        .filter_map(|f| Some((f.name.clone(), f.psi?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        {
+            let mut live = lock(&self.live);
+            live.lifetime.latency.merge(&period.latency);
+            if live.history.len() == self.config.history {
+                live.history.pop_front();
+            }
+            live.history.push_back(point);
+            // Windows scored on the scoring thread and on requests (when it
+            // was busy) can finish out of order; keep the latest window.
+            let older = |r: &DriftReport| {
+                live.last_drift
+                    .as_ref()
+                    .is_some_and(|l| l.version == r.version && l.window > r.window)
+            };
+            if let Some(r) = report.as_ref().filter(|r| !older(r)) {
+                live.last_drift = Some(r.clone());
+            }
+        }
+        if report.is_some() {
+            self.evaluate_rules(false, true)
+        } else {
+            Vec::new()
+        }
+    }
+}
