@@ -97,6 +97,13 @@ fn wait_for(batcher: &Batcher, what: &str, cond: impl Fn(&BatchStats) -> bool) {
     }
 }
 
+/// Returns once `deadline` has passed (a condition, not a guess at timing).
+fn wait_past(deadline: Instant) {
+    while Instant::now() <= deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn config() -> modelhost::batching::BatchConfigBuilder {
     BatchConfig::builder()
 }
@@ -187,7 +194,7 @@ fn expired_requests_never_reach_the_model() {
         .collect();
     let patient = h.batcher.predict_async(PredictRequest::owned(x(2.0)));
     // The gate is closed, so the worker cannot take them before the deadline.
-    thread::sleep(Duration::from_millis(30));
+    wait_past(deadline);
     h.gate.open();
     block_on(h.first).unwrap();
     for f in doomed {
@@ -224,7 +231,7 @@ fn the_default_deadline_applies_to_requests_without_one() {
     let own = h.batcher.predict_async(
         PredictRequest::owned(x(2.0)).with_deadline(Instant::now() + Duration::from_secs(60)),
     );
-    thread::sleep(Duration::from_millis(30));
+    wait_past(Instant::now() + Duration::from_millis(20));
     h.gate.open();
     block_on(h.first).unwrap();
     assert!(matches!(
@@ -512,17 +519,27 @@ fn swaps_under_batched_load_never_mix_versions() {
 fn async_callers_need_no_runtime() {
     let h = held(BatchConfig::default());
     let mut pending = h.batcher.predict_async(PredictRequest::owned(x(5.0)));
-    assert!(poll_once(&mut pending).is_none());
-    // The worker wakes the waiting task when the answer lands.
-    let gate = h.gate.clone();
-    let opener = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(20));
-        gate.open();
+    // The worker wakes the waiting task when the answer lands: poll once with
+    // a counting waker while the model is held, then let the model go.
+    let waker = Arc::new(ThreadWaker {
+        thread: thread::current(),
+        wakes: AtomicUsize::new(0),
     });
-    let (answer, wakes) = block_on_counting(pending);
-    assert_eq!(score(&answer.unwrap()), 1);
-    assert!(wakes >= 1);
-    opener.join().unwrap();
+    let task_waker = Waker::from(waker.clone());
+    let mut cx = Context::from_waker(&task_waker);
+    assert!(Pin::new(&mut pending).poll(&mut cx).is_pending());
+    assert_eq!(waker.wakes.load(Ordering::SeqCst), 0);
+    h.gate.open();
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while waker.wakes.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < give_up, "the answer never woke the task");
+        thread::park_timeout(Duration::from_millis(100));
+    }
+    match Pin::new(&mut pending).poll(&mut cx) {
+        Poll::Ready(answer) => assert_eq!(score(&answer.unwrap()), 1),
+        Poll::Pending => panic!("woken, but not ready"),
+    }
+    assert_eq!(waker.wakes.load(Ordering::SeqCst), 1, "woken exactly once");
     assert!(block_on(h.first).is_ok());
 
     // Many in flight at once from one thread, joined one by one.

@@ -529,7 +529,11 @@ fn pending_predictions_expire_by_age() {
     server
         .predict(PredictRequest::new(&x(1.0)).with_id("old"))
         .unwrap();
-    thread::sleep(Duration::from_millis(120));
+    // Wait until "old" is past its time to live (a condition, not a guess).
+    let kept = std::time::Instant::now();
+    while kept.elapsed() <= Duration::from_millis(60) {
+        thread::sleep(Duration::from_millis(5));
+    }
     server
         .predict(PredictRequest::new(&x(1.0)).with_id("new"))
         .unwrap();
@@ -631,11 +635,18 @@ fn metrics_count_every_request_under_concurrency() {
         .build()
         .unwrap();
     let server = shared_server(d, &monitor);
+    // Each thread serves at least 2,500 requests and keeps going until it
+    // has seen version 2 serve one of them, so the swap below lands while
+    // all four are serving (no sleep hoping for it).
+    let halfway = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let server = server.clone();
+            let (server, halfway) = (server.clone(), halfway.clone());
             thread::spawn(move || {
-                for i in 0..2_500 {
+                let mut saw_v2 = false;
+                let mut i = 0u32;
+                while i < 2_500 || !saw_v2 {
+                    assert!(i < 1_000_000, "version 2 never served");
                     // Every 10th request is invalid (x must be at most 1000);
                     // the others avoid the mock's failing and panicking values.
                     let v = if i % 10 == 0 {
@@ -643,12 +654,26 @@ fn metrics_count_every_request_under_concurrency() {
                     } else {
                         f64::from(t * 100 + i % 100 + 20)
                     };
-                    let _ = server.predict(PredictRequest::new(&x(v)));
+                    if let Ok(r) = server.predict(PredictRequest::new(&x(v))) {
+                        saw_v2 |= r.version == 2;
+                    }
+                    i += 1;
+                    if i == 1_250 {
+                        halfway.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                 }
+                i
             })
         })
         .collect();
-    thread::sleep(Duration::from_millis(5));
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while halfway.load(std::sync::atomic::Ordering::SeqCst) < 4 {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "threads never got halfway"
+        );
+        thread::yield_now();
+    }
     server
         .swap(Deployment::new("counted", 2, MockModel::new(2)))
         .unwrap();
@@ -657,9 +682,12 @@ fn metrics_count_every_request_under_concurrency() {
             .swap(Deployment::new("counted", 1, MockModel::new(1)))
             .is_err()
     );
-    for t in threads {
-        t.join().unwrap();
-    }
+    let served: Vec<u64> = threads
+        .into_iter()
+        .map(|t| u64::from(t.join().unwrap()))
+        .collect();
+    let total: u64 = served.iter().sum();
+    let invalid: u64 = served.iter().map(|n| n.div_ceil(10)).sum();
     // Threads count into shards of their own; the monitor hands the counts
     // to the recorder when it folds them (here: now).
     monitor.flush();
@@ -673,11 +701,13 @@ fn metrics_count_every_request_under_concurrency() {
             &format!("modelhost_requests_total{{outcome={outcome},version=2}}"),
         )
     };
-    assert_eq!(by("ok"), 9_000, "{m:#?}");
-    assert_eq!(by("invalid_input"), 1_000);
+    assert_eq!(by("ok"), total - invalid, "{m:#?}");
+    assert_eq!(by("invalid_input"), invalid);
+    assert!(counter(&m, "modelhost_requests_total{outcome=ok,version=1}") >= 4 * 1_125);
+    assert!(counter(&m, "modelhost_requests_total{outcome=ok,version=2}") >= 4);
     let rows = counter(&m, "modelhost_rows_predicted_total{version=1}")
         + counter(&m, "modelhost_rows_predicted_total{version=2}");
-    assert_eq!(rows, 9_000);
+    assert_eq!(rows, total - invalid);
     assert_eq!(counter(&m, "modelhost_swaps_total{kind=swap}"), 1);
     assert_eq!(
         counter(&m, "modelhost_failed_loads_total{reason=stale_version}"),
@@ -695,9 +725,12 @@ fn metrics_count_every_request_under_concurrency() {
             }
         })
         .sum();
-    assert_eq!(durations, 10_000);
+    assert_eq!(durations as u64, total);
     let s = monitor.snapshot();
-    assert_eq!((s.requests, s.errors, s.rows), (10_000, 1_000, 9_000));
+    assert_eq!(
+        (s.requests, s.errors, s.rows),
+        (total, invalid, total - invalid)
+    );
 }
 
 #[test]

@@ -283,15 +283,18 @@ fn stress_swaps_under_concurrent_reads() {
     let server = Arc::new(InProcessServer::builder(deploy(1)).build().unwrap());
     let stop = Arc::new(AtomicBool::new(false));
     let rolled_back_to: Arc<Mutex<HashSet<u64>>> = Arc::default();
-    let served = Arc::new(AtomicU64::new(0));
+    // The newest version any reader has been served by: the swapper waits
+    // for it after each forward swap, so every version serves traffic while
+    // the readers run (no hoping for an interleaving).
+    let newest_served = Arc::new(AtomicU64::new(0));
 
     let readers: Vec<_> = (0..8)
         .map(|t| {
-            let (server, stop, rolled, served) = (
+            let (server, stop, rolled, newest) = (
                 server.clone(),
                 stop.clone(),
                 rolled_back_to.clone(),
-                served.clone(),
+                newest_served.clone(),
             );
             thread::spawn(move || {
                 let input = x(f64::from(t));
@@ -314,9 +317,9 @@ fn stress_swaps_under_concurrent_reads() {
                         );
                     }
                     last = r.version;
+                    newest.fetch_max(r.version, Ordering::Relaxed);
                     n += 1;
                 }
-                served.fetch_add(n, Ordering::Relaxed);
             })
         })
         .collect();
@@ -338,12 +341,19 @@ fn stress_swaps_under_concurrent_reads() {
         server
             .swap_with(deploy(version), SwapOptions::new())
             .unwrap();
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while newest_served.load(Ordering::Relaxed) < version {
+            assert!(
+                std::time::Instant::now() < give_up,
+                "no reader was served by version {version}"
+            );
+            thread::yield_now();
+        }
     }
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         r.join().unwrap();
     }
-    assert!(served.load(Ordering::Relaxed) >= 800);
 
     // Only the current and the retained previous version are alive.
     let current = server.metadata().unwrap();
