@@ -649,7 +649,7 @@ fn metrics_count_every_request_under_concurrency() {
                     assert!(i < 1_000_000, "version 2 never served");
                     // Every 10th request is invalid (x must be at most 1000);
                     // the others avoid the mock's failing and panicking values.
-                    let v = if i % 10 == 0 {
+                    let v = if i.is_multiple_of(10) {
                         5_000.0
                     } else {
                         f64::from(t * 100 + i % 100 + 20)
