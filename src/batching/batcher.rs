@@ -310,9 +310,7 @@ impl ModelServer for Batcher {
         if shared.try_direct(rows, now) {
             return shared.serve_direct(request, rows);
         }
-        shared
-            .enqueue(request.into_owned(), rows, now, deadline)?
-            .wait()
+        super::future::wait(shared.enqueue(request.into_owned(), rows, now, deadline)?)
     }
 
     /// Queues the request (or refuses it at once) and returns a future of
@@ -327,11 +325,19 @@ impl ModelServer for Batcher {
     /// its own answer, so a full queue refuses only the requests that did
     /// not fit.
     fn predict_many(&self, requests: Vec<PredictRequest<'_>>) -> Vec<Result<PredictResponse>> {
-        let futures: Vec<ResponseFuture> = requests
+        let shared = self.shared();
+        let admitted: Vec<Result<super::future::Slot>> = requests
             .into_iter()
-            .map(|r| self.predict_async(r))
+            .map(|request| {
+                let now = Instant::now();
+                let (rows, deadline) = shared.precheck(&request, now)?;
+                shared.enqueue(request.into_owned(), rows, now, deadline)
+            })
             .collect();
-        futures.into_iter().map(wait_blocking).collect()
+        admitted
+            .into_iter()
+            .map(|slot| slot.and_then(super::future::wait))
+            .collect()
     }
 
     fn metadata(&self) -> Result<ModelMetadata> {
@@ -349,11 +355,6 @@ impl ModelServer for Batcher {
             self.shared().inner.health()
         }
     }
-}
-
-/// Blocks on a [`ResponseFuture`] with a thread-parking waker.
-fn wait_blocking(future: ResponseFuture) -> Result<PredictResponse> {
-    future.wait()
 }
 
 impl fmt::Debug for Batcher {

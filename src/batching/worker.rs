@@ -177,7 +177,7 @@ impl Shared {
         rows: usize,
         now: Instant,
         deadline: Option<Instant>,
-    ) -> Result<Arc<Slot>> {
+    ) -> Result<Slot> {
         let mut st = self.lock();
         if st.closing {
             bump(&self.counters.rejected_shutting_down);
