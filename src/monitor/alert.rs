@@ -213,6 +213,15 @@ pub struct Alert {
     pub state: AlertState,
     /// The metric's value at the transition.
     pub value: f64,
+    /// The metric's latest value: for an active alert
+    /// ([`Monitor::active_alerts`](crate::Monitor::active_alerts)), the
+    /// value of the last evaluation, which may have moved since it fired;
+    /// for a transition, the same as `value`.
+    #[serde(default)]
+    pub current: f64,
+    /// When `current` was evaluated, in milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub current_at_ms: u64,
     /// The rule's threshold.
     pub threshold: f64,
     /// The model's name.
@@ -233,7 +242,11 @@ impl fmt::Display for Alert {
             f,
             "[{state}] {} on {} v{}: {} = {:.4} (threshold {})",
             self.rule, self.model, self.version, self.metric, self.value, self.threshold
-        )
+        )?;
+        if self.current != self.value {
+            write!(f, ", now {:.4}", self.current)?;
+        }
+        Ok(())
     }
 }
 
@@ -338,6 +351,10 @@ impl Alerts {
         } else if firing && rule.recovered(value) {
             AlertState::Resolved
         } else {
+            if let Some(active) = self.firing.get_mut(&key) {
+                active.current = value;
+                active.current_at_ms = now_ms;
+            }
             return None;
         };
         let alert = Alert {
@@ -345,6 +362,8 @@ impl Alerts {
             metric: rule.metric.to_string(),
             state,
             value,
+            current: value,
+            current_at_ms: now_ms,
             threshold: rule.threshold,
             model: model.to_owned(),
             version,

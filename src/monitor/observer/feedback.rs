@@ -137,15 +137,24 @@ impl Monitor {
     /// version first.
     #[must_use]
     pub fn quality(&self) -> Vec<QualityMetrics> {
-        let q = lock(&self.quality);
-        let mut v: Vec<QualityMetrics> =
-            q.versions.iter().map(|(&v, (r, _))| r.metrics(v)).collect();
+        let mut v: Vec<QualityMetrics> = {
+            let q = lock(&self.quality);
+            q.versions.iter().map(|(&v, (r, _))| r.metrics(v)).collect()
+        };
         v.sort_by_key(|q| std::cmp::Reverse(q.version));
+        // Whatever reads quality refreshes the gauges, so the recorder never
+        // shows older figures than this call returns.
+        self.set_quality_gauges(&v);
         v
     }
 
+    /// Computes the rolling quality and refreshes its gauges.
     pub(super) fn publish_quality(&self) {
-        for q in self.quality() {
+        let _ = self.quality();
+    }
+
+    fn set_quality_gauges(&self, quality: &[QualityMetrics]) {
+        for q in quality {
             let metrics = [
                 ("accuracy", q.accuracy),
                 ("precision", q.precision),

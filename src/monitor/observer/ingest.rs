@@ -240,6 +240,7 @@ impl Monitor {
     /// its interval too long for you.
     pub fn flush(&self) {
         self.fold(None, true);
+        self.publish_quality();
     }
 }
 

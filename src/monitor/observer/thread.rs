@@ -34,7 +34,10 @@ pub(super) fn spawn_thread(
                         m.dispatch(&alerts);
                         m.scoring.finished();
                     }
-                    None if !publish.is_zero() => m.fold(None, false),
+                    None if !publish.is_zero() => {
+                        m.fold(None, false);
+                        m.publish_quality();
+                    }
                     None => {}
                 }
             }
