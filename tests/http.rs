@@ -1511,3 +1511,100 @@ fn cli_serve_follows_the_alias_and_stops_on_sigterm() {
         "{stderr}"
     );
 }
+
+/// Waits (bounded) until the batcher's counters satisfy `cond`: a
+/// condition, not a guess at timing.
+fn wait_for_batcher(
+    batcher: &modelhost::Batcher,
+    what: &str,
+    cond: impl Fn(&modelhost::batching::BatchStats) -> bool,
+) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(20);
+    while !cond(&batcher.stats()) {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "timed out waiting for {what}: {:?}",
+            batcher.stats()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// With a batcher in front (`serve --batch`), the handlers await the
+/// batcher's answer instead of blocking a runtime worker: the queue fills
+/// to its capacity (far more requests than the runtime has workers), the
+/// server keeps answering other requests, and the excess gets 503 with
+/// `Retry-After`. Once the model is released, every queued request is
+/// answered.
+#[test]
+fn a_batcher_queues_to_capacity_over_http_and_refuses_the_excess_with_503() {
+    const QUEUE: usize = 12;
+    const EXCESS: usize = 3;
+    let gate = support::Gate::closed();
+    let model = MockModel::new(1).gated(gate.clone());
+    let batcher = modelhost::Batcher::new(
+        InProcessServer::new(model.deploy()).unwrap(),
+        modelhost::BatchConfig::builder()
+            .queue_capacity(QUEUE)
+            .max_batch_rows(1)
+            .workers(1)
+            .build()
+            .unwrap(),
+    );
+    // The test runtime has two workers: before the async path, two waiting
+    // requests were all the server could hold.
+    let s = Arc::new(Running::start(
+        HttpTransport::new()
+            .model(Arc::new(batcher.clone()))
+            .build()
+            .unwrap(),
+    ));
+    let body = |x: f64| {
+        json!({ "inputs": [{ "name": "x", "shape": [1], "datatype": "FP64", "data": [x] }] })
+            .to_string()
+    };
+    let spawn = |x: f64| {
+        let s = s.clone();
+        let body = body(x);
+        std::thread::spawn(move || s.post("/v2/models/mock/infer", body))
+    };
+    // The first request holds the only batch worker inside the model.
+    let mut waiting = vec![spawn(0.0)];
+    wait_for_batcher(&batcher, "the first batch to start", |st| st.in_flight == 1);
+    waiting.extend((1..=QUEUE).map(|i| spawn(i as f64)));
+    wait_for_batcher(&batcher, "the queue to fill", |st| st.queue_depth == QUEUE);
+
+    // Workers are free: other endpoints answer while the queue is full.
+    assert_eq!(s.get("/v2/health/live").status, 200);
+    for i in 0..EXCESS {
+        let refused = s.post("/v2/models/mock/infer", body(100.0 + i as f64));
+        assert_eq!(refused.status, 503, "{}", refused.error());
+        assert_eq!(refused.header("retry-after"), Some("1"));
+        assert!(
+            refused.error().contains("overloaded"),
+            "{}",
+            refused.error()
+        );
+    }
+    assert_eq!(batcher.stats().rejected_overloaded, EXCESS as u64);
+
+    gate.open();
+    for handle in waiting {
+        let reply = handle.join().unwrap();
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    assert_eq!(s.get("/v2/health/ready").status, 200);
+
+    // A request larger than one model call is the client's to split: 413.
+    let too_large = s.post(
+        "/v2/models/mock/infer",
+        json!({ "inputs": [{ "name": "x", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0] }] })
+            .to_string(),
+    );
+    assert_eq!(too_large.status, 413, "{}", too_large.error());
+}

@@ -165,34 +165,57 @@ impl Rejection {
     }
 }
 
-/// The status for an error from a server or the registry.
+/// The status for an error from a server or the registry. Every variant is
+/// named, so a new one cannot silently become a 500.
 fn server_status(e: &Error) -> (StatusCode, &'static str) {
-    use crate::registry::RegistryError as R;
     use StatusCode as S;
+    const BAD: (StatusCode, &str) = (S::BAD_REQUEST, "BAD_REQUEST");
+    const UNAVAILABLE: (StatusCode, &str) = (S::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE");
+    const CONFLICT: (StatusCode, &str) = (S::CONFLICT, "INVALID_STATE");
+    const INTERNAL: (StatusCode, &str) = (S::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR");
     match e {
-        Error::Schema(_) | Error::WidthMismatch { .. } | Error::TypedInput { .. } => {
-            (S::BAD_REQUEST, "BAD_REQUEST")
-        }
+        Error::Schema(_) | Error::WidthMismatch { .. } | Error::TypedInput { .. } => BAD,
         Error::VersionNotHeld { .. } => (S::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
-        Error::Overloaded { .. } | Error::NotReady { .. } | Error::ShuttingDown => {
-            (S::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE")
-        }
-        // The serving version changed between checking encoded input and
-        // predicting it: transient, worth a retry.
-        Error::SchemaMismatch { .. } => (S::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE"),
+        Error::Overloaded { .. } | Error::NotReady { .. } | Error::ShuttingDown => UNAVAILABLE,
+        // Input validated against one version and offered to another:
+        // transient, worth a retry (the transport itself never sends such
+        // input; a server in front of it might).
+        Error::SchemaMismatch { .. } => UNAVAILABLE,
         Error::DeadlineExceeded { .. } => (S::GATEWAY_TIMEOUT, "DEADLINE_EXCEEDED"),
-        Error::Registry(
-            R::ModelNotFound { .. } | R::VersionNotFound { .. } | R::AliasNotFound { .. },
-        ) => (S::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
-        Error::Registry(
-            R::InvalidName { .. } | R::InvalidAlias { .. } | R::InvalidReference { .. },
-        ) => (S::BAD_REQUEST, "INVALID_PARAMETER_VALUE"),
+        // More rows than a batcher takes in one model call.
+        Error::RequestTooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "RESOURCE_EXHAUSTED"),
+        Error::Registry(r) => registry_status(r),
         Error::StaleVersion { .. }
         | Error::WrongModel { .. }
         | Error::IncompatibleSchema { .. }
         | Error::WarmupFailed { .. }
-        | Error::NoPreviousVersion => (S::CONFLICT, "INVALID_STATE"),
-        _ => (S::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR"),
+        | Error::NoPreviousVersion => CONFLICT,
+        // The model, its artifact or the server failed, not the request.
+        Error::SchemaDefinition(_)
+        | Error::Artifact(_)
+        | Error::InvalidModel { .. }
+        | Error::InvalidPredictions { .. }
+        | Error::Model { .. }
+        | Error::ModelPanicked { .. }
+        | Error::Component(_) => INTERNAL,
+    }
+}
+
+/// The status for a registry error (admin endpoints).
+fn registry_status(e: &crate::registry::RegistryError) -> (StatusCode, &'static str) {
+    use crate::registry::RegistryError as R;
+    use StatusCode as S;
+    match e {
+        R::ModelNotFound { .. } | R::VersionNotFound { .. } | R::AliasNotFound { .. } => {
+            (S::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST")
+        }
+        R::InvalidName { .. } | R::InvalidAlias { .. } | R::InvalidReference { .. } => {
+            (S::BAD_REQUEST, "INVALID_PARAMETER_VALUE")
+        }
+        R::NoMetric { .. } => (S::CONFLICT, "INVALID_STATE"),
+        R::Storage(_) | R::Artifact(_) | R::Corrupt { .. } => {
+            (S::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
+        }
     }
 }
 
@@ -243,6 +266,13 @@ mod tests {
                 504,
             ),
             (Rejection::Server(Error::ShuttingDown), 503),
+            (
+                Rejection::Server(Error::RequestTooLarge {
+                    rows: 65,
+                    max_rows: 64,
+                }),
+                413,
+            ),
             (
                 Rejection::Server(Error::VersionNotHeld {
                     model: "m".into(),

@@ -93,11 +93,9 @@ pub(crate) async fn invocations(
             limit: shared.max_rows,
         }));
     }
-    let server = entry.server.clone();
     let response = shared
-        .call(move || server.predict(PredictRequest::rows(rows)))
+        .predict(&entry.server, PredictRequest::rows(rows))
         .await
-        .map_err(ApiError::mlflow)?
         .map_err(ApiError::mlflow)?;
     let predictions: Vec<Value> = match response.predictions.score_values() {
         Some(scores) => scores.iter().copied().map(Value::from).collect(),

@@ -346,11 +346,9 @@ fn to_request(
             let values = input.values.into_f64().unwrap_or_default();
             let matrix =
                 Array2::from_shape_vec((rows, cols), values).map_err(|e| bad(e.to_string()))?;
-            return Ok(PredictRequest::from(
-                schema
-                    .validate_encoded_batch(matrix)
-                    .map_err(crate::Error::from)?,
-            ));
+            // Validated by the server against the version that predicts
+            // them: a swap since reading the metadata cannot fail the request.
+            return Ok(PredictRequest::encoded_owned(matrix));
         }
     }
     let mut rows: Option<usize> = None;
@@ -429,8 +427,7 @@ async fn serve_infer(
     if let Some(v) = version {
         request = request.with_version(v);
     }
-    let server = entry.server.clone();
-    let response = shared.call(move || server.predict(request)).await??;
+    let response = shared.predict(&entry.server, request).await?;
     Ok(respond(&response, specs, default_binary)?)
 }
 

@@ -1,9 +1,12 @@
 //! [`HttpTransport`]: turns servers into an axum [`Router`].
 
 use std::fmt;
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,7 +19,7 @@ use super::error::{ApiError, Rejection};
 use super::metrics::Stats;
 use super::{admin, metrics, mlflow, oip, openapi};
 use crate::registry::{ModelRef, Registry};
-use crate::server::ModelServer;
+use crate::server::{ModelServer, PredictRequest, PredictResponse};
 use crate::{InProcessServer, Result};
 
 /// The default limit on request bodies: 2 MiB.
@@ -29,23 +32,29 @@ pub const DEFAULT_MAX_ROWS: usize = 10_000;
 /// example a Prometheus recorder handle's `render`.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// Where the transport runs the (blocking) calls into a [`ModelServer`].
+/// How the transport calls into a [`ModelServer`].
 ///
 /// # Choosing
 ///
 /// A single-row prediction through an [`InProcessServer`] takes well under a
 /// microsecond, less than handing it to another thread costs; the `http`
 /// benchmark measures inline calls at a higher throughput than the blocking
-/// pool on small models. Models that take milliseconds per call, or servers
-/// that queue (a batcher waiting for its window), would stall the async
+/// pool on small models. A [`Batcher`](crate::Batcher) never blocks the
+/// caller on [`ModelServer::predict_async`]: it queues the request (or
+/// refuses it with [`Error::Overloaded`](crate::Error::Overloaded), a 503
+/// with `Retry-After`) and the handler awaits the answer. Servers without an
+/// async path whose models take milliseconds per call would stall the
 /// runtime's worker threads: use [`Blocking::Pool`] for them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Blocking {
-    /// Call the server on the async worker thread (the default).
+    /// Await [`ModelServer::predict_async`] on the async worker thread (the
+    /// default): a queueing server (a batcher) waits without blocking the
+    /// worker, an [`InProcessServer`] predicts inline.
     #[default]
     Inline,
-    /// Call the server on tokio's blocking thread pool (`spawn_blocking`).
+    /// Call [`ModelServer::predict`] on tokio's blocking thread pool
+    /// (`spawn_blocking`), for slow servers without an async path.
     Pool,
 }
 
@@ -93,17 +102,45 @@ impl Shared {
             .ok_or_else(|| Rejection::ModelNotFound(name.to_owned()))
     }
 
-    /// Runs a blocking call into a server as configured by [`Blocking`].
-    /// A panic in the call becomes a 500, never a dropped connection.
-    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, Rejection>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        match self.blocking {
-            Blocking::Inline => catch_unwind(AssertUnwindSafe(f))
-                .map_err(|_| Rejection::Internal("the server panicked".into())),
-            Blocking::Pool => blocking(f).await,
+    /// Predicts `request` with `server` as configured by [`Blocking`]. A
+    /// panic in the server becomes a 500, never a dropped connection.
+    pub(crate) async fn predict(
+        &self,
+        server: &Arc<dyn ModelServer>,
+        request: PredictRequest<'static>,
+    ) -> Result<PredictResponse, Rejection> {
+        let answer = match self.blocking {
+            Blocking::Inline => {
+                let future = catch_unwind(AssertUnwindSafe(|| server.predict_async(request)))
+                    .map_err(|_| panicked())?;
+                CatchUnwind(future).await.map_err(|_| panicked())?
+            }
+            Blocking::Pool => {
+                let server = server.clone();
+                blocking(move || server.predict(request)).await?
+            }
+        };
+        Ok(answer?)
+    }
+}
+
+fn panicked() -> Rejection {
+    Rejection::Internal("the server panicked".into())
+}
+
+/// Polls a future under `catch_unwind`, so that a panic inside a server's
+/// own future answers 500 instead of aborting the connection's task.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(answer)) => Poll::Ready(Ok(answer)),
+            Err(panic) => Poll::Ready(Err(panic)),
         }
     }
 }
@@ -114,9 +151,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| Rejection::Internal("the server panicked".into()))
+    tokio::task::spawn_blocking(f).await.map_err(|_| panicked())
 }
 
 /// The body, or the fixed rejection for a body over the limit (413) or one
