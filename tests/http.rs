@@ -1186,7 +1186,22 @@ fn metrics_count_requests_and_include_the_host_renderer() {
     );
     assert!(text.contains("modelhost_http_model_version{model=\"recommender\"} 1"));
     assert!(text.contains("modelhost_http_model_ready{model=\"recommender\"} 1"));
-    assert!(text.contains("# TYPE modelhost_http_request_duration_seconds summary"));
+    assert!(text.contains("# TYPE modelhost_http_request_duration_seconds histogram"));
+    assert!(
+        text.contains("modelhost_http_request_duration_seconds_count{route=\"/v2/health/live\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "modelhost_http_request_duration_seconds_bucket{route=\"/v2/health/live\",le=\"+Inf\"} 1"
+        ),
+        "{text}"
+    );
+    // Only statuses a route has answered are listed.
+    assert!(
+        !text.contains("route=\"/v2/health/live\",status=\"500\""),
+        "{text}"
+    );
 
     let renderer: modelhost::transport::http::MetricsRenderer =
         Arc::new(|| "# TYPE host_metric counter\nhost_metric 42".to_owned());
@@ -1387,33 +1402,43 @@ fn malformed_bodies_never_break_the_server() {
         b[i] = rng.r#gen();
         bodies.push((b, Some(json_len.to_string())));
     }
-    let mut ok = 0;
+    // A body that is not JSON at all (and has no binary part) must be a
+    // 400 on every route; everything else may be served or refused, but
+    // never with a 5xx or a body without an error message.
+    let mut not_json = 0;
     for (body, header) in &bodies {
         let mut headers = vec![("content-type", "application/json")];
         if let Some(h) = header {
             headers.push(("inference-header-content-length", h.as_str()));
         }
+        let must_be_400 = header.is_none() && serde_json::from_slice::<Value>(body).is_err();
+        not_json += usize::from(must_be_400);
         for path in [
             "/v2/models/recommender/infer",
             "/invocations",
             "/v2/models/recommender/versions/1/infer",
         ] {
             let reply = s.post_with(path, &headers, body);
+            let shown = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            if must_be_400 {
+                assert_eq!(reply.status, 400, "{path} to {shown:?}");
+            }
             assert!(
                 reply.status == 200 || (400..500).contains(&reply.status),
-                "{path} answered {} to {:?}",
+                "{path} answered {} to {shown:?}",
                 reply.status,
-                String::from_utf8_lossy(&body[..body.len().min(200)])
             );
-            if reply.status == 200 {
-                ok += 1;
-            } else {
+            if reply.status != 200 {
                 let v = reply.json();
                 assert!(v["error"].is_string() || v["message"].is_string(), "{v}");
             }
         }
     }
-    assert!(ok < bodies.len() * 3);
+    // The mutations did produce broken JSON, and the unmutated request is
+    // served: the loop above checked both kinds of answer.
+    assert!(not_json >= 50, "only {not_json} bodies were not JSON");
+    let control = s.post("/v2/models/recommender/infer", &valid);
+    assert_eq!(control.status, 200, "{}", control.error());
     assert_eq!(s.post("/v2/models/recommender/infer", &valid).status, 200);
 }
 

@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,8 +31,24 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Checks the bearer token: 404 when admin is disabled, 401 when the header
-/// is missing or malformed, 403 when the token is wrong.
+/// Proof that a request carries the admin bearer token: an extractor, so
+/// every admin handler states the requirement in its signature and none can
+/// forget the check. Rejects with 404 when admin is disabled, 401 when the
+/// header is missing or malformed, 403 when the token is wrong.
+pub(crate) struct Admin;
+
+impl FromRequestParts<Arc<Shared>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        authorize(shared, &parts.headers)?;
+        Ok(Admin)
+    }
+}
+
 fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Rejection> {
     let Some(expected) = &shared.admin_token else {
         return Err(Rejection::AdminDisabled);
@@ -73,10 +90,9 @@ struct IndexRequest {
 /// state (`READY` or `UNAVAILABLE`, with a reason).
 pub(crate) async fn index(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
+    _: Admin,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&shared, &headers)?;
     let req: IndexRequest = optional_json(&body(bytes, shared.body_limit)?)?;
     let mut out = Vec::new();
     for m in &shared.models {
@@ -138,10 +154,9 @@ fn load_into(managed: &Managed, reference: &ModelRef) -> crate::Result<(u64, boo
 pub(crate) async fn load(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&shared, &headers)?;
     let req: LoadRequest = optional_json(&body(bytes, shared.body_limit)?)?;
     let entry = shared.model(&name)?;
     let asked_version = match &req.parameters.version {
@@ -184,10 +199,9 @@ pub(crate) async fn load(
 pub(crate) async fn unload(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&shared, &headers)?;
     // The body (OIP allows `{"parameters": {...}}`) is read but not needed.
     let _: Value =
         optional_json::<Option<Value>>(&body(bytes, shared.body_limit)?)?.unwrap_or(Value::Null);
@@ -209,10 +223,9 @@ struct AliasRequest {
 pub(crate) async fn set_alias(
     State(shared): State<Arc<Shared>>,
     Path((name, alias)): Path<(String, String)>,
-    headers: HeaderMap,
+    _: Admin,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&shared, &headers)?;
     let bytes = body(bytes, shared.body_limit)?;
     let req: AliasRequest =
         serde_json::from_slice(&bytes).map_err(|e| Rejection::MalformedJson(e.to_string()))?;

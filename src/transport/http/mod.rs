@@ -101,10 +101,11 @@
 //!
 //! `GET /metrics` renders, in the Prometheus text format, the output of the
 //! [`MetricsRenderer`] the host configured (for example its Prometheus
-//! recorder's `render`), followed by the transport's own counters:
-//! `modelhost_http_requests_total{route, status}`,
-//! `modelhost_http_request_duration_seconds{route}` (sum and count),
-//! `modelhost_http_requests_in_flight`, and per model
+//! recorder's `render`), followed by the transport's own metrics, kept in a
+//! private `metrics-exporter-prometheus` recorder (the process's global
+//! recorder stays the host's): `modelhost_http_requests_total{route, status}`,
+//! the histogram `modelhost_http_request_duration_seconds{route}` (buckets
+//! from 100 µs to 10 s), `modelhost_http_requests_in_flight`, and per model
 //! `modelhost_http_model_ready` and `modelhost_http_model_version`.
 //!
 //! `GET /openapi.json` is an OpenAPI 3 document of every endpoint, with each
@@ -154,12 +155,20 @@
 //!
 //! # Blocking calls
 //!
-//! [`ModelServer`](crate::ModelServer) methods block. By default the
-//! transport calls them inline on the async worker thread, which is the
-//! fastest choice for the sub-microsecond predictions of tabular models;
-//! [`Blocking::Pool`] moves them to tokio's blocking pool for models that
-//! take milliseconds. Admin operations (registry I/O, artifact loads) always
-//! run on the blocking pool.
+//! Inference awaits [`ModelServer::predict_async`](crate::ModelServer::predict_async)
+//! on the async worker: an [`InProcessServer`](crate::InProcessServer)
+//! predicts inline, the fastest choice for the sub-microsecond predictions of
+//! tabular models, and a [`Batcher`](crate::Batcher) queues the request
+//! without blocking the worker, so a full queue is answered 503 with
+//! `Retry-After` at once. [`Blocking::Pool`] moves calls to
+//! [`ModelServer::predict`](crate::ModelServer::predict) onto tokio's
+//! blocking pool, for servers without an async path whose models take
+//! milliseconds. Admin operations (registry I/O, artifact loads) always run
+//! on the blocking pool.
+//!
+//! Admin endpoints take an `Admin` extractor that checks the bearer token
+//! before the handler runs, and the router and its metrics labels are built
+//! from one table of routes.
 
 mod admin;
 mod codec;

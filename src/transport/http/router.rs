@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use super::error::{ApiError, Rejection};
 use super::metrics::Stats;
@@ -343,6 +343,13 @@ impl HttpTransport {
                 unloaded: AtomicBool::new(false),
             });
         }
+        let table = routes();
+        let patterns: Vec<&'static str> = table.iter().map(|(pattern, _)| *pattern).collect();
+        let router = table
+            .into_iter()
+            .fold(Router::new(), |router, (pattern, handlers)| {
+                router.route(pattern, handlers)
+            });
         let shared = Arc::new(Shared {
             models,
             admin_token: self.admin_token,
@@ -350,9 +357,9 @@ impl HttpTransport {
             max_rows: self.max_rows,
             renderer: self.renderer,
             blocking: self.blocking,
-            stats: Stats::new(ROUTES),
+            stats: Stats::new(&patterns),
         });
-        Ok(routes()
+        Ok(router
             .fallback(|| async { ApiError::from(Rejection::RouteNotFound) })
             .method_not_allowed_fallback(|| async { ApiError::from(Rejection::MethodNotAllowed) })
             .layer(axum::middleware::from_fn_with_state(
@@ -364,50 +371,42 @@ impl HttpTransport {
     }
 }
 
-/// Every route pattern, as labelled in the metrics.
-pub(crate) const ROUTES: &[&str] = &[
-    "/v2/health/live",
-    "/v2/health/ready",
-    "/v2",
-    "/v2/models/{name}",
-    "/v2/models/{name}/ready",
-    "/v2/models/{name}/infer",
-    "/v2/models/{name}/versions/{version}",
-    "/v2/models/{name}/versions/{version}/ready",
-    "/v2/models/{name}/versions/{version}/infer",
-    "/v2/repository/index",
-    "/v2/repository/models/{name}/load",
-    "/v2/repository/models/{name}/unload",
-    "/admin/models/{name}/aliases/{alias}",
-    "/invocations",
-    "/ping",
-    "/health",
-    "/version",
-    "/metrics",
-    "/openapi.json",
-];
-
-fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route(ROUTES[0], get(oip::live))
-        .route(ROUTES[1], get(oip::ready))
-        .route(ROUTES[2], get(oip::server_metadata))
-        .route(ROUTES[3], get(oip::model_metadata))
-        .route(ROUTES[4], get(oip::model_ready))
-        .route(ROUTES[5], post(oip::infer))
-        .route(ROUTES[6], get(oip::version_metadata))
-        .route(ROUTES[7], get(oip::version_ready))
-        .route(ROUTES[8], post(oip::version_infer))
-        .route(ROUTES[9], post(admin::index))
-        .route(ROUTES[10], post(admin::load))
-        .route(ROUTES[11], post(admin::unload))
-        .route(ROUTES[12], post(admin::set_alias))
-        .route(ROUTES[13], post(mlflow::invocations))
-        .route(ROUTES[14], get(mlflow::ping))
-        .route(ROUTES[15], get(mlflow::ping))
-        .route(ROUTES[16], get(mlflow::version))
-        .route(ROUTES[17], get(metrics::render))
-        .route(ROUTES[18], get(openapi::document))
+/// Every route: its pattern (also its label in the metrics) and its
+/// handlers. The router and the metrics are both built from this table.
+fn routes() -> Vec<(&'static str, MethodRouter<Arc<Shared>>)> {
+    vec![
+        ("/v2/health/live", get(oip::live)),
+        ("/v2/health/ready", get(oip::ready)),
+        ("/v2", get(oip::server_metadata)),
+        ("/v2/models/{name}", get(oip::model_metadata)),
+        ("/v2/models/{name}/ready", get(oip::model_ready)),
+        ("/v2/models/{name}/infer", post(oip::infer)),
+        (
+            "/v2/models/{name}/versions/{version}",
+            get(oip::version_metadata),
+        ),
+        (
+            "/v2/models/{name}/versions/{version}/ready",
+            get(oip::version_ready),
+        ),
+        (
+            "/v2/models/{name}/versions/{version}/infer",
+            post(oip::version_infer),
+        ),
+        ("/v2/repository/index", post(admin::index)),
+        ("/v2/repository/models/{name}/load", post(admin::load)),
+        ("/v2/repository/models/{name}/unload", post(admin::unload)),
+        (
+            "/admin/models/{name}/aliases/{alias}",
+            post(admin::set_alias),
+        ),
+        ("/invocations", post(mlflow::invocations)),
+        ("/ping", get(mlflow::ping)),
+        ("/health", get(mlflow::ping)),
+        ("/version", get(mlflow::version)),
+        ("/metrics", get(metrics::render)),
+        ("/openapi.json", get(openapi::document)),
+    ]
 }
 
 impl fmt::Debug for HttpTransport {
