@@ -157,6 +157,22 @@ impl Stats {
     }
 }
 
+/// One request counted in the in-flight gauge until dropped.
+struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// Middleware: counts every request by matched route and status.
 pub(crate) async fn track(
     State(shared): State<Arc<Shared>>,
@@ -165,9 +181,10 @@ pub(crate) async fn track(
 ) -> Response {
     let started = Instant::now();
     let pattern = request.extensions().get::<MatchedPath>().cloned();
-    shared.stats.in_flight.increment(1.0);
+    // A guard, so a request whose client hangs up (its future dropped
+    // mid-way) still leaves the gauge.
+    let _in_flight = InFlight::enter(&shared.stats.in_flight);
     let response = next.run(request).await;
-    shared.stats.in_flight.decrement(1.0);
     shared.stats.record(
         pattern.as_ref().map(MatchedPath::as_str),
         response.status().as_u16(),
