@@ -354,13 +354,10 @@ mod serve {
     use modelhost::registry::{ModelRef, Registry};
     use modelhost::reload::{AliasWatcher, WatchEvent, WatchOptions};
     use modelhost::transport::TransportError;
-    use modelhost::transport::http::{HttpTransport, serve_on};
+    use modelhost::transport::http::{HttpTransport, ServeOptions, serve_with};
     use std::sync::Arc;
 
     use modelhost::{BatchConfig, Batcher, Error, ModelServer};
-
-    /// How long in-flight requests may take to finish after a shutdown signal.
-    const DRAIN: Duration = Duration::from_secs(10);
 
     #[derive(clap::Args)]
     pub(crate) struct ServeArgs {
@@ -404,6 +401,25 @@ mod serve {
         /// With --batch: worker threads calling the model.
         #[arg(long, default_value_t = 1, requires = "batch")]
         batch_workers: usize,
+        /// Inference requests answered at once; more get 503 with
+        /// Retry-After.
+        #[arg(long, default_value_t = modelhost::transport::http::DEFAULT_MAX_IN_FLIGHT)]
+        max_in_flight: usize,
+        /// Open connections at most; more are answered 503 and closed
+        /// (default: three quarters of the open-file limit).
+        #[arg(long)]
+        max_connections: Option<usize>,
+        /// Milliseconds a client has to send a request's headers; also the
+        /// longest a kept-alive connection may stay idle.
+        #[arg(long, default_value_t = 10_000)]
+        header_timeout_ms: u64,
+        /// Milliseconds a request has from its headers to its answer, body
+        /// upload included (408 after).
+        #[arg(long, default_value_t = 30_000)]
+        request_timeout_ms: u64,
+        /// Milliseconds in-flight requests get to finish on shutdown.
+        #[arg(long, default_value_t = 10_000)]
+        drain_timeout_ms: u64,
     }
 
     fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
@@ -453,7 +469,8 @@ mod serve {
         };
         let mut http = HttpTransport::new()
             .managed_model_via(front, server, registry, reference.clone())
-            .body_limit(args.body_limit);
+            .body_limit(args.body_limit)
+            .max_in_flight(args.max_in_flight);
         if let Some(token) = token {
             http = http.admin_token(token);
         }
@@ -473,24 +490,16 @@ mod serve {
                 "serving {reference} (version {}) on http://{local}",
                 meta.version
             );
-            let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(serve_on(listener, router, async move {
-                shutdown_signal().await;
-                let _ = stopped_tx.send(());
-            }));
-            // After the signal, in-flight requests get `DRAIN` to finish.
-            let abort = server.abort_handle();
-            tokio::spawn(async move {
-                if stopped_rx.await.is_ok() {
-                    tokio::time::sleep(DRAIN).await;
-                    abort.abort();
-                }
-            });
-            match server.await {
-                Ok(r) => r.map_err(io("serve")),
-                Err(e) if e.is_cancelled() => Ok(()),
-                Err(e) => Err(io("serve")(std::io::Error::other(e))),
+            let mut serve = ServeOptions::new()
+                .header_read_timeout(Duration::from_millis(args.header_timeout_ms.max(1)))
+                .request_timeout(Duration::from_millis(args.request_timeout_ms.max(1)))
+                .drain_timeout(Duration::from_millis(args.drain_timeout_ms));
+            if let Some(n) = args.max_connections {
+                serve = serve.max_connections(n);
             }
+            serve_with(listener, router, shutdown_signal(), serve)
+                .await
+                .map_err(io("serve"))
         });
         watcher.shutdown();
         say!("stopped");

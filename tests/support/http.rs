@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use modelhost::transport::http::serve_on;
+use modelhost::transport::http::{ServeOptions, serve_with};
 use serde_json::Value;
 
 /// A running server on 127.0.0.1 with its own runtime; stopped on drop.
@@ -17,6 +17,11 @@ pub struct Running {
 
 impl Running {
     pub fn start(router: axum::Router) -> Self {
+        Self::start_with(router, ServeOptions::new())
+    }
+
+    /// As [`start`](Self::start), with these connection options.
+    pub fn start_with(router: axum::Router, options: ServeOptions) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -26,9 +31,14 @@ impl Running {
         let (base, task) = runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
-            let task = tokio::spawn(serve_on(listener, router, async {
-                let _ = stopped.await;
-            }));
+            let task = tokio::spawn(serve_with(
+                listener,
+                router,
+                async {
+                    let _ = stopped.await;
+                },
+                options,
+            ));
             (base, task)
         });
         let agent = ureq::Agent::config_builder()
@@ -42,6 +52,18 @@ impl Running {
             stop: Some(stop),
             task: Some(task),
             agent,
+        }
+    }
+
+    /// The server's `host:port`.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Asks the server to stop, without waiting.
+    pub fn signal_stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
         }
     }
 

@@ -49,6 +49,11 @@ pub(crate) enum Rejection {
     Unloaded(String),
     /// An admin operation needs a registry the model does not have: 409.
     NotManaged(String),
+    /// As many inference requests as the transport admits are being
+    /// answered: 503 with `Retry-After`.
+    Busy { limit: usize },
+    /// The body's `Content-Encoding` is not one the transport decodes: 415.
+    UnsupportedEncoding(String),
     /// The transport itself failed (a worker task died): 500.
     Internal(String),
     /// The server (or registry) returned an error.
@@ -110,7 +115,10 @@ impl Rejection {
             Self::BadRequest(_) | Self::BadTensor { .. } | Self::InvalidVersion(_) => {
                 (S::BAD_REQUEST, "BAD_REQUEST")
             }
-            Self::UnsupportedMediaType(_) => (S::UNSUPPORTED_MEDIA_TYPE, "BAD_REQUEST"),
+            Self::UnsupportedMediaType(_) | Self::UnsupportedEncoding(_) => {
+                (S::UNSUPPORTED_MEDIA_TYPE, "BAD_REQUEST")
+            }
+            Self::Busy { .. } => (S::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE"),
             Self::ModelNotFound(_) | Self::RouteNotFound | Self::AdminDisabled => {
                 (S::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST")
             }
@@ -159,6 +167,12 @@ impl Rejection {
             Self::NotManaged(name) => {
                 format!("model `{name}` is not backed by a registry on this server")
             }
+            Self::Busy { limit } => format!(
+                "the server is answering as many inference requests as it admits ({limit}); retry later"
+            ),
+            Self::UnsupportedEncoding(found) => format!(
+                "unsupported content encoding {found:?}: send gzip, deflate or an uncompressed body"
+            ),
             Self::Internal(m) => m.clone(),
             Self::Server(e) => e.to_string(),
         }
@@ -230,7 +244,7 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match &self.rejection {
-            Rejection::Server(Error::Overloaded { .. }) => {
+            Rejection::Server(Error::Overloaded { .. }) | Rejection::Busy { .. } => {
                 headers.insert(
                     header::RETRY_AFTER,
                     HeaderValue::from_static(RETRY_AFTER_SECS),

@@ -133,21 +133,29 @@
 //! # Limits and errors
 //!
 //! Bodies are limited to 2 MiB by default ([`HttpTransport::body_limit`]),
-//! and requests to 10,000 rows ([`HttpTransport::max_rows`]): larger ones
-//! get 413. Every rejection has one fixed status and a JSON body
-//! (`{"error": "..."}`; MLflow's shape on `/invocations`):
+//! after decompression (`Content-Encoding: gzip` or `deflate`; a zip bomb
+//! gets 413, other encodings 415), and requests to 10,000 rows
+//! ([`HttpTransport::max_rows`]): larger ones get 413. A client that sends
+//! `Expect: 100-continue` with a declared length over the limit gets 413
+//! before sending its body. At most [`HttpTransport::max_in_flight`]
+//! inference requests are answered at once; the excess is shed at once
+//! with 503 and `Retry-After: 1`. Connection timeouts and the connection
+//! cap are [`ServeOptions`]. Every rejection has one fixed status and a JSON
+//! body (`{"error": "..."}`; MLflow's shape on `/invocations`), whose
+//! message is bounded (at most 20 schema violations are listed):
 //!
 //! | cause | status |
 //! |---|---|
-//! | malformed JSON, invalid tensor or binary framing, bad version segment | 400 |
-//! | schema violations ([`Error::Schema`](crate::Error::Schema)), naming every bad feature | 400 |
+//! | malformed JSON, invalid tensor or binary framing, bad version segment, undecodable compressed body | 400 |
+//! | schema violations ([`Error::Schema`](crate::Error::Schema)), naming the bad features | 400 |
 //! | missing / wrong admin token | 401 / 403 |
 //! | unknown model or route, version not held, admin disabled | 404 |
+//! | body not complete within the request timeout ([`ServeOptions::request_timeout`]) | 408 |
 //! | refused swap (stale, breaking schema, failed warm-up), model without registry | 409 |
-//! | body or row count over the limit | 413 |
-//! | unsupported content type (`/invocations`) | 415 |
-//! | model failure or panic | 500 |
-//! | [`Error::Overloaded`](crate::Error::Overloaded) (with `Retry-After: 1`), not ready, unloaded, shutting down | 503 |
+//! | body or row count over the limit; more rows than a batcher's model call takes ([`Error::RequestTooLarge`](crate::Error::RequestTooLarge)) | 413 |
+//! | unsupported content type (`/invocations`) or content encoding | 415 |
+//! | model failure or panic, corrupt artifact | 500 |
+//! | admission limit reached, [`Error::Overloaded`](crate::Error::Overloaded) (both with `Retry-After: 1`), not ready, unloaded, shutting down | 503 |
 //! | [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded) | 504 |
 //!
 //! No input makes a handler panic; a panic inside a server is answered with
@@ -173,6 +181,7 @@
 mod admin;
 mod codec;
 mod error;
+mod guard;
 mod metrics;
 mod mlflow;
 mod oip;
@@ -180,5 +189,11 @@ mod openapi;
 mod router;
 mod serve;
 
-pub use router::{Blocking, DEFAULT_BODY_LIMIT, DEFAULT_MAX_ROWS, HttpTransport, MetricsRenderer};
-pub use serve::{serve, serve_on};
+pub use router::{
+    Blocking, DEFAULT_BODY_LIMIT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_ROWS, HttpTransport,
+    MetricsRenderer,
+};
+pub use serve::{
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, ServeOptions,
+    serve, serve_on, serve_with,
+};

@@ -10,14 +10,16 @@ use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::routing::{MethodRouter, get, post};
+use tower_http::decompression::RequestDecompressionLayer;
 
-use super::error::{ApiError, Rejection};
+use super::error::{ApiError, Rejection, Shape};
 use super::metrics::Stats;
-use super::{admin, metrics, mlflow, oip, openapi};
+use super::{admin, guard, metrics, mlflow, oip, openapi};
 use crate::registry::{ModelRef, Registry};
 use crate::server::{ModelServer, PredictRequest, PredictResponse};
 use crate::{InProcessServer, Result};
@@ -27,6 +29,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// The default limit on rows per request: 10,000.
 pub const DEFAULT_MAX_ROWS: usize = 10_000;
+
+/// The default number of inference requests answered at once: 256.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// Renders metrics in the Prometheus text format for `GET /metrics`, for
 /// example a Prometheus recorder handle's `render`.
@@ -213,6 +218,7 @@ pub struct HttpTransport {
     max_rows: usize,
     renderer: Option<MetricsRenderer>,
     blocking: Blocking,
+    max_in_flight: usize,
 }
 
 impl Default for HttpTransport {
@@ -232,6 +238,7 @@ impl HttpTransport {
             max_rows: DEFAULT_MAX_ROWS,
             renderer: None,
             blocking: Blocking::Inline,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 
@@ -309,6 +316,20 @@ impl HttpTransport {
         self
     }
 
+    /// The most inference requests (OIP `infer`, MLflow `/invocations`)
+    /// answered at once, over all models (default
+    /// [`DEFAULT_MAX_IN_FLIGHT`]). Beyond it a request is refused at once
+    /// with 503 and `Retry-After: 1` instead of queueing without bound
+    /// (admission control: tower's global concurrency limit with load
+    /// shedding). Health, metadata, metrics and admin endpoints are not
+    /// counted, so probes answer under overload. A [`Batcher`](crate::Batcher)
+    /// in front of a model queues up to its own capacity within this limit.
+    /// At least 1.
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
+        self
+    }
+
     /// Where calls into the servers run (default [`Blocking::Inline`]).
     pub fn blocking(mut self, blocking: Blocking) -> Self {
         self.blocking = blocking;
@@ -343,7 +364,8 @@ impl HttpTransport {
                 unloaded: AtomicBool::new(false),
             });
         }
-        let table = routes();
+        let admission = Admission::new(self.max_in_flight);
+        let table = routes(&admission);
         let patterns: Vec<&'static str> = table.iter().map(|(pattern, _)| *pattern).collect();
         let router = table
             .into_iter()
@@ -359,28 +381,78 @@ impl HttpTransport {
             blocking: self.blocking,
             stats: Stats::new(&patterns),
         });
+        // Outermost last: every request is counted, then checked for a
+        // declared length over the limit and its encoding before any body
+        // byte is read, then decompressed under the same body limit.
         Ok(router
             .fallback(|| async { ApiError::from(Rejection::RouteNotFound) })
             .method_not_allowed_fallback(|| async { ApiError::from(Rejection::MethodNotAllowed) })
+            .layer(DefaultBodyLimit::max(self.body_limit))
+            .layer(RequestDecompressionLayer::new().gzip(true).deflate(true))
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                guard::declared_body,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
                 metrics::track,
             ))
-            .layer(DefaultBodyLimit::max(self.body_limit))
             .with_state(shared))
+    }
+}
+
+/// The shared admission limit of the inference routes.
+#[derive(Clone)]
+struct Admission {
+    slots: Arc<tokio::sync::Semaphore>,
+    limit: usize,
+}
+
+impl Admission {
+    fn new(limit: usize) -> Self {
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    /// `handlers` behind the limit: a request that finds every slot taken
+    /// is shed at once with 503 (in `shape`), never queued.
+    fn admit(
+        &self,
+        handlers: MethodRouter<Arc<Shared>>,
+        shape: Shape,
+    ) -> MethodRouter<Arc<Shared>> {
+        let limit = self.limit;
+        handlers.layer(
+            tower::ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(
+                    move |_: tower::BoxError| async move {
+                        ApiError {
+                            rejection: Rejection::Busy { limit },
+                            shape,
+                        }
+                    },
+                ))
+                .layer(tower::load_shed::LoadShedLayer::new())
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+                    self.slots.clone(),
+                )),
+        )
     }
 }
 
 /// Every route: its pattern (also its label in the metrics) and its
 /// handlers. The router and the metrics are both built from this table.
-fn routes() -> Vec<(&'static str, MethodRouter<Arc<Shared>>)> {
+fn routes(admission: &Admission) -> Vec<(&'static str, MethodRouter<Arc<Shared>>)> {
+    let infer = |handlers| admission.admit(handlers, Shape::Oip);
     vec![
         ("/v2/health/live", get(oip::live)),
         ("/v2/health/ready", get(oip::ready)),
         ("/v2", get(oip::server_metadata)),
         ("/v2/models/{name}", get(oip::model_metadata)),
         ("/v2/models/{name}/ready", get(oip::model_ready)),
-        ("/v2/models/{name}/infer", post(oip::infer)),
+        ("/v2/models/{name}/infer", infer(post(oip::infer))),
         (
             "/v2/models/{name}/versions/{version}",
             get(oip::version_metadata),
@@ -391,7 +463,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<Shared>>)> {
         ),
         (
             "/v2/models/{name}/versions/{version}/infer",
-            post(oip::version_infer),
+            infer(post(oip::version_infer)),
         ),
         ("/v2/repository/index", post(admin::index)),
         ("/v2/repository/models/{name}/load", post(admin::load)),
@@ -400,7 +472,10 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<Shared>>)> {
             "/admin/models/{name}/aliases/{alias}",
             post(admin::set_alias),
         ),
-        ("/invocations", post(mlflow::invocations)),
+        (
+            "/invocations",
+            admission.admit(post(mlflow::invocations), Shape::Mlflow),
+        ),
         ("/ping", get(mlflow::ping)),
         ("/health", get(mlflow::ping)),
         ("/version", get(mlflow::version)),
@@ -418,6 +493,7 @@ impl fmt::Debug for HttpTransport {
             .field("max_rows", &self.max_rows)
             .field("metrics_renderer", &self.renderer.is_some())
             .field("blocking", &self.blocking)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
