@@ -1507,3 +1507,64 @@ fn a_batcher_queues_to_capacity_over_http_and_refuses_the_excess_with_503() {
     );
     assert_eq!(too_large.status, 413, "{}", too_large.error());
 }
+
+/// Promoting a version that fails to load moves nothing: the alias, the
+/// serving version and readiness stay as they were, and the failure is
+/// counted in the metrics.
+#[test]
+fn promoting_a_corrupt_version_moves_neither_the_alias_nor_the_server() {
+    let (dir, registry, server) = registry_fixture();
+    // Version 2's artifact loses a byte in its payload: its checksum no
+    // longer matches.
+    let path = dir.path().join("recommender/versions/2.mhart");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let s = Running::start(
+        HttpTransport::new()
+            .managed_model(
+                server.clone(),
+                registry.clone(),
+                "recommender@production".parse().unwrap(),
+            )
+            .admin_token("t")
+            .build()
+            .unwrap(),
+    );
+    let auth = [
+        ("authorization", "Bearer t"),
+        ("content-type", "application/json"),
+    ];
+    let reply = s.post_with(
+        "/admin/models/recommender/aliases/production",
+        &auth,
+        r#"{"version": 2}"#,
+    );
+    assert!(
+        reply.status >= 400,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(registry.aliases("recommender").unwrap()["production"], 1);
+    assert_eq!(server.current().version(), 1);
+    assert_eq!(s.get("/v2/models/recommender/ready").status, 200);
+    // Another alias, not followed by the server, does not move either.
+    let reply = s.post_with(
+        "/admin/models/recommender/aliases/staging",
+        &auth,
+        r#"{"version": 2}"#,
+    );
+    assert!(reply.status >= 400);
+    assert!(
+        !registry
+            .aliases("recommender")
+            .unwrap()
+            .contains_key("staging")
+    );
+    let metrics = String::from_utf8(s.get("/metrics").body).unwrap();
+    assert!(
+        metrics.contains("modelhost_http_admin_failures_total{action=\"set_alias\"} 2"),
+        "{metrics}"
+    );
+}

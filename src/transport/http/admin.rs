@@ -178,7 +178,13 @@ pub(crate) async fn load(
                 None => managed.reference.clone(),
             };
             let managed = managed.clone();
-            blocking(move || load_into(&managed, &reference)).await??
+            let shown = reference.to_string();
+            blocking(move || load_into(&managed, &reference))
+                .await?
+                .inspect_err(|e| {
+                    log::warn!("loading {shown} failed: {e}");
+                    shared.stats.admin_failed("load");
+                })?
         }
         None if asked_version.is_none() => (entry.server.metadata()?.version, false),
         None => return Err(Rejection::NotManaged(name).into()),
@@ -235,16 +241,43 @@ pub(crate) async fn set_alias(
     };
     let follows = managed.reference == ModelRef::Alias(name.clone(), alias.clone());
     let alias_name = alias.clone();
-    let (previous, serving) = blocking(move || -> crate::Result<(Option<u64>, u64)> {
-        let previous = managed.registry.set_alias(&name, &alias, req.version)?;
-        let serving = if follows {
-            load_into(&managed, &managed.reference)?.0
-        } else {
-            managed.server.current().version()
-        };
-        Ok((previous, serving))
+    let version = req.version;
+    let outcome = blocking(move || -> crate::Result<(Option<u64>, u64)> {
+        // All or nothing: the version is loaded with every artifact check
+        // (and, for the alias the model follows, swapped in) before the
+        // alias moves, so a corrupt or refused version leaves the alias and
+        // the server as they were.
+        let loaded = managed.registry.load(
+            &ModelRef::Version(name.clone(), version),
+            ReadOptions::default(),
+        )?;
+        let deployment = loaded.deployment()?;
+        let swapped = follows && version != managed.server.current().version();
+        if swapped {
+            managed
+                .server
+                .swap_with(deployment, SwapOptions::new().allow_older())?;
+        }
+        match managed.registry.set_alias(&name, &alias, version) {
+            Ok(previous) => Ok((previous, managed.server.current().version())),
+            Err(e) => {
+                if swapped {
+                    // Best effort: the alias did not move, so neither should
+                    // the server.
+                    let _ = managed.server.rollback();
+                }
+                Err(e.into())
+            }
+        }
     })
-    .await??;
+    .await?;
+    let (previous, serving) = outcome.inspect_err(|e| {
+        log::warn!(
+            "moving alias `{alias_name}` of `{}` to version {version} failed: {e}",
+            entry.name
+        );
+        shared.stats.admin_failed("set_alias");
+    })?;
     Ok(Json(json!({
         "name": &*entry.name,
         "alias": alias_name,

@@ -25,6 +25,7 @@ const DURATION: &str = "modelhost_http_request_duration_seconds";
 const IN_FLIGHT: &str = "modelhost_http_requests_in_flight";
 const MODEL_READY: &str = "modelhost_http_model_ready";
 const MODEL_VERSION: &str = "modelhost_http_model_version";
+const ADMIN_FAILURES: &str = "modelhost_http_admin_failures_total";
 
 /// Histogram buckets for request durations, in seconds: from the
 /// sub-millisecond answers of tabular models to the slowest batch.
@@ -79,6 +80,11 @@ impl Stats {
             IN_FLIGHT.into(),
             None,
             "HTTP requests being answered.".into(),
+        );
+        recorder.describe_counter(
+            ADMIN_FAILURES.into(),
+            None,
+            "Admin operations (load, set_alias) that failed and changed nothing.".into(),
         );
         recorder.describe_gauge(
             MODEL_READY.into(),
@@ -141,6 +147,16 @@ impl Stats {
             })
             .increment(1);
         route.duration.record(seconds);
+    }
+
+    /// Counts an admin operation that failed.
+    pub(crate) fn admin_failed(&self, action: &'static str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(ADMIN_FAILURES, vec![Label::new("action", action)]),
+                &metadata(),
+            )
+            .increment(1);
     }
 
     /// Sets a model's gauges (read when `/metrics` is rendered).
