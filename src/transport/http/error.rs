@@ -19,6 +19,11 @@ pub(crate) enum Rejection {
     BodyTooLarge { limit: usize },
     /// More rows than the configured limit: 413.
     TooManyRows { rows: usize, limit: usize },
+    /// Decoding stopped at the row limit, before counting every row: 413.
+    RowsOverLimit { limit: usize },
+    /// A JSON body holds more values than any request within the row limit
+    /// needs: 413, before the body is parsed.
+    TooManyValues { limit: usize },
     /// The body could not be read: 400.
     BodyUnreadable(String),
     /// The body is not the JSON the endpoint expects: 400.
@@ -106,9 +111,10 @@ impl Rejection {
     pub(crate) fn status(&self) -> (StatusCode, &'static str) {
         use StatusCode as S;
         match self {
-            Self::BodyTooLarge { .. } | Self::TooManyRows { .. } => {
-                (S::PAYLOAD_TOO_LARGE, "RESOURCE_EXHAUSTED")
-            }
+            Self::BodyTooLarge { .. }
+            | Self::TooManyRows { .. }
+            | Self::RowsOverLimit { .. }
+            | Self::TooManyValues { .. } => (S::PAYLOAD_TOO_LARGE, "RESOURCE_EXHAUSTED"),
             Self::BodyUnreadable(_) | Self::MalformedJson(_) | Self::BadBinary(_) => {
                 (S::BAD_REQUEST, "MALFORMED_REQUEST")
             }
@@ -140,6 +146,12 @@ impl Rejection {
             Self::TooManyRows { rows, limit } => {
                 format!("the request has {rows} rows, the limit is {limit}")
             }
+            Self::RowsOverLimit { limit } => {
+                format!("the request has more than {limit} rows, the limit")
+            }
+            Self::TooManyValues { limit } => format!(
+                "the JSON body holds more than {limit} values, more than a request within the row limit needs"
+            ),
             Self::BodyUnreadable(m) => format!("cannot read the request body: {m}"),
             Self::MalformedJson(m) => format!("malformed JSON: {m}"),
             Self::BadRequest(m) => m.clone(),

@@ -107,6 +107,18 @@ impl Shared {
             .ok_or_else(|| Rejection::ModelNotFound(name.to_owned()))
     }
 
+    /// The most JSON values (arrays, objects, numbers, strings…) a request
+    /// body for a model of `features` features may hold: generous for any
+    /// request within the row limit (four times the values of `max_rows`
+    /// rows with two of structure each), and small enough that the parsed
+    /// tree stays a small multiple of the body limit.
+    pub(crate) fn json_value_budget(&self, features: usize) -> usize {
+        self.max_rows
+            .saturating_mul(features.saturating_add(2))
+            .saturating_mul(4)
+            .saturating_add(4096)
+    }
+
     /// Predicts `request` with `server` as configured by [`Blocking`]. A
     /// panic in the server becomes a 500, never a dropped connection.
     pub(crate) async fn predict(

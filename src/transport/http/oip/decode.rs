@@ -62,6 +62,7 @@ pub(super) fn flag(parameters: Option<&Map<String, Value>>, key: &str) -> Result
 pub(super) fn decode_inputs(
     inputs: Vec<InputTensor>,
     binary: &[u8],
+    max_rows: usize,
 ) -> Result<Vec<Decoded>, Rejection> {
     let mut offset = 0usize;
     let mut out: Vec<Decoded> = Vec::with_capacity(inputs.len());
@@ -76,6 +77,15 @@ pub(super) fn decode_inputs(
         let datatype = Datatype::parse(&input.datatype)
             .ok_or_else(|| bad(format!("unsupported datatype {:?}", input.datatype)))?;
         let count = codec::element_count(&input.shape).map_err(bad)?;
+        // Refused before a value is decoded: rows are the first dimension.
+        if let Some(&rows) = input.shape.first()
+            && rows as u64 > max_rows as u64
+        {
+            return Err(Rejection::TooManyRows {
+                rows: rows as usize,
+                limit: max_rows,
+            });
+        }
         let size = match input
             .parameters
             .as_ref()

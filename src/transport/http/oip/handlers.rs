@@ -163,6 +163,8 @@ async fn serve_infer(
     let bytes = body(bytes, shared.body_limit)?;
     let (json_part, binary) =
         codec::split_body(bytes, headers.get(HEADER_LENGTH)).map_err(Rejection::BadBinary)?;
+    let features = entry.server.metadata()?.schema.len();
+    codec::check_json_values(&json_part, shared.json_value_budget(features))?;
     let req: InferRequest =
         serde_json::from_slice(&json_part).map_err(|e| Rejection::MalformedJson(e.to_string()))?;
     if entry.is_unloaded() {
@@ -170,7 +172,7 @@ async fn serve_infer(
     }
     let default_binary = flag(req.parameters.as_ref(), "binary_data_output")?;
     let specs = requested(req.outputs, default_binary)?;
-    let inputs = decode_inputs(req.inputs, &binary)?;
+    let inputs = decode_inputs(req.inputs, &binary, shared.max_rows)?;
     let mut request = to_request(entry, inputs, shared.max_rows)?;
     if let Some(id) = req.id {
         request = request.with_id(id);
