@@ -380,3 +380,42 @@ fn shutdown_answers_requests_in_flight_and_a_stuck_one_cannot_hold_it() {
     );
     gate.open();
 }
+
+/// Requests already sent when shutdown begins are answered, not dropped:
+/// each of many kept-alive connections sends a request right before the
+/// stop signal, and every one gets its 200 before the server closes it.
+#[test]
+fn requests_sent_before_shutdown_are_answered() {
+    const CONNECTIONS: usize = 24;
+    let mut s = Running::start(HttpTransport::new().model(mock()).build().unwrap());
+    let request = format!(
+        "POST /v2/models/mock/infer HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+        infer_body(1.0).len(),
+        infer_body(1.0)
+    );
+    let mut connections: Vec<TcpStream> = (0..CONNECTIONS)
+        .map(|_| {
+            let mut c = connect(&s);
+            // One request served first: the connection is open and idle.
+            c.write_all(request.as_bytes()).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 1024];
+            let n = c.read(&mut buf).unwrap();
+            assert_eq!(status_of(&buf[..n]), 200);
+            c
+        })
+        .collect();
+    for c in &mut connections {
+        c.write_all(request.as_bytes()).unwrap();
+    }
+    s.signal_stop();
+    for (i, c) in connections.iter_mut().enumerate() {
+        let answer = read_until_closed(c, Duration::from_secs(10));
+        assert!(
+            !answer.is_empty(),
+            "connection {i} was closed without an answer"
+        );
+        // Answered, then closed by the server (read_until_closed returned).
+        assert_eq!(status_of(&answer), 200, "connection {i}");
+    }
+}

@@ -9,12 +9,15 @@ use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// The default time a client has to send a request's headers, and the
@@ -206,9 +209,10 @@ where
 ///
 /// Each connection is an HTTP/1.1 connection of hyper's, with `TCP_NODELAY`
 /// (small responses are not held back by Nagle's algorithm). When
-/// `shutdown` completes, the listener closes, idle connections close,
-/// requests in flight are answered (with `Connection: close`), and after
-/// the drain timeout whatever is still open is dropped.
+/// `shutdown` completes, the listener closes; a request in flight, or one
+/// whose bytes the client has already sent, is answered and its connection
+/// then closed; idle connections close at once; and after the drain
+/// timeout whatever is still open is dropped.
 ///
 /// # Errors
 ///
@@ -245,7 +249,7 @@ where
         .header_read_timeout(options.header_read_timeout)
         .keep_alive(true);
     let slots = Arc::new(Semaphore::new(options.connection_cap()));
-    let graceful = GracefulShutdown::new();
+    let (stopping, stop_seen) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut refusals = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -272,20 +276,22 @@ where
         };
         // Best effort: a socket that refuses the option still serves.
         let _ = tcp.set_nodelay(true);
+        let tcp = Arc::new(tcp);
         let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        let connection = http.serve_connection(TokioIo::new(SharedTcp(tcp.clone())), service);
+        let stop_seen = stop_seen.clone();
         connections.spawn(async move {
-            if let Err(e) = connection.await {
-                log::debug!("connection ended with an error: {e}");
-            }
+            serve_connection(connection, tcp, stop_seen).await;
             drop(permit);
         });
     }
     drop(listener);
-    if tokio::time::timeout(options.drain_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = stopping.send(true);
+    let drained = tokio::time::timeout(options.drain_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
         log::warn!(
             "{} connections still open after the {:?} drain; dropping them",
             connections.len(),
@@ -295,6 +301,110 @@ where
     connections.abort_all();
     refusals.abort_all();
     Ok(())
+}
+
+type Connection = http1::Connection<TokioIo<SharedTcp>, TowerToHyperService<Router>>;
+
+/// Drives one connection until it ends, or until shutdown: then a request
+/// the client has already sent (its bytes waiting in the socket) is still
+/// read and answered, with `Connection: close`, before the connection
+/// closes; an idle connection closes at once.
+async fn serve_connection(
+    connection: Connection,
+    tcp: Arc<TcpStream>,
+    mut stop_seen: watch::Receiver<bool>,
+) {
+    let mut connection = std::pin::pin!(connection);
+    let ended = tokio::select! {
+        result = connection.as_mut() => Some(result),
+        _ = stop_seen.wait_for(|stopping| *stopping) => None,
+    };
+    let result = match ended {
+        Some(result) => result,
+        None => {
+            // hyper reads whatever is in the socket as soon as it is polled
+            // with the socket readable; drive it until nothing is left
+            // unread, so that graceful shutdown sees a request in progress
+            // (and finishes it) rather than an idle connection.
+            let mut finished = None;
+            while finished.is_none() && has_unread_bytes(&tcp) {
+                tokio::select! {
+                    result = connection.as_mut() => finished = Some(result),
+                    () = tokio::time::sleep(Duration::from_millis(1)) => {}
+                }
+            }
+            match finished {
+                Some(result) => result,
+                None => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        log::debug!("connection ended with an error: {e}");
+    }
+}
+
+/// Whether the client has sent bytes the server has not read yet (a
+/// non-blocking peek at the socket).
+fn has_unread_bytes(tcp: &TcpStream) -> bool {
+    let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+    matches!(socket2::SockRef::from(tcp).peek(&mut byte), Ok(n) if n > 0)
+}
+
+/// A connection's socket shared by hyper, which reads and writes it, and
+/// the shutdown path, which peeks at it. Reads and writes go through
+/// tokio's readiness API on a shared reference.
+struct SharedTcp(Arc<TcpStream>);
+
+impl AsyncRead for SharedTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SharedTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write) {
+            Err(e) if e.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(e)),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
 }
 
 /// Answers a connection over the cap with 503 and closes it, giving the
