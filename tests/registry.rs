@@ -365,3 +365,85 @@ fn aliases_per_model_are_bounded() {
     // Moving an existing alias is still fine.
     assert_eq!(reg.set_alias("shop", "a7", 1).unwrap(), Some(1));
 }
+
+/// A store that counts the reads of version listings and summaries made
+/// while its writer lock is not held.
+#[derive(Debug)]
+struct LockSpy {
+    inner: modelhost::registry::FsStore,
+    locked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    unlocked_reads: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Debug)]
+struct SpyGuard(
+    #[allow(dead_code)] Box<dyn std::fmt::Debug + Send>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+);
+
+impl Drop for SpyGuard {
+    fn drop(&mut self) {
+        self.1.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl LockSpy {
+    fn note(&self, key: &str) {
+        if key.contains("/versions") && !self.locked.load(std::sync::atomic::Ordering::SeqCst) {
+            self.unlocked_reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+impl modelhost::registry::RegistryStore for LockSpy {
+    fn get(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, RegistryError> {
+        self.note(key);
+        self.inner.get(key, max)
+    }
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), RegistryError> {
+        self.inner.put(key, bytes)
+    }
+    fn delete(&self, key: &str) -> Result<(), RegistryError> {
+        self.inner.delete(key)
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<(), RegistryError> {
+        self.inner.rename(from, to)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>, RegistryError> {
+        self.note(prefix);
+        self.inner.list(prefix)
+    }
+    fn lock(&self, scope: &str) -> Result<Box<dyn std::fmt::Debug + Send>, RegistryError> {
+        let guard = self.inner.lock(scope)?;
+        self.locked.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(Box::new(SpyGuard(guard, self.locked.clone())))
+    }
+}
+
+/// `promote` listed the versions outside the lock and then moved the alias
+/// under it, so a `gc` in between made it fail; now every read it makes
+/// happens under the lock.
+#[test]
+fn promote_reads_the_versions_under_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let spy = std::sync::Arc::new(LockSpy {
+        inner: modelhost::registry::FsStore::open(dir.path()).unwrap(),
+        locked: Default::default(),
+        unlocked_reads: Default::default(),
+    });
+    let reg = Registry::with_store(spy.clone());
+    reg.register(artifact("shop", 2, 0.6)).unwrap();
+    reg.register(artifact("shop", 3, 0.8)).unwrap();
+    spy.unlocked_reads
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        reg.promote_best("shop", "auc", Better::Higher, "production")
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        spy.unlocked_reads.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+}
