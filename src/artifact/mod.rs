@@ -26,6 +26,7 @@
 mod codec;
 mod file;
 mod header;
+mod header_check;
 #[cfg(feature = "linfa")]
 mod tree;
 
@@ -37,6 +38,7 @@ pub use file::{
 };
 pub(crate) use file::{read_capped, write_atomic};
 pub use header::{ArtifactHeader, ModelKind, Warmup};
+pub use header_check::{HeaderError, MAX_CREATED_AT, MAX_VERSION};
 
 pub use crate::deployment::{FeatureStats, ReferenceStats};
 use crate::model::ModelError;
@@ -101,6 +103,11 @@ pub enum ArtifactError {
         /// The decoder's message.
         reason: String,
     },
+    /// The header decodes but says something impossible (a creation time
+    /// or version out of range, duplicate or empty labels, warm-up rows or
+    /// expectations its own schema and labels reject).
+    #[error("artifact header is invalid: {0}")]
+    InvalidHeader(#[from] HeaderError),
     /// The payload does not decode.
     #[error("artifact payload is invalid: {reason}")]
     Payload {

@@ -170,8 +170,42 @@ fn run(cli: Cli) -> modelhost::Result<()> {
     }
 }
 
+/// First second of the year 10000, which RFC 3339 cannot write.
+const YEAR_10000: u64 = 253_402_300_800;
+
+/// A header's creation time in RFC 3339, or a marked raw value when it
+/// cannot be one: the value comes from a file, so it may be anything.
 fn time(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    match UNIX_EPOCH.checked_add(Duration::from_secs(secs)) {
+        Some(t) if secs < YEAR_10000 => humantime::format_rfc3339_seconds(t).to_string(),
+        _ => format!("invalid time ({secs} s after 1970)"),
+    }
+}
+
+/// Reads `file` with the library's default size cap, as `Artifact::read`
+/// does: a huge file or a device that never ends is refused, not buffered.
+fn read_capped(file: &std::path::Path, max: u64) -> modelhost::Result<Vec<u8>> {
+    use modelhost::artifact::ArtifactError;
+    use std::io::Read;
+    let io = |e| ArtifactError::Io {
+        path: file.display().to_string(),
+        source: std::sync::Arc::new(e),
+    };
+    let f = std::fs::File::open(file).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    if size > max {
+        return Err(ArtifactError::TooLarge { size, max }.into());
+    }
+    let mut bytes = Vec::new();
+    f.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(ArtifactError::TooLarge {
+            size: bytes.len() as u64,
+            max,
+        }
+        .into());
+    }
+    Ok(bytes)
 }
 
 fn metrics(m: &std::collections::BTreeMap<String, f64>) -> String {
@@ -183,10 +217,7 @@ fn metrics(m: &std::collections::BTreeMap<String, f64>) -> String {
 
 fn inspect(file: &std::path::Path) -> modelhost::Result<()> {
     let options = ReadOptions::new();
-    let bytes = std::fs::read(file).map_err(|e| modelhost::artifact::ArtifactError::Io {
-        path: file.display().to_string(),
-        source: std::sync::Arc::new(e),
-    })?;
+    let bytes = read_capped(file, modelhost::artifact::DEFAULT_MAX_FILE_BYTES)?;
     let verified = Artifact::from_bytes(&bytes, options);
     let header: ArtifactHeader = match &verified {
         Ok(a) => a.header().clone(),

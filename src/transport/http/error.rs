@@ -235,10 +235,11 @@ fn registry_status(e: &crate::registry::RegistryError) -> (StatusCode, &'static 
         R::ModelNotFound { .. } | R::VersionNotFound { .. } | R::AliasNotFound { .. } => {
             (S::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST")
         }
-        R::InvalidName { .. } | R::InvalidAlias { .. } | R::InvalidReference { .. } => {
-            (S::BAD_REQUEST, "INVALID_PARAMETER_VALUE")
-        }
-        R::NoMetric { .. } => (S::CONFLICT, "INVALID_STATE"),
+        R::InvalidName { .. }
+        | R::InvalidAlias { .. }
+        | R::InvalidReference { .. }
+        | R::SummaryTooLarge { .. } => (S::BAD_REQUEST, "INVALID_PARAMETER_VALUE"),
+        R::NoMetric { .. } | R::TooManyAliases { .. } => (S::CONFLICT, "INVALID_STATE"),
         R::Storage(_) | R::Artifact(_) | R::Corrupt { .. } => {
             (S::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
         }
