@@ -328,4 +328,118 @@ mod tests {
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
     }
+
+    /// One value of every crate `Error` variant with its status: client
+    /// mistakes are 4xx, never 500. (The match in `server_status` names
+    /// every variant, so a new one does not compile until it has a status;
+    /// this test pins the statuses themselves.)
+    #[test]
+    fn every_error_variant_has_its_status() {
+        use crate::registry::RegistryError;
+        use crate::schema::{SchemaDefinitionError, SchemaDiff};
+        let schema = crate::FeatureSchema::builder()
+            .feature(crate::Feature::float("x"))
+            .build()
+            .unwrap();
+        let violation = schema
+            .validate(&crate::FeatureMap::new())
+            .map(|_| ())
+            .unwrap_err();
+        let fp = schema.fingerprint();
+        let cases: Vec<(Error, u16)> = vec![
+            (Error::Schema(violation), 400),
+            (Error::TypedInput { reason: "x".into() }, 400),
+            (
+                Error::WidthMismatch {
+                    expected: 2,
+                    found: 3,
+                },
+                400,
+            ),
+            (
+                Error::SchemaMismatch {
+                    expected: fp,
+                    found: fp,
+                },
+                503,
+            ),
+            (
+                Error::RequestTooLarge {
+                    rows: 65,
+                    max_rows: 64,
+                },
+                413,
+            ),
+            (
+                Error::VersionNotHeld {
+                    model: "m".into(),
+                    version: 3,
+                    held: vec![1],
+                },
+                404,
+            ),
+            (Error::NotReady { reason: "x".into() }, 503),
+            (Error::Overloaded { capacity: 1 }, 503),
+            (Error::ShuttingDown, 503),
+            (
+                Error::DeadlineExceeded {
+                    waited: std::time::Duration::ZERO,
+                },
+                504,
+            ),
+            (
+                Error::StaleVersion {
+                    current: 2,
+                    offered: 1,
+                },
+                409,
+            ),
+            (
+                Error::WrongModel {
+                    serving: "a".into(),
+                    offered: "b".into(),
+                },
+                409,
+            ),
+            (
+                Error::IncompatibleSchema {
+                    diff: SchemaDiff::between(&schema, &schema),
+                },
+                409,
+            ),
+            (
+                Error::WarmupFailed {
+                    model: "m".into(),
+                    version: 1,
+                    reason: "x".into(),
+                },
+                409,
+            ),
+            (Error::NoPreviousVersion, 409),
+            (
+                Error::Registry(RegistryError::ModelNotFound { name: "m".into() }),
+                404,
+            ),
+            (
+                Error::Registry(RegistryError::InvalidName { name: "..".into() }),
+                400,
+            ),
+            (Error::SchemaDefinition(SchemaDefinitionError::Empty), 500),
+            (Error::InvalidModel { reason: "x".into() }, 500),
+            (Error::InvalidPredictions { reason: "x".into() }, 500),
+            (Error::model(std::io::Error::other("x")), 500),
+            (
+                Error::ModelPanicked {
+                    model: "m".into(),
+                    version: 1,
+                    message: "x".into(),
+                },
+                500,
+            ),
+            (Error::component(std::io::Error::other("x")), 500),
+        ];
+        for (e, status) in cases {
+            assert_eq!(server_status(&e).0.as_u16(), status, "{e:?}");
+        }
+    }
 }
