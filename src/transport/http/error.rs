@@ -272,6 +272,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A crate [`Error`] answers an axum handler with the status the transport
+/// itself gives it (400 for schema violations, 503 with `Retry-After` for
+/// overload, 504 for a missed deadline, …) and a bounded JSON body
+/// `{"error": "..."}`, so a host's own handlers need no mapping of their own.
+///
+/// ```
+/// use axum::response::IntoResponse;
+///
+/// let response = modelhost::Error::Overloaded { capacity: 64 }.into_response();
+/// assert_eq!(response.status(), 503);
+/// assert_eq!(response.headers()["retry-after"], "1");
+/// ```
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
