@@ -465,3 +465,80 @@ fn registry_names(reg: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The registry CLI is safe by default: `--registry` anywhere (or
+/// `MODELHOST_REGISTRY`), aliases never moved to a version that cannot
+/// load, `promote` only with an explicit alias, and `inspect`/`verify` of a
+/// reference.
+#[test]
+fn registry_cli_is_safe_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("reg");
+    let reg_s = reg.to_str().unwrap();
+    let file = dir.path().join("a.mhart");
+    write_artifact(&file);
+    let file_s = file.to_str().unwrap();
+    // `--registry` before or after the subcommand, or from the environment.
+    assert!(
+        modelhost(&["--registry", reg_s, "registry", "register", file_s])
+            .status
+            .success()
+    );
+    assert!(
+        modelhost(&["registry", "register", file_s, "--registry", reg_s])
+            .status
+            .success()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_modelhost"))
+        .args(["registry", "alias", "shop", "production", "1"])
+        .env("MODELHOST_REGISTRY", reg_s)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = modelhost(&["registry", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out).contains("--registry"));
+
+    // inspect and verify take references with a registry.
+    let out = modelhost(&["verify", "shop@production", "--registry", reg_s]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: shop version 1"));
+    let out = modelhost(&["inspect", "shop/2", "--registry", reg_s]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("model:      shop version 2"));
+
+    // Version 2 is corrupted on disk: neither alias nor promote moves to it.
+    let v2 = reg.join("shop/versions/2.mhart");
+    let mut bytes = std::fs::read(&v2).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&v2, bytes).unwrap();
+    let out = modelhost(&["-d", reg_s, "registry", "alias", "shop", "production", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out).contains("not moved"));
+    let resolved = modelhost(&["-d", reg_s, "registry", "resolve", "shop@production"]);
+    assert_eq!(String::from_utf8_lossy(&resolved.stdout).trim(), "1");
+    // Both versions have auc 0.7 and ties go to the newer one, version 2,
+    // which cannot load: promote refuses and moves nothing.
+    let out = modelhost(&[
+        "-d", reg_s, "registry", "promote", "shop", "--metric", "auc", "--alias", "staging",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out).contains("not moved"));
+    let staging = modelhost(&["-d", reg_s, "registry", "resolve", "shop@staging"]);
+    assert!(!staging.status.success(), "staging must not exist");
+    // promote never defaults its alias.
+    let out = modelhost(&[
+        "-d", reg_s, "registry", "promote", "shop", "--metric", "auc",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--alias"));
+}

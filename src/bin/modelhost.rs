@@ -19,6 +19,17 @@ use modelhost::registry::{Better, ModelRef, Registry, Retire};
     about = "Inspect and verify model artifacts, and operate a model registry"
 )]
 struct Cli {
+    /// The registry directory, anywhere on the command line (also
+    /// `MODELHOST_REGISTRY`; `--dir` is the same option).
+    #[arg(
+        long,
+        short = 'd',
+        visible_alias = "dir",
+        global = true,
+        env = "MODELHOST_REGISTRY",
+        value_name = "DIR"
+    )]
+    registry: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,13 +38,15 @@ struct Cli {
 enum Command {
     /// Show an artifact's header, schema, metrics and checksum status.
     Inspect {
-        /// The artifact file.
-        file: PathBuf,
+        /// An artifact file, or with --registry a reference: `NAME@ALIAS`,
+        /// `NAME/VERSION` or `NAME` (its latest version).
+        artifact: String,
     },
     /// Run every check on an artifact, warm-up included.
     Verify {
-        /// The artifact file.
-        file: PathBuf,
+        /// An artifact file, or with --registry a reference: `NAME@ALIAS`,
+        /// `NAME/VERSION` or `NAME` (its latest version).
+        artifact: String,
     },
     /// Render a monitoring report (HTML) from a monitor snapshot (JSON).
     Report {
@@ -44,11 +57,8 @@ enum Command {
         #[arg(long, default_value = "report.html")]
         out: PathBuf,
     },
-    /// Operate a registry directory.
+    /// Operate a registry directory (given by --registry).
     Registry {
-        /// The registry directory.
-        #[arg(long, short)]
-        dir: PathBuf,
         #[command(subcommand)]
         command: RegistryCommand,
     },
@@ -80,7 +90,8 @@ enum RegistryCommand {
         /// The reference.
         reference: String,
     },
-    /// Point an alias at a version, or remove it.
+    /// Point an alias at a version (after loading it with every check), or
+    /// remove it.
     Alias {
         /// The model name.
         name: String,
@@ -92,15 +103,16 @@ enum RegistryCommand {
         #[arg(long, conflicts_with = "version")]
         remove: bool,
     },
-    /// Point an alias at the version with the best value of a metric.
+    /// Point an alias at the version with the best value of a metric (after
+    /// loading it with every check).
     Promote {
         /// The model name.
         name: String,
         /// The metric to compare.
         #[arg(long)]
         metric: String,
-        /// The alias to move.
-        #[arg(long, default_value = "production")]
+        /// The alias to move (required: promoting is never implicit).
+        #[arg(long)]
         alias: String,
         /// Smaller values are better.
         #[arg(long)]
@@ -130,10 +142,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// The artifact file a command names: a path that exists, or with a
+/// registry, a reference resolved in it.
+fn artifact_file(registry: Option<&PathBuf>, artifact: &str) -> modelhost::Result<PathBuf> {
+    let path = PathBuf::from(artifact);
+    if path.exists() {
+        return Ok(path);
+    }
+    let Some(dir) = registry else {
+        return Err(modelhost::artifact::ArtifactError::Io {
+            path: artifact.to_owned(),
+            source: std::sync::Arc::new(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file (give --registry to read a reference like NAME@ALIAS)",
+            )),
+        }
+        .into());
+    };
+    let reg = Registry::open(dir)?;
+    let reference: ModelRef = artifact.parse()?;
+    let version = reg.resolve(&reference)?;
+    reg.artifact_path(reference.name(), version).ok_or_else(|| {
+        modelhost::registry::RegistryError::VersionNotFound {
+            name: reference.name().to_owned(),
+            version,
+        }
+        .into()
+    })
+}
+
+/// The registry --registry names, or an error saying how to give one.
+fn open_registry(registry: Option<&PathBuf>) -> modelhost::Result<Registry> {
+    match registry {
+        Some(dir) => Ok(Registry::open(dir)?),
+        None => Err(modelhost::registry::RegistryError::InvalidReference {
+            reference: "no registry: give --registry DIR or set MODELHOST_REGISTRY".into(),
+        }
+        .into()),
+    }
+}
+
 fn run(cli: Cli) -> modelhost::Result<()> {
+    let registry_dir = cli.registry.as_ref();
     match cli.command {
-        Command::Inspect { file } => inspect(&file),
-        Command::Verify { file } => {
+        Command::Inspect { artifact } => inspect(&artifact_file(registry_dir, &artifact)?),
+        Command::Verify { artifact } => {
+            let file = artifact_file(registry_dir, &artifact)?;
             let loaded = Artifact::load(&file, ReadOptions::new())?;
             let h = &loaded.header;
             println!(
@@ -164,10 +218,21 @@ fn run(cli: Cli) -> modelhost::Result<()> {
             );
             Ok(())
         }
-        Command::Registry { dir, command } => registry(Registry::open(dir)?, command),
+        Command::Registry { command } => registry(open_registry(registry_dir)?, command),
         #[cfg(feature = "http")]
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, open_registry(registry_dir)?),
     }
+}
+
+/// Loads `name/version` with every check (checksum, decoding, schema,
+/// warm-up), so an alias is never pointed at a version that cannot serve.
+fn check_loadable(reg: &Registry, name: &str, version: u64) -> modelhost::Result<()> {
+    let loaded = reg.load(
+        &ModelRef::Version(name.to_owned(), version),
+        ReadOptions::new(),
+    )?;
+    let deployment = loaded.deployment()?;
+    Ok(deployment.warm_up()?)
 }
 
 /// First second of the year 10000, which RFC 3339 cannot write.
@@ -329,6 +394,8 @@ fn registry(reg: Registry, command: RegistryCommand) -> modelhost::Result<()> {
                     }
                     .into());
                 };
+                check_loadable(&reg, &name, version)
+                    .map_err(|e| refused(&name, &alias, version, e))?;
                 let before = reg.set_alias(&name, &alias, version)?;
                 match before {
                     Some(b) => println!("{name}@{alias}: {b} -> {version}"),
@@ -347,7 +414,23 @@ fn registry(reg: Registry, command: RegistryCommand) -> modelhost::Result<()> {
             } else {
                 Better::Higher
             };
+            // Find the best version without moving anything, check it loads,
+            // then move the alias (under the registry's lock).
+            let best = best_version(&reg, &name, &metric, better)?;
+            check_loadable(&reg, &name, best).map_err(|e| refused(&name, &alias, best, e))?;
+            let before = reg.aliases(&name)?.get(&alias).copied();
             let v = reg.promote_best(&name, &metric, better, &alias)?;
+            if v != best
+                && let Err(e) = check_loadable(&reg, &name, v)
+            {
+                // A version registered meanwhile won and cannot serve: put
+                // the alias back where it was.
+                match before {
+                    Some(b) => reg.set_alias(&name, &alias, b).map(drop)?,
+                    None => reg.remove_alias(&name, &alias).map(drop)?,
+                }
+                return Err(refused(&name, &alias, v, e));
+            }
             println!("{name}@{alias} -> {v} (best {metric})");
         }
         RegistryCommand::Gc { name, keep, delete } => {
@@ -362,6 +445,50 @@ fn registry(reg: Registry, command: RegistryCommand) -> modelhost::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The error for an alias move refused because the version cannot load.
+fn refused(name: &str, alias: &str, version: u64, e: modelhost::Error) -> modelhost::Error {
+    modelhost::registry::RegistryError::InvalidReference {
+        reference: format!(
+            "{name}@{alias} not moved: version {version} cannot be served: {}",
+            e.to_string().replace('\n', " ")
+        ),
+    }
+    .into()
+}
+
+/// The version `promote_best` would choose (ties go to the newer version),
+/// without moving any alias.
+fn best_version(
+    reg: &Registry,
+    name: &str,
+    metric: &str,
+    better: Better,
+) -> modelhost::Result<u64> {
+    let mut best: Option<(u64, f64)> = None;
+    for v in reg.versions(name, false)? {
+        let Some(&value) = v.metrics.get(metric) else {
+            continue;
+        };
+        let wins = match best {
+            None => true,
+            Some((_, b)) => match better {
+                Better::Higher => value >= b,
+                Better::Lower => value <= b,
+            },
+        };
+        if wins && value.is_finite() {
+            best = Some((v.version, value));
+        }
+    }
+    best.map(|(v, _)| v).ok_or_else(|| {
+        modelhost::registry::RegistryError::NoMetric {
+            name: name.to_owned(),
+            metric: metric.to_owned(),
+        }
+        .into()
+    })
 }
 
 #[cfg(feature = "http")]
@@ -392,9 +519,6 @@ mod serve {
 
     #[derive(clap::Args)]
     pub(crate) struct ServeArgs {
-        /// The registry directory.
-        #[arg(long)]
-        registry: PathBuf,
         /// The model to serve and the alias to follow, as `NAME@ALIAS`
         /// (`NAME/VERSION` pins a version).
         #[arg(long)]
@@ -458,8 +582,7 @@ mod serve {
         move |e| TransportError::io(action, e).into()
     }
 
-    pub(crate) fn run(args: ServeArgs) -> modelhost::Result<()> {
-        let registry = Registry::open(&args.registry)?;
+    pub(crate) fn run(args: ServeArgs, registry: Registry) -> modelhost::Result<()> {
         let reference: ModelRef = args.model.parse()?;
         let token = match &args.admin_token_file {
             None => None,
