@@ -438,12 +438,29 @@ fn outcomes_that_do_not_fit_are_rejected_and_kept() {
         "still waiting after the errors"
     );
     assert!(!monitor.record_outcome("a", 1usize).unwrap(), "joined once");
-    // Multi-row requests are not joined.
-    let rows = [x(1.0), x(2.0)];
+    // The rows of a multi-row request are joined one by one, as `id#row`.
+    let rows = [x(1.0), x(2.0), x(900.0)];
     server
         .predict(PredictRequest::rows(&rows[..]).with_id("b"))
         .unwrap();
-    assert!(!monitor.record_outcome("b", 0usize).unwrap());
+    assert!(
+        !monitor.record_outcome("b", 0usize).unwrap(),
+        "the request id alone is no row"
+    );
+    for row in [2, 0] {
+        assert!(monitor.record_outcome(&format!("b#{row}"), 1usize).unwrap());
+    }
+    assert!(
+        !monitor.record_outcome("b#0", 1usize).unwrap(),
+        "joined once"
+    );
+    assert!(
+        !monitor.record_outcome("b#3", 1usize).unwrap(),
+        "no such row"
+    );
+    assert!(monitor.record_outcome("b#1", 0usize).unwrap());
+    let q = monitor.quality();
+    assert_eq!(q.iter().map(|q| q.total).sum::<u64>(), 4, "{q:?}");
 }
 
 #[test]
