@@ -109,6 +109,11 @@ async fn outcome(
 
 /// `GET /metrics`: every metric of the process, the monitor's included.
 async fn render_metrics(State(shop): State<Shop>) -> String {
+    // The monitor folds the server's request counts into its metrics every
+    // second on its own thread; folding now makes a scrape exact.
+    if let Some(m) = shop.served.monitor() {
+        m.flush();
+    }
     shop.metrics.render()
 }
 
