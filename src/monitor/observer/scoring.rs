@@ -63,12 +63,7 @@ impl Monitor {
     /// Feeds `each` the current value of every rule (quality rules on the
     /// rolling metrics, drift rules on the last completed window), with the
     /// alert state locked.
-    fn rule_values(
-        &self,
-        quality: bool,
-        drift: bool,
-        each: &mut RuleValue<'_>,
-    ) {
+    fn rule_values(&self, quality: bool, drift: bool, each: &mut RuleValue<'_>) {
         let metrics = if quality { self.quality() } else { Vec::new() };
         let report = if drift { self.last_drift() } else { None };
         let now = now_ms();
