@@ -76,9 +76,26 @@
 //! | `linfa` | yes | [`LinfaModel`], the adapter for linfa and linfa-trees models |
 //! | `http` | no | [`transport::http`]: an axum `Router` speaking Open Inference Protocol v2 and MLflow scoring, with `/metrics`, admin endpoints and OpenAPI (adds axum and tokio) |
 //! | `prometheus` | no | [`monitor::prometheus`]: install `metrics-exporter-prometheus` as the recorder |
+//! | `tracing` | no | the crate's events (alerts, failed loads, connection trouble) through `tracing`, which hands them to `log` when no subscriber is set |
 //!
 //! The default build needs no async runtime and no network.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// Emits a diagnostic event (`error`, `warn`, `info` or `debug`, as the
+/// first argument) through `log`, or with the `tracing` feature through
+/// `tracing`, which hands it to `log` when no tracing subscriber is set. So
+/// an application that uses either sees the crate's events without a bridge.
+macro_rules! emit {
+    ($level:ident, target: $target:expr, $($arg:tt)+) => {{
+        #[cfg(feature = "tracing")]
+        tracing::$level!(target: $target, $($arg)+);
+        #[cfg(not(feature = "tracing"))]
+        log::$level!(target: $target, $($arg)+);
+    }};
+    ($level:ident, $($arg:tt)+) => {
+        emit!($level, target: module_path!(), $($arg)+)
+    };
+}
 
 // The modules in layer order, lowest first: each imports only from the
 // modules listed before it (checked by `tests/layers.rs`; see

@@ -275,8 +275,8 @@ pub struct LogSink;
 impl AlertSink for LogSink {
     fn on_alert(&self, alert: &Alert) {
         match alert.state {
-            AlertState::Firing => log::warn!(target: "modelhost::monitor", "{alert}"),
-            AlertState::Resolved => log::info!(target: "modelhost::monitor", "{alert}"),
+            AlertState::Firing => emit!(warn, target: "modelhost::monitor", "{alert}"),
+            AlertState::Resolved => emit!(info, target: "modelhost::monitor", "{alert}"),
         }
     }
 }

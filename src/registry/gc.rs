@@ -169,11 +169,14 @@ impl Registry {
             }
             let orphan = key::file(name, "versions", v, "mhart");
             if archive.contains(&format!("{v}.json")) && !archive.contains(&format!("{v}.mhart")) {
-                log::debug!("registry: finishing the archive move of {name}/{v}");
+                emit!(debug, "registry: finishing the archive move of {name}/{v}");
                 self.store
                     .rename(&orphan, &key::file(name, "archive", v, "mhart"))?;
             } else {
-                log::debug!("registry: removing {orphan}, an artifact without a summary");
+                emit!(
+                    debug,
+                    "registry: removing {orphan}, an artifact without a summary"
+                );
                 self.store.delete(&orphan)?;
             }
         }

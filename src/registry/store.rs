@@ -135,7 +135,10 @@ impl FsStore {
             let dir = format!("{scope}{sub}");
             for f in self.list(&dir)? {
                 if is_temp_file(&f) {
-                    log::debug!("registry: removing {dir}/{f}, left by a writer that died");
+                    emit!(
+                        debug,
+                        "registry: removing {dir}/{f}, left by a writer that died"
+                    );
                     self.delete(&format!("{dir}/{f}"))?;
                 }
             }

@@ -296,7 +296,8 @@ fn check(
 ) {
     let report = |event: WatchEvent| {
         if let WatchEvent::Failed { version, error } = &event {
-            log::warn!(
+            emit!(
+                warn,
                 "modelhost: following {reference}: version {} not served: {error}",
                 version.map_or_else(|| "?".to_owned(), |v| v.to_string())
             );

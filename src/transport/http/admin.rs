@@ -182,7 +182,7 @@ pub(crate) async fn load(
             blocking(move || load_into(&managed, &reference))
                 .await?
                 .inspect_err(|e| {
-                    log::warn!("loading {shown} failed: {e}");
+                    emit!(warn, "loading {shown} failed: {e}");
                     shared.stats.admin_failed("load");
                 })?
         }
@@ -276,7 +276,8 @@ pub(crate) async fn set_alias(
     })
     .await?;
     let (previous, serving) = outcome.inspect_err(|e| {
-        log::warn!(
+        emit!(
+            warn,
             "moving alias `{alias_name}` of `{}` to version {version} failed: {e}",
             entry.name
         );

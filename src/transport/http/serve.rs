@@ -264,7 +264,7 @@ where
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before
                     // it was accepted: keep serving those already open.
-                    log::warn!("accepting a connection failed: {e}");
+                    emit!(warn, "accepting a connection failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -292,7 +292,8 @@ where
     })
     .await;
     if drained.is_err() {
-        log::warn!(
+        emit!(
+            warn,
             "{} connections still open after the {:?} drain; dropping them",
             connections.len(),
             options.drain_timeout
@@ -343,7 +344,7 @@ async fn serve_connection(
         }
     };
     if let Err(e) = result {
-        log::debug!("connection ended with an error: {e}");
+        emit!(debug, "connection ended with an error: {e}");
     }
 }
 
