@@ -4,12 +4,15 @@
 //! [`FeatureSchema`] those rows follow and the [`OutputKind`] it produces.
 //! With the `linfa` feature (on by default), [`LinfaModel`] wraps any fitted
 //! linfa model that implements `PredictInplace` over `f64` matrices, with a
-//! ready-made constructor for linfa-trees' `DecisionTree`.
+//! ready-made constructor for linfa-trees' `DecisionTree`. [`TreeClassifier`]
+//! is a flat decision tree that also reports the class distribution of the
+//! leaf each row reaches.
 
 mod error;
 #[cfg(feature = "linfa")]
 mod linfa;
 mod predictions;
+mod tree;
 
 use std::fmt;
 
@@ -22,6 +25,7 @@ use crate::schema::{FeatureBatch, FeatureSchema, FeatureVector};
 pub use self::linfa::{LinfaModel, LinfaTarget};
 pub use error::ModelError;
 pub use predictions::{OutputKind, Prediction, Predictions};
+pub use tree::{TreeClassifier, TreeLimits, TreeNode};
 
 /// A model that predicts batches of rows encoded by its [`FeatureSchema`].
 ///
