@@ -38,8 +38,12 @@
 
 mod codec;
 mod file;
+#[cfg(any(feature = "logistic", feature = "forest", feature = "linear"))]
+mod fitted;
+mod forest;
 mod header;
 mod kinds;
+mod linear;
 mod payload;
 mod tree;
 
@@ -172,7 +176,12 @@ pub enum ArtifactError {
 
 /// The decoders every build has.
 fn builtin_kinds() -> Vec<Arc<dyn KindDecoder>> {
-    vec![Arc::new(tree::TreeKind)]
+    vec![
+        Arc::new(tree::TreeKind),
+        Arc::new(linear::LogisticKind),
+        Arc::new(linear::LinearKind),
+        Arc::new(forest::ForestKind),
+    ]
 }
 
 impl ArtifactError {

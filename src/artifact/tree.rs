@@ -59,13 +59,18 @@ fn index(v: u64) -> usize {
 /// Encodes a tree as a version-2 payload.
 #[cfg_attr(not(feature = "linfa"), allow(dead_code))]
 pub(crate) fn encode(tree: &TreeClassifier) -> Vec<u8> {
-    let nodes = tree.nodes();
     let mut w = PayloadWriter::new();
     w.count(tree.schema().len());
     w.count(tree.output().labels().map_or(0, |l| l.len()));
     w.u8(u8::from(tree.has_probabilities()));
+    write_nodes(&mut w, &tree.nodes());
+    w.into_bytes()
+}
+
+/// Node count, then each node (see the module docs).
+pub(crate) fn write_nodes(w: &mut PayloadWriter, nodes: &[TreeNode]) {
     w.count(nodes.len());
-    for node in &nodes {
+    for node in nodes {
         match node {
             TreeNode::Leaf {
                 class,
@@ -91,33 +96,17 @@ pub(crate) fn encode(tree: &TreeClassifier) -> Vec<u8> {
             }
         }
     }
-    w.into_bytes()
 }
 
-fn decode_v2(
-    payload: &[u8],
-    width: usize,
+/// Reads what [`write_nodes`] wrote; leaves carry `n_labels` shares when
+/// `with_probabilities`. The node count is checked against the remaining
+/// bytes and the limit before anything is allocated.
+pub(crate) fn read_nodes(
+    r: &mut PayloadReader<'_>,
     n_labels: usize,
+    with_probabilities: bool,
     limits: &DecodeLimits,
 ) -> Result<Vec<TreeNode>, ArtifactError> {
-    let mut r = PayloadReader::new(payload);
-    let features = r.u64()?;
-    if features != width as u64 {
-        return Err(ArtifactError::InvalidModel {
-            reason: format!("the tree was trained on {features} features, the schema has {width}"),
-        });
-    }
-    let labels = r.u64()?;
-    if labels != n_labels as u64 {
-        return Err(ArtifactError::InvalidModel {
-            reason: format!("the tree has {labels} classes, but there are {n_labels} labels"),
-        });
-    }
-    let with_probabilities = match r.u8()? {
-        0 => false,
-        1 => true,
-        _ => return Err(r.error("the distribution flag is neither 0 nor 1")),
-    };
     // The smallest node is a leaf without distribution: tag and class.
     let n = r.count(9)?;
     if n > limits.tree.max_nodes {
@@ -151,10 +140,49 @@ fn decode_v2(
             t => return Err(r.error(&format!("unknown node tag {t}"))),
         });
     }
-    r.finish()?;
     Ok(nodes)
 }
 
+/// Reads and checks the feature and label counts a payload starts with.
+pub(crate) fn read_shape(
+    r: &mut PayloadReader<'_>,
+    width: usize,
+    n_labels: Option<usize>,
+) -> Result<(), ArtifactError> {
+    let features = r.u64()?;
+    if features != width as u64 {
+        return Err(ArtifactError::InvalidModel {
+            reason: format!("the model was trained on {features} features, the schema has {width}"),
+        });
+    }
+    if let Some(n_labels) = n_labels {
+        let labels = r.u64()?;
+        if labels != n_labels as u64 {
+            return Err(ArtifactError::InvalidModel {
+                reason: format!("the model has {labels} classes, but there are {n_labels} labels"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn decode_v2(
+    payload: &[u8],
+    width: usize,
+    n_labels: usize,
+    limits: &DecodeLimits,
+) -> Result<Vec<TreeNode>, ArtifactError> {
+    let mut r = PayloadReader::new(payload);
+    read_shape(&mut r, width, Some(n_labels))?;
+    let with_probabilities = match r.u8()? {
+        0 => false,
+        1 => true,
+        _ => return Err(r.error("the distribution flag is neither 0 nor 1")),
+    };
+    let nodes = read_nodes(&mut r, n_labels, with_probabilities, limits)?;
+    r.finish()?;
+    Ok(nodes)
+}
 fn decode_v1(payload: &[u8], width: usize) -> Result<Vec<TreeNode>, ArtifactError> {
     let flat: FlatTree =
         codec::decode(payload).map_err(|reason| ArtifactError::Payload { reason })?;

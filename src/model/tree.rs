@@ -256,6 +256,11 @@ impl TreeClassifier {
             .collect()
     }
 
+    /// The class predicted for one row.
+    pub(crate) fn class_of(&self, row: ndarray::ArrayView1<'_, f64>) -> usize {
+        self.leaf(row).left as usize
+    }
+
     /// The leaf a row reaches.
     fn leaf(&self, row: ndarray::ArrayView1<'_, f64>) -> Packed {
         let mut node = self.nodes[0];
@@ -290,35 +295,7 @@ impl TreeClassifier {
         targets: Option<&[usize]>,
     ) -> Result<Self, ModelError> {
         let invalid = |reason: String| ModelError::InvalidModel { reason };
-        // Breadth-first, iteratively; children get later indices.
-        let mut nodes: Vec<TreeNode> = Vec::new();
-        let mut queue = std::collections::VecDeque::from([(tree.root_node(), None)]);
-        while let Some((node, parent)) = queue.pop_front() {
-            let index = nodes.len();
-            if let Some((p, is_right)) = parent
-                && let TreeNode::Split { left, right, .. } = &mut nodes[p]
-            {
-                *(if is_right { right } else { left }) = index;
-            }
-            let children = node.children();
-            match (node.is_leaf(), children[0], children[1]) {
-                (false, Some(l), Some(r)) => {
-                    let (feature, threshold, _) = node.split();
-                    nodes.push(TreeNode::Split {
-                        feature,
-                        threshold,
-                        left: 0,
-                        right: 0,
-                    });
-                    queue.push_back((l, Some((index, false))));
-                    queue.push_back((r, Some((index, true))));
-                }
-                _ => nodes.push(TreeNode::Leaf {
-                    class: node.prediction().unwrap_or_default(),
-                    distribution: None,
-                }),
-            }
-        }
+        let mut nodes = flatten_linfa(tree);
         let limits = TreeLimits {
             max_depth: usize::MAX,
             max_nodes: usize::MAX,
@@ -363,6 +340,42 @@ impl TreeClassifier {
         }
         Self::new(&nodes, schema, labels, limits)
     }
+}
+
+/// The nodes of a linfa-trees classifier, breadth-first (children after
+/// their parent), without distributions. Iterative.
+#[cfg(feature = "linfa")]
+pub(crate) fn flatten_linfa(tree: &linfa_trees::DecisionTree<f64, usize>) -> Vec<TreeNode> {
+    // Breadth-first, iteratively; children get later indices.
+    let mut nodes: Vec<TreeNode> = Vec::new();
+    let mut queue = std::collections::VecDeque::from([(tree.root_node(), None)]);
+    while let Some((node, parent)) = queue.pop_front() {
+        let index = nodes.len();
+        if let Some((p, is_right)) = parent
+            && let TreeNode::Split { left, right, .. } = &mut nodes[p]
+        {
+            *(if is_right { right } else { left }) = index;
+        }
+        let children = node.children();
+        match (node.is_leaf(), children[0], children[1]) {
+            (false, Some(l), Some(r)) => {
+                let (feature, threshold, _) = node.split();
+                nodes.push(TreeNode::Split {
+                    feature,
+                    threshold,
+                    left: 0,
+                    right: 0,
+                });
+                queue.push_back((l, Some((index, false))));
+                queue.push_back((r, Some((index, true))));
+            }
+            _ => nodes.push(TreeNode::Leaf {
+                class: node.prediction().unwrap_or_default(),
+                distribution: None,
+            }),
+        }
+    }
+    nodes
 }
 
 impl Model for TreeClassifier {
