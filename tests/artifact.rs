@@ -483,3 +483,45 @@ fn deep_version_2_trees_are_refused_by_the_depth_limit() {
     let e = artifact_error(&assemble(&header, &payload));
     assert!(e.to_string().contains("deeper than the limit"), "{e}");
 }
+
+#[test]
+fn built_in_kinds_are_registered_and_cannot_be_replaced() {
+    use modelhost::artifact::{
+        ArtifactHeader, DecodeLimits, KindDecoder, KindRegistry, ModelKind, register_kind,
+    };
+    #[derive(Debug)]
+    struct Impostor;
+    impl KindDecoder for Impostor {
+        fn kind(&self) -> ModelKind {
+            ModelKind::DECISION_TREE_CLASSIFIER
+        }
+        fn payload_versions(&self) -> std::ops::RangeInclusive<u32> {
+            1..=9
+        }
+        fn decode(
+            &self,
+            _: &[u8],
+            _: u32,
+            _: &ArtifactHeader,
+            _: &DecodeLimits,
+        ) -> Result<std::sync::Arc<dyn modelhost::model::Model>, ArtifactError> {
+            unreachable!("never registered")
+        }
+    }
+    let kinds = KindRegistry::global().kinds();
+    for k in [
+        ModelKind::DECISION_TREE_CLASSIFIER,
+        ModelKind::LOGISTIC_REGRESSION,
+        ModelKind::RANDOM_FOREST_CLASSIFIER,
+        ModelKind::LINEAR_REGRESSION,
+    ] {
+        assert!(kinds.contains(&k), "{k} missing");
+    }
+    let e = register_kind(std::sync::Arc::new(Impostor)).unwrap_err();
+    assert!(
+        matches!(e, ArtifactError::KindTaken { kind } if kind == ModelKind::DECISION_TREE_CLASSIFIER)
+    );
+    assert!(ModelKind::new("").is_err());
+    assert!(ModelKind::new(&"a".repeat(49)).is_err());
+    assert_eq!(ModelKind::new(&"a".repeat(48)).unwrap().as_str().len(), 48);
+}
