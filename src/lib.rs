@@ -67,6 +67,7 @@ pub mod deployment;
 pub mod error;
 pub mod model;
 pub mod monitor;
+pub mod rank;
 pub mod registry;
 pub mod reload;
 pub mod schema;
