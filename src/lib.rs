@@ -54,6 +54,7 @@
 //! | `linfa` | yes | [`LinfaModel`], the adapter for linfa and linfa-trees models |
 //! | `http` | no | [`transport::http`]: an axum `Router` speaking Open Inference Protocol v2 and MLflow scoring, with `/metrics`, admin endpoints and OpenAPI (adds axum and tokio) |
 //! | `prometheus` | no | [`monitor::prometheus`]: install `metrics-exporter-prometheus` as the recorder |
+//! | `logistic`, `forest`, `linear` | no | pack fitted linfa-logistic, linfa-ensemble and linfa-linear models as artifacts ([`Artifact::random_forest`](artifact::Artifact) and others); serving them needs no feature |
 //!
 //! The default build needs no async runtime and no network.
 #![cfg_attr(docsrs, feature(doc_cfg))]
