@@ -44,7 +44,8 @@ impl Scorecard {
         }
         Ok(Self {
             schema,
-            output: OutputKind::classification(common::LABELS),
+            // Every prediction carries p(ignore), p(buy): say so.
+            output: OutputKind::classification_with_probabilities(common::LABELS),
             points,
             offset,
         })

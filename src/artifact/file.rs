@@ -510,7 +510,7 @@ impl LoadedArtifact {
         let h = &self.header;
         let rows = Artifact::warm_batch(&h.schema, &h.warmup.rows)?;
         let expected = match &h.output {
-            OutputKind::Classification { labels } => Predictions::classes(
+            OutputKind::Classification { labels, .. } => Predictions::classes(
                 h.warmup.expected.iter().map(|&c| c as usize).collect(),
                 labels.len(),
             )

@@ -32,7 +32,10 @@ impl ForestClassifier {
         schema: FeatureSchema,
         labels: Arc<[String]>,
     ) -> Result<Self, ModelError> {
-        let output = OutputKind::Classification { labels };
+        let output = OutputKind::Classification {
+            labels,
+            probabilities: true,
+        };
         if trees.is_empty() {
             return Err(ModelError::InvalidModel {
                 reason: "a forest needs at least one tree".into(),

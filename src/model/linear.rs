@@ -117,7 +117,10 @@ impl LogisticClassifier {
         }
         Ok(Self {
             schema,
-            output: OutputKind::Classification { labels },
+            output: OutputKind::Classification {
+                labels,
+                probabilities: true,
+            },
             form,
         })
     }

@@ -216,7 +216,10 @@ impl TreeClassifier {
         }
         Ok(Self {
             schema,
-            output: OutputKind::Classification { labels },
+            output: OutputKind::Classification {
+                labels,
+                probabilities: !distributions.is_empty(),
+            },
             nodes: packed,
             distributions,
             n_labels,
