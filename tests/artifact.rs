@@ -378,7 +378,10 @@ fn artifacts_from_before_open_kinds_still_load_without_probabilities() {
     let (mut header, _) = parts(&small_artifact());
     // Written before: no payload version, no warm-up for this stump.
     header.as_object_mut().unwrap().remove("payload_version");
-    header["output"].as_object_mut().unwrap().remove("probabilities");
+    header["output"]
+        .as_object_mut()
+        .unwrap()
+        .remove("probabilities");
     header["warmup"] = serde_json::json!({ "rows": [], "expected": [] });
     // Feature 2 is basket_value.
     let bytes = assemble(&serde_json::to_vec(&header).unwrap(), &v1_stump(2, 100.0));
