@@ -39,6 +39,28 @@
 //! # Ok::<(), modelhost::Error>(())
 //! ```
 //!
+//! # Serving a registry alias
+//!
+//! In production, models come from a [`Registry`] and the server follows an
+//! alias: promoting a version swaps it in while requests flow. [`Serving`]
+//! builds all of it in one call, here with a [`Monitor`] for drift and live
+//! quality:
+//!
+//! ```no_run
+//! use modelhost::{FeatureMap, ModelServer, PredictRequest, Registry, Serving};
+//!
+//! let registry = Registry::open("/var/lib/models")?;
+//! let served = Serving::from_registry(&registry, "recommender@production")?
+//!     .monitor(|monitor| monitor)
+//!     .start()?;
+//! let input: FeatureMap = serde_json::from_str(r#"{"recency_days": 3, "device": "mobile"}"#).unwrap();
+//! let response = served.predict(PredictRequest::new(&input).with_id("visit-17"))?;
+//! println!("{:?} from version {}", response.label(0), response.version);
+//! // When the outcome is known:
+//! served.monitor().expect("configured").record_outcome("visit-17", "buy")?;
+//! # Ok::<(), modelhost::Error>(())
+//! ```
+//!
 //! # Monitoring
 //!
 //! A [`Monitor`] attached to an [`InProcessServer`] records Prometheus-named
@@ -73,6 +95,7 @@ pub mod registry;
 pub mod reload;
 pub mod schema;
 pub mod server;
+pub mod serving;
 pub mod transport;
 
 pub use batching::{BatchConfig, Batcher};
@@ -89,3 +112,4 @@ pub use schema::{
     SchemaBuilder, SchemaError,
 };
 pub use server::{InProcessServer, ModelServer, PredictRequest, PredictResponse};
+pub use serving::{Served, Serving};

@@ -239,3 +239,306 @@ fn report_renders_a_monitor_snapshot() {
     assert_eq!(out.status.code(), Some(1));
     assert!(one_error_line(&out).contains("invalid monitor snapshot"));
 }
+
+/// Assembles an artifact from a header and payload with a correct checksum,
+/// so hostile headers reach every check after it.
+fn assemble(header: &[u8], payload: &[u8]) -> Vec<u8> {
+    use modelhost::artifact::{FORMAT_VERSION, MAGIC};
+    use sha2::{Digest, Sha256};
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(header);
+    out.extend_from_slice(payload);
+    let digest = Sha256::digest(&out);
+    out.extend_from_slice(&digest);
+    out
+}
+
+/// A valid artifact split into its header JSON and payload.
+fn good_parts() -> (serde_json::Value, Vec<u8>) {
+    let bytes = common::tree_artifact("shop", 300, 5, 3)
+        .unwrap()
+        .with_metric("auc", 0.7)
+        .to_bytes()
+        .unwrap();
+    let h = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
+    let p = u64::from_le_bytes(bytes[20..28].try_into().unwrap()) as usize;
+    (
+        serde_json::from_slice(&bytes[28..28 + h]).unwrap(),
+        bytes[28 + h..28 + h + p].to_vec(),
+    )
+}
+
+/// Exit status 0 or 1, never a panic (101) or a signal.
+fn assert_no_panic(out: &Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)) && !stderr.contains("panicked"),
+        "{what}: {:?} {stderr}",
+        out.status
+    );
+}
+
+/// `inspect` panicked formatting a creation time past the year 9999 and on
+/// `u64::MAX`, with a valid checksum or not; a registry summary holding such
+/// a time made `registry versions` panic on every run.
+#[test]
+fn timestamps_out_of_range_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (header, payload) = good_parts();
+    for created in [253_402_300_799_u64, 253_402_300_800, u64::MAX] {
+        let mut h = header.clone();
+        h["created_at"] = created.into();
+        let bytes = assemble(&serde_json::to_vec(&h).unwrap(), &payload);
+        let file = dir.path().join(format!("{created}.mhart"));
+        std::fs::write(&file, &bytes).unwrap();
+        let mut corrupt = bytes.clone();
+        *corrupt.last_mut().unwrap() ^= 1;
+        let bad = dir.path().join(format!("{created}-bad.mhart"));
+        std::fs::write(&bad, &corrupt).unwrap();
+        for f in [&file, &bad] {
+            for cmd in ["inspect", "verify"] {
+                let out = modelhost(&[cmd, f.to_str().unwrap()]);
+                assert_no_panic(&out, cmd);
+            }
+        }
+    }
+    // A summary written by an older build, with an unprintable time.
+    let reg = dir.path().join("registry");
+    let file = dir.path().join("good.mhart");
+    write_artifact(&file);
+    let run = |args: &[&str]| {
+        let mut all = vec!["registry", "--dir", reg.to_str().unwrap()];
+        all.extend_from_slice(args);
+        modelhost(&all)
+    };
+    assert!(run(&["register", file.to_str().unwrap()]).status.success());
+    let summary = reg.join("shop/versions/1.json");
+    let mut info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    info["created_at"] = u64::MAX.into();
+    std::fs::write(&summary, serde_json::to_vec(&info).unwrap()).unwrap();
+    let out = run(&["versions", "shop", "--all"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("invalid time"));
+}
+
+/// `inspect` read the whole file whatever its size (a 600 MB file took
+/// 618 MB); now it refuses files over the library's cap before reading them.
+/// Shown under an address-space limit far below the file's size, where
+/// reading the file would abort the process.
+#[cfg(unix)]
+#[test]
+fn inspect_refuses_files_over_the_cap_without_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.mhart");
+    let f = std::fs::File::create(&file).unwrap();
+    // Sparse: no disk space used.
+    f.set_len(1 << 30).unwrap();
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg("ulimit -v 524288 && exec \"$0\" inspect \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_modelhost"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(one_error_line(&out).contains("over the limit"));
+}
+
+/// A replacement for one JSON value: wrong types, extremes, fractions.
+fn hostile_value(rng: &mut impl rand::Rng) -> serde_json::Value {
+    use serde_json::json;
+    let choices = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!(-0.9),
+        json!(1.7),
+        json!(u64::MAX),
+        json!(253_402_300_800_u64),
+        json!(1e308),
+        json!(""),
+        json!("x".repeat(300)),
+        json!([]),
+        json!({}),
+        json!(["a", "a"]),
+        json!([""]),
+        json!([[1.0e300]]),
+    ];
+    choices[rng.gen_range(0..choices.len())].clone()
+}
+
+/// Every value in a JSON tree, by pointer.
+fn pointers(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate().take(8) {
+                pointers(x, format!("{at}/{i}"), out);
+            }
+        }
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                pointers(
+                    x,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Structure-aware fuzzing of the binary: mutated headers (any value
+/// replaced by a hostile one) with a regenerated checksum, payload bit
+/// flips, tampered lengths and corrupt checksums, through `inspect`,
+/// `verify`, `registry register`, then `registry list` and `versions`. No
+/// run may panic. `MODELHOST_CLI_FUZZ_CASES` (default 24) sets the number of
+/// files; `MODELHOST_CLI_FUZZ_SEED` the seed.
+#[test]
+fn fuzzed_files_never_panic_the_binary() {
+    use rand::{Rng, SeedableRng};
+    let cases: usize = std::env::var("MODELHOST_CLI_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24);
+    let seed: u64 = std::env::var("MODELHOST_CLI_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("registry");
+    let reg = reg.to_str().unwrap();
+    let (header, payload) = good_parts();
+    let mut paths = Vec::new();
+    pointers(&header, String::new(), &mut paths);
+    for case in 0..cases {
+        let mut h = header.clone();
+        let mut p = payload.clone();
+        for _ in 0..rng.gen_range(1..=3) {
+            let at = &paths[rng.gen_range(0..paths.len())];
+            if let Some(v) = h.pointer_mut(at) {
+                *v = hostile_value(&mut rng);
+            }
+        }
+        if rng.gen_bool(0.2) && !p.is_empty() {
+            let i = rng.gen_range(0..p.len());
+            p[i] ^= 1 << rng.gen_range(0..8);
+        }
+        let mut bytes = assemble(&serde_json::to_vec(&h).unwrap(), &p);
+        match rng.gen_range(0..10) {
+            0 => *bytes.last_mut().unwrap() ^= 0x80,
+            1 => bytes[12..20].copy_from_slice(&u64::MAX.to_le_bytes()),
+            2 => bytes.truncate(rng.gen_range(0..bytes.len())),
+            _ => {}
+        }
+        let file = dir.path().join(format!("case-{case}.mhart"));
+        std::fs::write(&file, &bytes).unwrap();
+        let f = file.to_str().unwrap();
+        assert_no_panic(&modelhost(&["inspect", f]), &format!("inspect case {case}"));
+        assert_no_panic(&modelhost(&["verify", f]), &format!("verify case {case}"));
+        assert_no_panic(
+            &modelhost(&["registry", "--dir", reg, "register", f]),
+            &format!("register case {case}"),
+        );
+    }
+    assert_no_panic(&modelhost(&["registry", "--dir", reg, "list"]), "list");
+    for name in registry_names(reg) {
+        assert_no_panic(
+            &modelhost(&["registry", "--dir", reg, "versions", &name, "--all"]),
+            "versions",
+        );
+    }
+}
+
+/// The model directories of a registry (names a mutated header gave them).
+fn registry_names(reg: &str) -> Vec<String> {
+    std::fs::read_dir(reg)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The registry CLI is safe by default: `--registry` anywhere (or
+/// `MODELHOST_REGISTRY`), aliases never moved to a version that cannot
+/// load, `promote` only with an explicit alias, and `inspect`/`verify` of a
+/// reference.
+#[test]
+fn registry_cli_is_safe_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("reg");
+    let reg_s = reg.to_str().unwrap();
+    let file = dir.path().join("a.mhart");
+    write_artifact(&file);
+    let file_s = file.to_str().unwrap();
+    // `--registry` before or after the subcommand, or from the environment.
+    assert!(
+        modelhost(&["--registry", reg_s, "registry", "register", file_s])
+            .status
+            .success()
+    );
+    assert!(
+        modelhost(&["registry", "register", file_s, "--registry", reg_s])
+            .status
+            .success()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_modelhost"))
+        .args(["registry", "alias", "shop", "production", "1"])
+        .env("MODELHOST_REGISTRY", reg_s)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = modelhost(&["registry", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out).contains("--registry"));
+
+    // inspect and verify take references with a registry.
+    let out = modelhost(&["verify", "shop@production", "--registry", reg_s]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: shop version 1"));
+    let out = modelhost(&["inspect", "shop/2", "--registry", reg_s]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("model:      shop version 2"));
+
+    // Version 2 is corrupted on disk: neither alias nor promote moves to it.
+    let v2 = reg.join("shop/versions/2.mhart");
+    let mut bytes = std::fs::read(&v2).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&v2, bytes).unwrap();
+    let out = modelhost(&["-d", reg_s, "registry", "alias", "shop", "production", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out).contains("not moved"));
+    let resolved = modelhost(&["-d", reg_s, "registry", "resolve", "shop@production"]);
+    assert_eq!(String::from_utf8_lossy(&resolved.stdout).trim(), "1");
+    // Both versions have auc 0.7 and ties go to the newer one, version 2,
+    // which cannot load: promote refuses and moves nothing.
+    let out = modelhost(&[
+        "-d", reg_s, "registry", "promote", "shop", "--metric", "auc", "--alias", "staging",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out).contains("not moved"));
+    let staging = modelhost(&["-d", reg_s, "registry", "resolve", "shop@staging"]);
+    assert!(!staging.status.success(), "staging must not exist");
+    // promote never defaults its alias.
+    let out = modelhost(&[
+        "-d", reg_s, "registry", "promote", "shop", "--metric", "auc",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--alias"));
+}

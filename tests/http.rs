@@ -16,140 +16,14 @@ use modelhost::artifact::{Artifact, ReadOptions};
 use modelhost::registry::Registry;
 use modelhost::server::{Health, ModelMetadata};
 use modelhost::transport::TransportError;
-use modelhost::transport::http::{Blocking, HttpTransport, serve_on};
+use modelhost::transport::http::{Blocking, HttpTransport};
 use modelhost::{
     Error, FeatureMap, InProcessServer, LinfaModel, ModelServer, PredictRequest, PredictResponse,
 };
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use support::http::{Reply, Running};
 use support::{MockModel, POISON};
-
-/// A running server on 127.0.0.1 with its own runtime; stopped on drop.
-struct Running {
-    base: String,
-    runtime: tokio::runtime::Runtime,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    agent: ureq::Agent,
-}
-
-impl Running {
-    fn start(router: axum::Router) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (base, task) = runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
-            let task = tokio::spawn(serve_on(listener, router, async {
-                let _ = stopped.await;
-            }));
-            (base, task)
-        });
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(20)))
-            .build()
-            .into();
-        Self {
-            base,
-            runtime,
-            stop: Some(stop),
-            task: Some(task),
-            agent,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn get(&self, path: &str) -> Reply {
-        Reply::from(self.agent.get(&self.url(path)).call().unwrap())
-    }
-
-    fn post(&self, path: &str, body: impl AsRef<[u8]>) -> Reply {
-        self.post_with(path, &[("content-type", "application/json")], body)
-    }
-
-    fn post_with(&self, path: &str, headers: &[(&str, &str)], body: impl AsRef<[u8]>) -> Reply {
-        let mut req = self.agent.post(&self.url(path));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        Reply::from(req.send(body.as_ref()).unwrap())
-    }
-
-    /// Stops accepting, lets in-flight requests finish, and waits (bounded).
-    fn stop(&mut self) -> std::io::Result<()> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        match self.task.take() {
-            Some(t) => self.runtime.block_on(async {
-                tokio::time::timeout(Duration::from_secs(10), t)
-                    .await
-                    .expect("server stops within 10 s")
-                    .expect("server task")
-            }),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.stop();
-    }
-}
-
-/// A response: status, headers, body.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl From<ureq::http::Response<ureq::Body>> for Reply {
-    fn from(mut r: ureq::http::Response<ureq::Body>) -> Self {
-        let status = r.status().as_u16();
-        let headers = r
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        let body = r
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_vec()
-            .unwrap();
-        Self {
-            status,
-            headers,
-            body,
-        }
-    }
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or_default().to_owned()
-    }
-}
 
 fn tree(depth: usize, seed: u64) -> (DecisionTree<f64, usize>, modelhost::FeatureBatch) {
     let (batch, tree) = common::train_tree(600, seed, depth).unwrap();
@@ -1186,7 +1060,22 @@ fn metrics_count_requests_and_include_the_host_renderer() {
     );
     assert!(text.contains("modelhost_http_model_version{model=\"recommender\"} 1"));
     assert!(text.contains("modelhost_http_model_ready{model=\"recommender\"} 1"));
-    assert!(text.contains("# TYPE modelhost_http_request_duration_seconds summary"));
+    assert!(text.contains("# TYPE modelhost_http_request_duration_seconds histogram"));
+    assert!(
+        text.contains("modelhost_http_request_duration_seconds_count{route=\"/v2/health/live\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "modelhost_http_request_duration_seconds_bucket{route=\"/v2/health/live\",le=\"+Inf\"} 1"
+        ),
+        "{text}"
+    );
+    // Only statuses a route has answered are listed.
+    assert!(
+        !text.contains("route=\"/v2/health/live\",status=\"500\""),
+        "{text}"
+    );
 
     let renderer: modelhost::transport::http::MetricsRenderer =
         Arc::new(|| "# TYPE host_metric counter\nhost_metric 42".to_owned());
@@ -1387,33 +1276,43 @@ fn malformed_bodies_never_break_the_server() {
         b[i] = rng.r#gen();
         bodies.push((b, Some(json_len.to_string())));
     }
-    let mut ok = 0;
+    // A body that is not JSON at all (and has no binary part) must be a
+    // 400 on every route; everything else may be served or refused, but
+    // never with a 5xx or a body without an error message.
+    let mut not_json = 0;
     for (body, header) in &bodies {
         let mut headers = vec![("content-type", "application/json")];
         if let Some(h) = header {
             headers.push(("inference-header-content-length", h.as_str()));
         }
+        let must_be_400 = header.is_none() && serde_json::from_slice::<Value>(body).is_err();
+        not_json += usize::from(must_be_400);
         for path in [
             "/v2/models/recommender/infer",
             "/invocations",
             "/v2/models/recommender/versions/1/infer",
         ] {
             let reply = s.post_with(path, &headers, body);
+            let shown = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+            if must_be_400 {
+                assert_eq!(reply.status, 400, "{path} to {shown:?}");
+            }
             assert!(
                 reply.status == 200 || (400..500).contains(&reply.status),
-                "{path} answered {} to {:?}",
+                "{path} answered {} to {shown:?}",
                 reply.status,
-                String::from_utf8_lossy(&body[..body.len().min(200)])
             );
-            if reply.status == 200 {
-                ok += 1;
-            } else {
+            if reply.status != 200 {
                 let v = reply.json();
                 assert!(v["error"].is_string() || v["message"].is_string(), "{v}");
             }
         }
     }
-    assert!(ok < bodies.len() * 3);
+    // The mutations did produce broken JSON, and the unmutated request is
+    // served: the loop above checked both kinds of answer.
+    assert!(not_json >= 50, "only {not_json} bodies were not JSON");
+    let control = s.post("/v2/models/recommender/infer", &valid);
+    assert_eq!(control.status, 200, "{}", control.error());
     assert_eq!(s.post("/v2/models/recommender/infer", &valid).status, 200);
 }
 
@@ -1509,5 +1408,163 @@ fn cli_serve_follows_the_alias_and_stops_on_sigterm() {
     assert!(
         stderr.starts_with("error: ") && stderr.contains("nope"),
         "{stderr}"
+    );
+}
+
+/// Waits (bounded) until the batcher's counters satisfy `cond`: a
+/// condition, not a guess at timing.
+fn wait_for_batcher(
+    batcher: &modelhost::Batcher,
+    what: &str,
+    cond: impl Fn(&modelhost::batching::BatchStats) -> bool,
+) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(20);
+    while !cond(&batcher.stats()) {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "timed out waiting for {what}: {:?}",
+            batcher.stats()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// With a batcher in front (`serve --batch`), the handlers await the
+/// batcher's answer instead of blocking a runtime worker: the queue fills
+/// to its capacity (far more requests than the runtime has workers), the
+/// server keeps answering other requests, and the excess gets 503 with
+/// `Retry-After`. Once the model is released, every queued request is
+/// answered.
+#[test]
+fn a_batcher_queues_to_capacity_over_http_and_refuses_the_excess_with_503() {
+    const QUEUE: usize = 12;
+    const EXCESS: usize = 3;
+    let gate = support::Gate::closed();
+    let model = MockModel::new(1).gated(gate.clone());
+    let batcher = modelhost::Batcher::new(
+        InProcessServer::new(model.deploy()).unwrap(),
+        modelhost::BatchConfig::builder()
+            .queue_capacity(QUEUE)
+            .max_batch_rows(1)
+            .workers(1)
+            .build()
+            .unwrap(),
+    );
+    // The test runtime has two workers: before the async path, two waiting
+    // requests were all the server could hold.
+    let s = Arc::new(Running::start(
+        HttpTransport::new()
+            .model(Arc::new(batcher.clone()))
+            .build()
+            .unwrap(),
+    ));
+    let body = |x: f64| {
+        json!({ "inputs": [{ "name": "x", "shape": [1], "datatype": "FP64", "data": [x] }] })
+            .to_string()
+    };
+    let spawn = |x: f64| {
+        let s = s.clone();
+        let body = body(x);
+        std::thread::spawn(move || s.post("/v2/models/mock/infer", body))
+    };
+    // The first request holds the only batch worker inside the model.
+    let mut waiting = vec![spawn(0.0)];
+    wait_for_batcher(&batcher, "the first batch to start", |st| st.in_flight == 1);
+    waiting.extend((1..=QUEUE).map(|i| spawn(i as f64)));
+    wait_for_batcher(&batcher, "the queue to fill", |st| st.queue_depth == QUEUE);
+
+    // Workers are free: other endpoints answer while the queue is full.
+    assert_eq!(s.get("/v2/health/live").status, 200);
+    for i in 0..EXCESS {
+        let refused = s.post("/v2/models/mock/infer", body(100.0 + i as f64));
+        assert_eq!(refused.status, 503, "{}", refused.error());
+        assert_eq!(refused.header("retry-after"), Some("1"));
+        assert!(
+            refused.error().contains("overloaded"),
+            "{}",
+            refused.error()
+        );
+    }
+    assert_eq!(batcher.stats().rejected_overloaded, EXCESS as u64);
+
+    gate.open();
+    for handle in waiting {
+        let reply = handle.join().unwrap();
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    assert_eq!(s.get("/v2/health/ready").status, 200);
+
+    // A request larger than one model call is the client's to split: 413.
+    let too_large = s.post(
+        "/v2/models/mock/infer",
+        json!({ "inputs": [{ "name": "x", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0] }] })
+            .to_string(),
+    );
+    assert_eq!(too_large.status, 413, "{}", too_large.error());
+}
+
+/// Promoting a version that fails to load moves nothing: the alias, the
+/// serving version and readiness stay as they were, and the failure is
+/// counted in the metrics.
+#[test]
+fn promoting_a_corrupt_version_moves_neither_the_alias_nor_the_server() {
+    let (dir, registry, server) = registry_fixture();
+    // Version 2's artifact loses a byte in its payload: its checksum no
+    // longer matches.
+    let path = dir.path().join("recommender/versions/2.mhart");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let s = Running::start(
+        HttpTransport::new()
+            .managed_model(
+                server.clone(),
+                registry.clone(),
+                "recommender@production".parse().unwrap(),
+            )
+            .admin_token("t")
+            .build()
+            .unwrap(),
+    );
+    let auth = [
+        ("authorization", "Bearer t"),
+        ("content-type", "application/json"),
+    ];
+    let reply = s.post_with(
+        "/admin/models/recommender/aliases/production",
+        &auth,
+        r#"{"version": 2}"#,
+    );
+    assert!(
+        reply.status >= 400,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(registry.aliases("recommender").unwrap()["production"], 1);
+    assert_eq!(server.current().version(), 1);
+    assert_eq!(s.get("/v2/models/recommender/ready").status, 200);
+    // Another alias, not followed by the server, does not move either.
+    let reply = s.post_with(
+        "/admin/models/recommender/aliases/staging",
+        &auth,
+        r#"{"version": 2}"#,
+    );
+    assert!(reply.status >= 400);
+    assert!(
+        !registry
+            .aliases("recommender")
+            .unwrap()
+            .contains_key("staging")
+    );
+    let metrics = String::from_utf8(s.get("/metrics").body).unwrap();
+    assert!(
+        metrics.contains("modelhost_http_admin_failures_total{action=\"set_alias\"} 2"),
+        "{metrics}"
     );
 }

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["error"],
     &["server"],
     &["batching", "monitor", "reload", "rank"],
-    &["transport"],
+    &["transport", "serving"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -602,3 +602,28 @@ fn json_schema_export_describes_the_contract() {
         ["recency_days", "frequency", "basket_value", "device"]
     );
 }
+
+/// Diffing two 100,000-level vocabularies was quadratic (seconds under the
+/// swap lock) and named every removed level; now it is linear and names
+/// five, counting the rest.
+#[test]
+fn removed_levels_of_large_vocabularies_are_found_and_counted() {
+    let vocabulary = |from: usize| {
+        FeatureSchema::builder()
+            .feature(Feature::categorical(
+                "product",
+                (from..from + 100_000).map(|i| format!("sku-{i}")),
+            ))
+            .build()
+            .unwrap()
+    };
+    let diff = modelhost::schema::SchemaDiff::between(&vocabulary(0), &vocabulary(50_000));
+    assert_eq!(diff.breaking.len(), 1);
+    let reason = &diff.breaking[0];
+    assert!(
+        reason.contains(r#"["sku-0", "sku-1", "sku-2", "sku-3", "sku-4"] and 49995 more"#),
+        "{reason}"
+    );
+    assert!(reason.len() < 200, "{reason}");
+    assert!(!modelhost::schema::SchemaDiff::between(&vocabulary(0), &vocabulary(0)).is_breaking());
+}

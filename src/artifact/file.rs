@@ -295,13 +295,15 @@ impl Artifact {
     /// # Errors
     ///
     /// [`ArtifactError::Header`] if the header cannot be encoded (a metric is
-    /// not finite).
+    /// not finite); [`ArtifactError::InvalidHeader`] if reading would refuse
+    /// it.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         if let Some((k, _)) = self.header.metrics.iter().find(|(_, v)| !v.is_finite()) {
             return Err(ArtifactError::Header {
                 reason: format!("metric `{k}` is not finite"),
             });
         }
+        self.header.check()?;
         let header = serde_json::to_vec(&self.header).map_err(|e| ArtifactError::Header {
             reason: e.to_string(),
         })?;
@@ -372,9 +374,14 @@ impl Artifact {
     }
 
     fn parse_header(bytes: &[u8], h: usize) -> Result<ArtifactHeader> {
-        serde_json::from_slice(&bytes[PREFIX..PREFIX + h]).map_err(|e| ArtifactError::Header {
-            reason: e.to_string(),
-        })
+        let header: ArtifactHeader =
+            serde_json::from_slice(&bytes[PREFIX..PREFIX + h]).map_err(|e| {
+                ArtifactError::Header {
+                    reason: e.to_string(),
+                }
+            })?;
+        header.check()?;
+        Ok(header)
     }
 
     /// Size cap, magic, format version and lengths; returns the header and

@@ -42,6 +42,7 @@ mod file;
 mod fitted;
 mod forest;
 mod header;
+mod header_check;
 mod kinds;
 mod linear;
 mod payload;
@@ -55,6 +56,7 @@ pub use file::{
 };
 pub(crate) use file::{read_capped, write_atomic};
 pub use header::{ArtifactHeader, Warmup};
+pub use header_check::{HeaderError, MAX_CREATED_AT, MAX_VERSION};
 pub use kinds::{DecodeLimits, KindDecoder, KindRegistry, ModelKind, register_kind};
 pub use payload::{PayloadReader, PayloadWriter};
 
@@ -121,6 +123,11 @@ pub enum ArtifactError {
         /// The decoder's message.
         reason: String,
     },
+    /// The header decodes but says something impossible (a creation time
+    /// or version out of range, duplicate or empty labels, warm-up rows or
+    /// expectations its own schema and labels reject).
+    #[error("artifact header is invalid: {0}")]
+    InvalidHeader(#[from] HeaderError),
     /// The payload does not decode.
     #[error("artifact payload is invalid: {reason}")]
     Payload {

@@ -19,6 +19,17 @@ use modelhost::registry::{Better, ModelRef, Registry, Retire};
     about = "Inspect and verify model artifacts, and operate a model registry"
 )]
 struct Cli {
+    /// The registry directory, anywhere on the command line (also
+    /// `MODELHOST_REGISTRY`; `--dir` is the same option).
+    #[arg(
+        long,
+        short = 'd',
+        visible_alias = "dir",
+        global = true,
+        env = "MODELHOST_REGISTRY",
+        value_name = "DIR"
+    )]
+    registry: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,13 +38,15 @@ struct Cli {
 enum Command {
     /// Show an artifact's header, schema, metrics and checksum status.
     Inspect {
-        /// The artifact file.
-        file: PathBuf,
+        /// An artifact file, or with --registry a reference: `NAME@ALIAS`,
+        /// `NAME/VERSION` or `NAME` (its latest version).
+        artifact: String,
     },
     /// Run every check on an artifact, warm-up included.
     Verify {
-        /// The artifact file.
-        file: PathBuf,
+        /// An artifact file, or with --registry a reference: `NAME@ALIAS`,
+        /// `NAME/VERSION` or `NAME` (its latest version).
+        artifact: String,
     },
     /// Render a monitoring report (HTML) from a monitor snapshot (JSON).
     Report {
@@ -44,11 +57,8 @@ enum Command {
         #[arg(long, default_value = "report.html")]
         out: PathBuf,
     },
-    /// Operate a registry directory.
+    /// Operate a registry directory (given by --registry).
     Registry {
-        /// The registry directory.
-        #[arg(long, short)]
-        dir: PathBuf,
         #[command(subcommand)]
         command: RegistryCommand,
     },
@@ -80,7 +90,8 @@ enum RegistryCommand {
         /// The reference.
         reference: String,
     },
-    /// Point an alias at a version, or remove it.
+    /// Point an alias at a version (after loading it with every check), or
+    /// remove it.
     Alias {
         /// The model name.
         name: String,
@@ -92,15 +103,16 @@ enum RegistryCommand {
         #[arg(long, conflicts_with = "version")]
         remove: bool,
     },
-    /// Point an alias at the version with the best value of a metric.
+    /// Point an alias at the version with the best value of a metric (after
+    /// loading it with every check).
     Promote {
         /// The model name.
         name: String,
         /// The metric to compare.
         #[arg(long)]
         metric: String,
-        /// The alias to move.
-        #[arg(long, default_value = "production")]
+        /// The alias to move (required: promoting is never implicit).
+        #[arg(long)]
         alias: String,
         /// Smaller values are better.
         #[arg(long)]
@@ -130,10 +142,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// The artifact file a command names: a path that exists, or with a
+/// registry, a reference resolved in it.
+fn artifact_file(registry: Option<&PathBuf>, artifact: &str) -> modelhost::Result<PathBuf> {
+    let path = PathBuf::from(artifact);
+    if path.exists() {
+        return Ok(path);
+    }
+    let Some(dir) = registry else {
+        return Err(modelhost::artifact::ArtifactError::Io {
+            path: artifact.to_owned(),
+            source: std::sync::Arc::new(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file (give --registry to read a reference like NAME@ALIAS)",
+            )),
+        }
+        .into());
+    };
+    let reg = Registry::open(dir)?;
+    let reference: ModelRef = artifact.parse()?;
+    let version = reg.resolve(&reference)?;
+    reg.artifact_path(reference.name(), version).ok_or_else(|| {
+        modelhost::registry::RegistryError::VersionNotFound {
+            name: reference.name().to_owned(),
+            version,
+        }
+        .into()
+    })
+}
+
+/// The registry --registry names, or an error saying how to give one.
+fn open_registry(registry: Option<&PathBuf>) -> modelhost::Result<Registry> {
+    match registry {
+        Some(dir) => Ok(Registry::open(dir)?),
+        None => Err(modelhost::registry::RegistryError::InvalidReference {
+            reference: "no registry: give --registry DIR or set MODELHOST_REGISTRY".into(),
+        }
+        .into()),
+    }
+}
+
 fn run(cli: Cli) -> modelhost::Result<()> {
+    let registry_dir = cli.registry.as_ref();
     match cli.command {
-        Command::Inspect { file } => inspect(&file),
-        Command::Verify { file } => {
+        Command::Inspect { artifact } => inspect(&artifact_file(registry_dir, &artifact)?),
+        Command::Verify { artifact } => {
+            let file = artifact_file(registry_dir, &artifact)?;
             let loaded = Artifact::load(&file, ReadOptions::new())?;
             let h = &loaded.header;
             println!(
@@ -164,14 +218,59 @@ fn run(cli: Cli) -> modelhost::Result<()> {
             );
             Ok(())
         }
-        Command::Registry { dir, command } => registry(Registry::open(dir)?, command),
+        Command::Registry { command } => registry(open_registry(registry_dir)?, command),
         #[cfg(feature = "http")]
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, open_registry(registry_dir)?),
     }
 }
 
+/// Loads `name/version` with every check (checksum, decoding, schema,
+/// warm-up), so an alias is never pointed at a version that cannot serve.
+fn check_loadable(reg: &Registry, name: &str, version: u64) -> modelhost::Result<()> {
+    let loaded = reg.load(
+        &ModelRef::Version(name.to_owned(), version),
+        ReadOptions::new(),
+    )?;
+    let deployment = loaded.deployment()?;
+    Ok(deployment.warm_up()?)
+}
+
+/// First second of the year 10000, which RFC 3339 cannot write.
+const YEAR_10000: u64 = 253_402_300_800;
+
+/// A header's creation time in RFC 3339, or a marked raw value when it
+/// cannot be one: the value comes from a file, so it may be anything.
 fn time(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    match UNIX_EPOCH.checked_add(Duration::from_secs(secs)) {
+        Some(t) if secs < YEAR_10000 => humantime::format_rfc3339_seconds(t).to_string(),
+        _ => format!("invalid time ({secs} s after 1970)"),
+    }
+}
+
+/// Reads `file` with the library's default size cap, as `Artifact::read`
+/// does: a huge file or a device that never ends is refused, not buffered.
+fn read_capped(file: &std::path::Path, max: u64) -> modelhost::Result<Vec<u8>> {
+    use modelhost::artifact::ArtifactError;
+    use std::io::Read;
+    let io = |e| ArtifactError::Io {
+        path: file.display().to_string(),
+        source: std::sync::Arc::new(e),
+    };
+    let f = std::fs::File::open(file).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    if size > max {
+        return Err(ArtifactError::TooLarge { size, max }.into());
+    }
+    let mut bytes = Vec::new();
+    f.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(ArtifactError::TooLarge {
+            size: bytes.len() as u64,
+            max,
+        }
+        .into());
+    }
+    Ok(bytes)
 }
 
 fn metrics(m: &std::collections::BTreeMap<String, f64>) -> String {
@@ -183,10 +282,7 @@ fn metrics(m: &std::collections::BTreeMap<String, f64>) -> String {
 
 fn inspect(file: &std::path::Path) -> modelhost::Result<()> {
     let options = ReadOptions::new();
-    let bytes = std::fs::read(file).map_err(|e| modelhost::artifact::ArtifactError::Io {
-        path: file.display().to_string(),
-        source: std::sync::Arc::new(e),
-    })?;
+    let bytes = read_capped(file, modelhost::artifact::DEFAULT_MAX_FILE_BYTES)?;
     let verified = Artifact::from_bytes(&bytes, options);
     let header: ArtifactHeader = match &verified {
         Ok(a) => a.header().clone(),
@@ -298,6 +394,8 @@ fn registry(reg: Registry, command: RegistryCommand) -> modelhost::Result<()> {
                     }
                     .into());
                 };
+                check_loadable(&reg, &name, version)
+                    .map_err(|e| refused(&name, &alias, version, e))?;
                 let before = reg.set_alias(&name, &alias, version)?;
                 match before {
                     Some(b) => println!("{name}@{alias}: {b} -> {version}"),
@@ -316,7 +414,23 @@ fn registry(reg: Registry, command: RegistryCommand) -> modelhost::Result<()> {
             } else {
                 Better::Higher
             };
+            // Find the best version without moving anything, check it loads,
+            // then move the alias (under the registry's lock).
+            let best = best_version(&reg, &name, &metric, better)?;
+            check_loadable(&reg, &name, best).map_err(|e| refused(&name, &alias, best, e))?;
+            let before = reg.aliases(&name)?.get(&alias).copied();
             let v = reg.promote_best(&name, &metric, better, &alias)?;
+            if v != best
+                && let Err(e) = check_loadable(&reg, &name, v)
+            {
+                // A version registered meanwhile won and cannot serve: put
+                // the alias back where it was.
+                match before {
+                    Some(b) => reg.set_alias(&name, &alias, b).map(drop)?,
+                    None => reg.remove_alias(&name, &alias).map(drop)?,
+                }
+                return Err(refused(&name, &alias, v, e));
+            }
             println!("{name}@{alias} -> {v} (best {metric})");
         }
         RegistryCommand::Gc { name, keep, delete } => {
@@ -331,6 +445,50 @@ fn registry(reg: Registry, command: RegistryCommand) -> modelhost::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The error for an alias move refused because the version cannot load.
+fn refused(name: &str, alias: &str, version: u64, e: modelhost::Error) -> modelhost::Error {
+    modelhost::registry::RegistryError::InvalidReference {
+        reference: format!(
+            "{name}@{alias} not moved: version {version} cannot be served: {}",
+            e.to_string().replace('\n', " ")
+        ),
+    }
+    .into()
+}
+
+/// The version `promote_best` would choose (ties go to the newer version),
+/// without moving any alias.
+fn best_version(
+    reg: &Registry,
+    name: &str,
+    metric: &str,
+    better: Better,
+) -> modelhost::Result<u64> {
+    let mut best: Option<(u64, f64)> = None;
+    for v in reg.versions(name, false)? {
+        let Some(&value) = v.metrics.get(metric) else {
+            continue;
+        };
+        let wins = match best {
+            None => true,
+            Some((_, b)) => match better {
+                Better::Higher => value >= b,
+                Better::Lower => value <= b,
+            },
+        };
+        if wins && value.is_finite() {
+            best = Some((v.version, value));
+        }
+    }
+    best.map(|(v, _)| v).ok_or_else(|| {
+        modelhost::registry::RegistryError::NoMetric {
+            name: name.to_owned(),
+            metric: metric.to_owned(),
+        }
+        .into()
+    })
 }
 
 #[cfg(feature = "http")]
@@ -354,19 +512,13 @@ mod serve {
     use modelhost::registry::{ModelRef, Registry};
     use modelhost::reload::{AliasWatcher, WatchEvent, WatchOptions};
     use modelhost::transport::TransportError;
-    use modelhost::transport::http::{HttpTransport, serve_on};
+    use modelhost::transport::http::{HttpTransport, ServeOptions, serve_with};
     use std::sync::Arc;
 
     use modelhost::{BatchConfig, Batcher, Error, ModelServer};
 
-    /// How long in-flight requests may take to finish after a shutdown signal.
-    const DRAIN: Duration = Duration::from_secs(10);
-
     #[derive(clap::Args)]
     pub(crate) struct ServeArgs {
-        /// The registry directory.
-        #[arg(long)]
-        registry: PathBuf,
         /// The model to serve and the alias to follow, as `NAME@ALIAS`
         /// (`NAME/VERSION` pins a version).
         #[arg(long)]
@@ -404,6 +556,25 @@ mod serve {
         /// With --batch: worker threads calling the model.
         #[arg(long, default_value_t = 1, requires = "batch")]
         batch_workers: usize,
+        /// Inference requests answered at once; more get 503 with
+        /// Retry-After.
+        #[arg(long, default_value_t = modelhost::transport::http::DEFAULT_MAX_IN_FLIGHT)]
+        max_in_flight: usize,
+        /// Open connections at most; more are answered 503 and closed
+        /// (default: three quarters of the open-file limit).
+        #[arg(long)]
+        max_connections: Option<usize>,
+        /// Milliseconds a client has to send a request's headers; also the
+        /// longest a kept-alive connection may stay idle.
+        #[arg(long, default_value_t = 10_000)]
+        header_timeout_ms: u64,
+        /// Milliseconds a request has from its headers to its answer, body
+        /// upload included (408 after).
+        #[arg(long, default_value_t = 30_000)]
+        request_timeout_ms: u64,
+        /// Milliseconds in-flight requests get to finish on shutdown.
+        #[arg(long, default_value_t = 10_000)]
+        drain_timeout_ms: u64,
     }
 
     fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
@@ -411,8 +582,7 @@ mod serve {
         move |e| TransportError::io(action, e).into()
     }
 
-    pub(crate) fn run(args: ServeArgs) -> modelhost::Result<()> {
-        let registry = Registry::open(&args.registry)?;
+    pub(crate) fn run(args: ServeArgs, registry: Registry) -> modelhost::Result<()> {
         let reference: ModelRef = args.model.parse()?;
         let token = match &args.admin_token_file {
             None => None,
@@ -453,7 +623,8 @@ mod serve {
         };
         let mut http = HttpTransport::new()
             .managed_model_via(front, server, registry, reference.clone())
-            .body_limit(args.body_limit);
+            .body_limit(args.body_limit)
+            .max_in_flight(args.max_in_flight);
         if let Some(token) = token {
             http = http.admin_token(token);
         }
@@ -473,24 +644,16 @@ mod serve {
                 "serving {reference} (version {}) on http://{local}",
                 meta.version
             );
-            let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(serve_on(listener, router, async move {
-                shutdown_signal().await;
-                let _ = stopped_tx.send(());
-            }));
-            // After the signal, in-flight requests get `DRAIN` to finish.
-            let abort = server.abort_handle();
-            tokio::spawn(async move {
-                if stopped_rx.await.is_ok() {
-                    tokio::time::sleep(DRAIN).await;
-                    abort.abort();
-                }
-            });
-            match server.await {
-                Ok(r) => r.map_err(io("serve")),
-                Err(e) if e.is_cancelled() => Ok(()),
-                Err(e) => Err(io("serve")(std::io::Error::other(e))),
+            let mut serve = ServeOptions::new()
+                .header_read_timeout(Duration::from_millis(args.header_timeout_ms.max(1)))
+                .request_timeout(Duration::from_millis(args.request_timeout_ms.max(1)))
+                .drain_timeout(Duration::from_millis(args.drain_timeout_ms));
+            if let Some(n) = args.max_connections {
+                serve = serve.max_connections(n);
             }
+            serve_with(listener, router, shutdown_signal(), serve)
+                .await
+                .map_err(io("serve"))
         });
         watcher.shutdown();
         say!("stopped");

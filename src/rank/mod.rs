@@ -189,7 +189,8 @@ pub fn rank(server: &dyn ModelServer, request: RankRequest<'_>) -> Result<RankRe
                 .collect();
             PredictRequest::rows(merged)
         }
-        Rows::Encoded(rows) => PredictRequest::encoded(rows),
+        Rows::Encoded(Cow::Borrowed(rows)) => PredictRequest::encoded(rows),
+        Rows::Encoded(Cow::Owned(rows)) => PredictRequest::encoded_owned(rows),
     };
     let predict = match &id {
         Some(id) => predict.with_id(id.clone()),

@@ -83,10 +83,12 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
 ///     archive/N.json
 /// ```
 ///
-/// Every file is replaced by writing a temporary file in the same directory,
-/// fsyncing it and renaming it over the old one, so a concurrent reader or a
-/// crash mid-write never sees half a file. Writers of one model serialize on
-/// `.lock`, which works across processes.
+/// Every file is replaced by writing a temporary file in the same directory
+/// (`.NAME.tmp-PID-N`), fsyncing it and renaming it over the old one, so a
+/// concurrent reader or a crash mid-write never sees half a file. Writers of
+/// one model serialize on `.lock`, which works across processes; taking the
+/// lock removes the temporary files of writers that died, since no live
+/// writer of the model can exist while it is held.
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
@@ -121,6 +123,39 @@ impl FsStore {
         }
         Ok(())
     }
+}
+
+impl FsStore {
+    /// Removes the temporary files (`.NAME.tmp-PID-N`) that writers killed
+    /// mid-write left in `scope`, `scope/versions` and `scope/archive`.
+    /// Called with the scope's lock held.
+    fn sweep_temp_files(&self, scope: &str) -> Result<(), RegistryError> {
+        for sub in ["", "/versions", "/archive"] {
+            let dir = format!("{scope}{sub}");
+            for f in self.list(&dir)? {
+                if is_temp_file(&f) {
+                    log::debug!("registry: removing {dir}/{f}, left by a writer that died");
+                    self.delete(&format!("{dir}/{f}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `file` is named like `write_atomic`'s temporary files:
+/// `.NAME.tmp-PID-N`.
+fn is_temp_file(file: &str) -> bool {
+    let Some(rest) = file.strip_prefix('.') else {
+        return false;
+    };
+    let Some((_, tail)) = rest.rsplit_once(".tmp-") else {
+        return false;
+    };
+    let mut parts = tail.split('-');
+    let digits =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    digits(parts.next()) && digits(parts.next()) && parts.next().is_none()
 }
 
 fn io(path: &Path, e: std::io::Error) -> RegistryError {
@@ -191,11 +226,30 @@ impl RegistryStore for FsStore {
             .open(&path)
             .map_err(|e| io(&path, e))?;
         file.lock().map_err(|e| io(&path, e))?;
+        // Every write under `scope` holds this lock, so a temporary file
+        // found now belongs to a writer that died: nobody can be writing it.
+        self.sweep_temp_files(scope)?;
         // The lock is released when the file is closed.
         Ok(Box::new(file))
     }
 
     fn local_path(&self, key: &str) -> Option<PathBuf> {
         Some(self.path(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_temp_file;
+
+    #[test]
+    fn temp_file_names() {
+        assert!(is_temp_file(".3.mhart.tmp-1234-0"));
+        assert!(is_temp_file(".aliases.json.tmp-1-99"));
+        assert!(!is_temp_file(".lock"));
+        assert!(!is_temp_file("3.mhart"));
+        assert!(!is_temp_file(".x.tmp-12"));
+        assert!(!is_temp_file(".x.tmp-12-a"));
+        assert!(!is_temp_file(".x.tmp-1-2-3"));
     }
 }

@@ -49,7 +49,7 @@ type Callback = Arc<dyn Fn(&WatchEvent) + Send + Sync>;
 #[must_use]
 pub struct WatchOptions {
     interval: Duration,
-    read: ReadOptions,
+    pub(crate) read: ReadOptions,
     allow_breaking_schema: bool,
     on_event: Option<Callback>,
 }

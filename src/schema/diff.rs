@@ -1,5 +1,6 @@
 //! Differences between two feature schemas, and whether they break input.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use super::{ExtraFeatures, Feature, FeatureKind, FeatureSchema};
@@ -111,6 +112,9 @@ impl SchemaDiff {
     }
 }
 
+/// Removed levels named in a breaking reason; the rest are counted.
+const MAX_LEVELS_SHOWN: usize = 5;
+
 /// Why `new` rejects some value `old` accepts, if it does.
 fn narrows(old: &Feature, new: &Feature) -> Option<String> {
     if old.default_value().is_some() && new.is_required() {
@@ -176,8 +180,16 @@ fn narrows(old: &Feature, new: &Feature) -> Option<String> {
             } else if a_unknown.is_some() {
                 Some("unknown levels were mapped and are now rejected".into())
             } else {
-                let lost: Vec<&String> = a.iter().filter(|l| !b.contains(l)).collect();
-                (!lost.is_empty()).then(|| format!("levels {lost:?} were removed"))
+                // A set, not `b.contains`: swaps compare schemas under the
+                // swap lock, and vocabularies can have 100,000s of levels.
+                let kept: HashSet<&str> = b.iter().map(String::as_str).collect();
+                let mut lost = a.iter().filter(|l| !kept.contains(l.as_str()));
+                let shown: Vec<&String> = lost.by_ref().take(MAX_LEVELS_SHOWN).collect();
+                let more = lost.count();
+                (!shown.is_empty()).then(|| match more {
+                    0 => format!("levels {shown:?} were removed"),
+                    n => format!("levels {shown:?} and {n} more were removed"),
+                })
             }
         }
         (a, b) => Some(format!(

@@ -64,32 +64,74 @@ pub enum ViolationKind {
     Unexpected,
 }
 
+/// The most characters of a caller's string (a feature name, a level, a
+/// value) shown in a message; longer ones are cut with `…`.
+const MAX_SHOWN_CHARS: usize = 64;
+
+/// The most violations [`SchemaError`]'s `Display` lists; the rest are
+/// counted ("and N more"). Every violation stays in
+/// [`SchemaError::violations`].
+pub const MAX_DISPLAYED_VIOLATIONS: usize = 20;
+
+/// A caller's string, cut to [`MAX_SHOWN_CHARS`].
+struct Short<'a>(&'a str);
+
+impl fmt::Display for Short<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(MAX_SHOWN_CHARS) {
+            None => f.write_str(self.0),
+            Some((cut, _)) => write!(f, "{}…", &self.0[..cut]),
+        }
+    }
+}
+
+/// A float in at most about 25 characters: `1e300` stays `1e300`, not 301
+/// digits.
+struct ShortF64(f64);
+
+impl fmt::Display for ShortF64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        let a = v.abs();
+        if v.is_finite() && a != 0.0 && !(1e-6..1e15).contains(&a) {
+            write!(f, "{v:e}")
+        } else {
+            write!(f, "{v}")
+        }
+    }
+}
+
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(row) = self.row {
             write!(f, "row {row}: ")?;
         }
-        let name = &self.feature;
+        let name = Short(&self.feature);
         match &self.kind {
             ViolationKind::Missing => write!(f, "`{name}` is required but missing"),
             ViolationKind::WrongType { expected, found } => {
                 write!(f, "`{name}` expects {expected}, got {found}")
             }
             ViolationKind::LossyCast { value, expected } => {
+                let value = match value {
+                    FeatureValue::Float(x) => ShortF64(*x).to_string(),
+                    other => other.to_string(),
+                };
                 write!(
                     f,
-                    "`{name}` expects {expected}; {value} cannot be converted losslessly"
+                    "`{name}` expects {expected}; {} cannot be converted losslessly",
+                    Short(&value)
                 )
             }
             ViolationKind::OutOfRange { value, min, max } => {
-                write!(f, "`{name}` = {value} is out of range [")?;
+                write!(f, "`{name}` = {} is out of range [", ShortF64(*value))?;
                 match min {
-                    Some(m) => write!(f, "{m}")?,
+                    Some(m) => write!(f, "{}", ShortF64(*m))?,
                     None => f.write_str("-inf")?,
                 }
                 f.write_str(", ")?;
                 match max {
-                    Some(m) => write!(f, "{m}]"),
+                    Some(m) => write!(f, "{}]", ShortF64(*m)),
                     None => f.write_str("inf]"),
                 }
             }
@@ -97,7 +139,11 @@ impl fmt::Display for Violation {
                 write!(f, "`{name}` = {value} is not finite")
             }
             ViolationKind::UnknownCategory { value } => {
-                write!(f, "`{name}` has unknown level {value:?}")
+                write!(
+                    f,
+                    "`{name}` has unknown level \"{}\"",
+                    Short(&value.escape_debug().to_string())
+                )
             }
             ViolationKind::Unexpected => write!(f, "`{name}` is not a feature of this schema"),
         }
@@ -106,6 +152,11 @@ impl fmt::Display for Violation {
 
 /// Input did not satisfy a [`FeatureSchema`](crate::FeatureSchema): every
 /// violation found, not just the first.
+///
+/// Its `Display` stays short whatever the input: at most
+/// [`MAX_DISPLAYED_VIOLATIONS`] violations are listed, then "and N more";
+/// names and levels are cut at 64 characters and large or tiny numbers are
+/// shown in exponent form.
 ///
 /// # Examples
 ///
@@ -156,11 +207,19 @@ impl fmt::Display for SchemaError {
             f.write_str("s")?;
         }
         f.write_str("): ")?;
-        for (i, v) in self.violations.iter().enumerate() {
+        for (i, v) in self
+            .violations
+            .iter()
+            .take(MAX_DISPLAYED_VIOLATIONS)
+            .enumerate()
+        {
             if i > 0 {
                 f.write_str("; ")?;
             }
             write!(f, "{v}")?;
+        }
+        if n > MAX_DISPLAYED_VIOLATIONS {
+            write!(f, "; and {} more", n - MAX_DISPLAYED_VIOLATIONS)?;
         }
         Ok(())
     }
@@ -265,4 +324,62 @@ pub enum InputError {
         /// Why.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_bounded_whatever_the_input() {
+        let long = "x".repeat(10_000);
+        let violations: Vec<Violation> = (0..10_000)
+            .map(|row| Violation {
+                row: Some(row),
+                feature: long.clone(),
+                kind: ViolationKind::OutOfRange {
+                    value: 1e300,
+                    min: Some(0.0),
+                    max: Some(1e-300),
+                },
+            })
+            .collect();
+        let text = SchemaError::new(violations).to_string();
+        assert!(text.len() < 4_000, "{} bytes", text.len());
+        assert!(text.contains("10000 violations"), "{text}");
+        assert!(text.ends_with("; and 9980 more"), "{text}");
+        assert!(
+            text.contains("= 1e300 is out of range [0, 1e-300]"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("`{}…`", "x".repeat(MAX_SHOWN_CHARS))));
+
+        let level = Violation {
+            row: None,
+            feature: "device".into(),
+            kind: ViolationKind::UnknownCategory {
+                value: "é".repeat(1_000),
+            },
+        };
+        assert_eq!(
+            level.to_string(),
+            format!(
+                "`device` has unknown level \"{}…\"",
+                "é".repeat(MAX_SHOWN_CHARS)
+            )
+        );
+        let small = Violation {
+            row: None,
+            feature: "basket_value".into(),
+            kind: ViolationKind::OutOfRange {
+                value: -3.5,
+                min: Some(0.0),
+                max: None,
+            },
+        };
+        assert_eq!(
+            small.to_string(),
+            "`basket_value` = -3.5 is out of range [0, inf]"
+        );
+    }
 }

@@ -29,7 +29,10 @@ mod vector;
 
 pub use definition::{FeatureSchema, Fingerprint, SchemaBuilder};
 pub use diff::{FeatureChange, SchemaDiff};
-pub use error::{InputError, SchemaDefinitionError, SchemaError, Violation, ViolationKind};
+pub use error::{
+    InputError, MAX_DISPLAYED_VIOLATIONS, SchemaDefinitionError, SchemaError, Violation,
+    ViolationKind,
+};
 pub use feature::{ExtraFeatures, Feature, FeatureKind, FeatureType};
 pub use value::{FeatureMap, FeatureValue, ValueType};
 pub use vector::{FeatureBatch, FeatureVector};

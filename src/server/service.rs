@@ -318,9 +318,27 @@ impl<'a> PredictRequest<'a> {
     /// two versions. Combine with [`with_version`](Self::with_version) when
     /// the rows were built from one version's metadata (feature order,
     /// categorical levels).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use modelhost::PredictRequest;
+    /// use ndarray::array;
+    ///
+    /// let rows = array![[1.0, 0.0], [2.5, 1.0]];
+    /// let request = PredictRequest::encoded(&rows);
+    /// assert_eq!(request.row_count(), 2);
+    /// ```
     #[must_use]
-    pub fn encoded(rows: impl Into<Cow<'a, ndarray::Array2<f64>>>) -> Self {
-        Self::from_input(Input::Encoded(rows.into()))
+    pub fn encoded(rows: &'a ndarray::Array2<f64>) -> Self {
+        Self::from_input(Input::Encoded(Cow::Borrowed(rows)))
+    }
+
+    /// As [`encoded`](Self::encoded), taking the rows: a request that
+    /// borrows nothing, for handing to another thread or a queue.
+    #[must_use]
+    pub fn encoded_owned(rows: ndarray::Array2<f64>) -> PredictRequest<'static> {
+        PredictRequest::from_input(Input::Encoded(Cow::Owned(rows)))
     }
 
     /// A typed host struct, encoded by the serving version's schema (see

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "http")]
+pub mod http;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -59,6 +62,8 @@ pub struct MockModel {
     pub per_row: Duration,
     /// Calls wait here first, when set.
     pub gate: Option<Gate>,
+    /// Number of `predict_batch` calls that have begun (before the gate).
+    pub entered: Arc<AtomicUsize>,
     /// Number of `predict_batch` calls.
     pub calls: Arc<AtomicUsize>,
     /// Number of rows predicted.
@@ -80,6 +85,7 @@ impl MockModel {
             per_call: Duration::ZERO,
             per_row: Duration::ZERO,
             gate: None,
+            entered: Arc::default(),
             calls: Arc::default(),
             rows: Arc::default(),
             batch_sizes: Arc::default(),
@@ -117,6 +123,7 @@ impl Model for MockModel {
     }
     fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions, ModelError> {
         modelhost::model::check_width(&self.schema, &rows)?;
+        self.entered.fetch_add(1, Ordering::SeqCst);
         if let Some(g) = &self.gate {
             g.wait();
         }

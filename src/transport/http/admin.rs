@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,8 +31,24 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Checks the bearer token: 404 when admin is disabled, 401 when the header
-/// is missing or malformed, 403 when the token is wrong.
+/// Proof that a request carries the admin bearer token: an extractor, so
+/// every admin handler states the requirement in its signature and none can
+/// forget the check. Rejects with 404 when admin is disabled, 401 when the
+/// header is missing or malformed, 403 when the token is wrong.
+pub(crate) struct Admin;
+
+impl FromRequestParts<Arc<Shared>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        authorize(shared, &parts.headers)?;
+        Ok(Admin)
+    }
+}
+
 fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Rejection> {
     let Some(expected) = &shared.admin_token else {
         return Err(Rejection::AdminDisabled);
@@ -73,10 +90,9 @@ struct IndexRequest {
 /// state (`READY` or `UNAVAILABLE`, with a reason).
 pub(crate) async fn index(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
+    _: Admin,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&shared, &headers)?;
     let req: IndexRequest = optional_json(&body(bytes, shared.body_limit)?)?;
     let mut out = Vec::new();
     for m in &shared.models {
@@ -138,10 +154,9 @@ fn load_into(managed: &Managed, reference: &ModelRef) -> crate::Result<(u64, boo
 pub(crate) async fn load(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&shared, &headers)?;
     let req: LoadRequest = optional_json(&body(bytes, shared.body_limit)?)?;
     let entry = shared.model(&name)?;
     let asked_version = match &req.parameters.version {
@@ -163,7 +178,13 @@ pub(crate) async fn load(
                 None => managed.reference.clone(),
             };
             let managed = managed.clone();
-            blocking(move || load_into(&managed, &reference)).await??
+            let shown = reference.to_string();
+            blocking(move || load_into(&managed, &reference))
+                .await?
+                .inspect_err(|e| {
+                    log::warn!("loading {shown} failed: {e}");
+                    shared.stats.admin_failed("load");
+                })?
         }
         None if asked_version.is_none() => (entry.server.metadata()?.version, false),
         None => return Err(Rejection::NotManaged(name).into()),
@@ -184,10 +205,9 @@ pub(crate) async fn load(
 pub(crate) async fn unload(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    _: Admin,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&shared, &headers)?;
     // The body (OIP allows `{"parameters": {...}}`) is read but not needed.
     let _: Value =
         optional_json::<Option<Value>>(&body(bytes, shared.body_limit)?)?.unwrap_or(Value::Null);
@@ -209,10 +229,9 @@ struct AliasRequest {
 pub(crate) async fn set_alias(
     State(shared): State<Arc<Shared>>,
     Path((name, alias)): Path<(String, String)>,
-    headers: HeaderMap,
+    _: Admin,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&shared, &headers)?;
     let bytes = body(bytes, shared.body_limit)?;
     let req: AliasRequest =
         serde_json::from_slice(&bytes).map_err(|e| Rejection::MalformedJson(e.to_string()))?;
@@ -222,16 +241,43 @@ pub(crate) async fn set_alias(
     };
     let follows = managed.reference == ModelRef::Alias(name.clone(), alias.clone());
     let alias_name = alias.clone();
-    let (previous, serving) = blocking(move || -> crate::Result<(Option<u64>, u64)> {
-        let previous = managed.registry.set_alias(&name, &alias, req.version)?;
-        let serving = if follows {
-            load_into(&managed, &managed.reference)?.0
-        } else {
-            managed.server.current().version()
-        };
-        Ok((previous, serving))
+    let version = req.version;
+    let outcome = blocking(move || -> crate::Result<(Option<u64>, u64)> {
+        // All or nothing: the version is loaded with every artifact check
+        // (and, for the alias the model follows, swapped in) before the
+        // alias moves, so a corrupt or refused version leaves the alias and
+        // the server as they were.
+        let loaded = managed.registry.load(
+            &ModelRef::Version(name.clone(), version),
+            ReadOptions::default(),
+        )?;
+        let deployment = loaded.deployment()?;
+        let swapped = follows && version != managed.server.current().version();
+        if swapped {
+            managed
+                .server
+                .swap_with(deployment, SwapOptions::new().allow_older())?;
+        }
+        match managed.registry.set_alias(&name, &alias, version) {
+            Ok(previous) => Ok((previous, managed.server.current().version())),
+            Err(e) => {
+                if swapped {
+                    // Best effort: the alias did not move, so neither should
+                    // the server.
+                    let _ = managed.server.rollback();
+                }
+                Err(e.into())
+            }
+        }
     })
-    .await??;
+    .await?;
+    let (previous, serving) = outcome.inspect_err(|e| {
+        log::warn!(
+            "moving alias `{alias_name}` of `{}` to version {version} failed: {e}",
+            entry.name
+        );
+        shared.stats.admin_failed("set_alias");
+    })?;
     Ok(Json(json!({
         "name": &*entry.name,
         "alias": alias_name,

@@ -15,6 +15,7 @@ use axum::body::Bytes;
 use axum::http::HeaderValue;
 use serde_json::Value;
 
+use super::error::Rejection;
 use crate::schema::FeatureValue;
 
 /// The HTTP header that announces the JSON part's length.
@@ -326,6 +327,40 @@ fn flatten<'a>(v: &'a Value, out: &mut Vec<&'a Value>, limit: usize) -> Result<(
     }
 }
 
+/// Counts the values of a JSON text without parsing it (every `[`, `{` and
+/// `,` outside strings starts at most one value) and refuses it with 413 once
+/// there are more than `budget`: a parsed value costs tens of bytes, so a
+/// body of tiny values would otherwise grow many times its size in memory
+/// before any row limit could be checked. Allocates nothing; malformed
+/// JSON is left for the parser to report.
+pub(crate) fn check_json_values(bytes: &[u8], budget: usize) -> Result<(), Rejection> {
+    let mut values = 1usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' => {
+                values += 1;
+                if values > budget {
+                    return Err(Rejection::TooManyValues { limit: budget });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,5 +427,14 @@ mod tests {
         assert!(split_body(body.clone(), Some(&HeaderValue::from_static("99"))).is_err());
         assert!(split_body(body.clone(), Some(&HeaderValue::from_static("-1"))).is_err());
         assert!(split_body(body, Some(&HeaderValue::from_static("x"))).is_err());
+    }
+
+    #[test]
+    fn json_values_are_counted_outside_strings_only() {
+        assert!(check_json_values(br#"{"a": [1, 2, 3]}"#, 5).is_ok());
+        assert!(check_json_values(br#"{"a": [1, 2, 3, 4]}"#, 5).is_err());
+        // Brackets and commas inside strings, escaped quotes included.
+        assert!(check_json_values(br#"["[,{,\",[,", 1]"#, 3).is_ok());
+        assert!(check_json_values(&b"[1],".repeat(1_000_000), 10_000).is_err());
     }
 }

@@ -1,122 +1,191 @@
-//! The transport's own counters and `GET /metrics`.
+//! The transport's own metrics and `GET /metrics`.
+//!
+//! The counters live in a private `metrics-exporter-prometheus` recorder:
+//! not installed as the process's global recorder (that one belongs to the
+//! host), but the same storage and text format the host's own Prometheus
+//! recorder uses. Handles are registered once per route and status, so a
+//! request costs an atomic add per counter and one histogram sample.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use super::router::Shared;
 
-/// Status codes counted separately; anything else counts as `other`.
-const STATUSES: [u16; 13] = [
-    200, 400, 401, 403, 404, 405, 409, 413, 415, 500, 503, 504, 0,
+const REQUESTS: &str = "modelhost_http_requests_total";
+const DURATION: &str = "modelhost_http_request_duration_seconds";
+const IN_FLIGHT: &str = "modelhost_http_requests_in_flight";
+const MODEL_READY: &str = "modelhost_http_model_ready";
+const MODEL_VERSION: &str = "modelhost_http_model_version";
+const ADMIN_FAILURES: &str = "modelhost_http_admin_failures_total";
+
+/// Histogram buckets for request durations, in seconds: from the
+/// sub-millisecond answers of tabular models to the slowest batch.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
-/// Per-route counters.
+/// Status codes counted under their own label; anything else is `other`.
+const STATUSES: [u16; 12] = [200, 400, 401, 403, 404, 405, 409, 413, 415, 500, 503, 504];
+
+fn metadata() -> Metadata<'static> {
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()))
+}
+
+/// One route's handles: a counter per status, registered when first used
+/// so `/metrics` lists only the statuses a route has answered.
 struct RouteStats {
-    by_status: [AtomicU64; STATUSES.len()],
-    micros: AtomicU64,
+    route: &'static str,
+    by_status: [OnceLock<Counter>; STATUSES.len() + 1],
+    duration: Histogram,
 }
 
-/// Requests by route and status, total latency by route, and requests in
-/// flight. Lock-free: one atomic add per counter per request.
+/// Requests by route and status, their durations, requests in flight, and
+/// each model's readiness and serving version.
 pub(crate) struct Stats {
-    routes: Vec<(&'static str, RouteStats)>,
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    routes: Vec<RouteStats>,
     unmatched: RouteStats,
-    in_flight: AtomicI64,
-}
-
-impl RouteStats {
-    fn new() -> Self {
-        Self {
-            by_status: std::array::from_fn(|_| AtomicU64::new(0)),
-            micros: AtomicU64::new(0),
-        }
-    }
+    in_flight: Gauge,
 }
 
 impl Stats {
     pub(crate) fn new(routes: &[&'static str]) -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), BUCKETS)
+            // Only an empty bucket list is refused, and this one is not.
+            .unwrap_or_else(|_| PrometheusBuilder::new())
+            .build_recorder();
+        recorder.describe_counter(
+            REQUESTS.into(),
+            None,
+            "HTTP requests answered, by route pattern and status code.".into(),
+        );
+        recorder.describe_histogram(
+            DURATION.into(),
+            Some(Unit::Seconds),
+            "Time to answer HTTP requests, by route pattern.".into(),
+        );
+        recorder.describe_gauge(
+            IN_FLIGHT.into(),
+            None,
+            "HTTP requests being answered.".into(),
+        );
+        recorder.describe_counter(
+            ADMIN_FAILURES.into(),
+            None,
+            "Admin operations (load, set_alias) that failed and changed nothing.".into(),
+        );
+        recorder.describe_gauge(
+            MODEL_READY.into(),
+            None,
+            "Whether a model served over HTTP takes requests (1) or not (0).".into(),
+        );
+        recorder.describe_gauge(
+            MODEL_VERSION.into(),
+            None,
+            "The version serving new requests.".into(),
+        );
+        let route = |route: &'static str| RouteStats {
+            route,
+            by_status: std::array::from_fn(|_| OnceLock::new()),
+            duration: recorder.register_histogram(
+                &Key::from_parts(DURATION, vec![Label::new("route", route)]),
+                &metadata(),
+            ),
+        };
+        let routes = routes.iter().map(|&r| route(r)).collect();
+        let unmatched = route("unmatched");
+        let in_flight = recorder.register_gauge(&Key::from_name(IN_FLIGHT), &metadata());
+        let handle = recorder.handle();
         Self {
-            routes: routes.iter().map(|&r| (r, RouteStats::new())).collect(),
-            unmatched: RouteStats::new(),
-            in_flight: AtomicI64::new(0),
+            recorder,
+            handle,
+            routes,
+            unmatched,
+            in_flight,
         }
     }
 
     fn route(&self, pattern: Option<&str>) -> &RouteStats {
         pattern
-            .and_then(|p| self.routes.iter().find(|(r, _)| *r == p))
-            .map_or(&self.unmatched, |(_, s)| s)
+            .and_then(|p| self.routes.iter().find(|r| r.route == p))
+            .unwrap_or(&self.unmatched)
     }
 
-    fn record(&self, pattern: Option<&str>, status: u16, micros: u64) {
-        let s = self.route(pattern);
+    fn record(&self, pattern: Option<&str>, status: u16, seconds: f64) {
+        let route = self.route(pattern);
         let slot = STATUSES
             .iter()
             .position(|&c| c == status)
-            .unwrap_or(STATUSES.len() - 1);
-        s.by_status[slot].fetch_add(1, Ordering::Relaxed);
-        s.micros.fetch_add(micros, Ordering::Relaxed);
+            .unwrap_or(STATUSES.len());
+        route.by_status[slot]
+            .get_or_init(|| {
+                let status = STATUSES
+                    .get(slot)
+                    .map_or_else(|| "other".to_owned(), u16::to_string);
+                self.recorder.register_counter(
+                    &Key::from_parts(
+                        REQUESTS,
+                        vec![
+                            Label::new("route", route.route),
+                            Label::new("status", status),
+                        ],
+                    ),
+                    &metadata(),
+                )
+            })
+            .increment(1);
+        route.duration.record(seconds);
     }
 
-    /// The counters in the Prometheus text format.
-    pub(crate) fn render(&self, out: &mut String) {
-        let all = || {
-            self.routes
-                .iter()
-                .map(|(r, s)| (*r, s))
-                .chain(std::iter::once(("unmatched", &self.unmatched)))
-        };
-        out.push_str(
-            "# HELP modelhost_http_requests_total HTTP requests answered, by route pattern and status code.\n\
-             # TYPE modelhost_http_requests_total counter\n",
-        );
-        for (route, s) in all() {
-            for (i, &code) in STATUSES.iter().enumerate() {
-                let n = s.by_status[i].load(Ordering::Relaxed);
-                if n == 0 {
-                    continue;
-                }
-                let status = if code == 0 {
-                    "other".to_owned()
-                } else {
-                    code.to_string()
-                };
-                let _ = writeln!(
-                    out,
-                    "modelhost_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
-                );
-            }
+    /// Counts an admin operation that failed.
+    pub(crate) fn admin_failed(&self, action: &'static str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(ADMIN_FAILURES, vec![Label::new("action", action)]),
+                &metadata(),
+            )
+            .increment(1);
+    }
+
+    /// Sets a model's gauges (read when `/metrics` is rendered).
+    fn model(&self, name: &str, ready: bool, version: Option<u64>) {
+        let labels = || vec![Label::new("model", name.to_owned())];
+        self.recorder
+            .register_gauge(&Key::from_parts(MODEL_READY, labels()), &metadata())
+            .set(f64::from(u8::from(ready)));
+        if let Some(v) = version {
+            self.recorder
+                .register_gauge(&Key::from_parts(MODEL_VERSION, labels()), &metadata())
+                .set(v as f64);
         }
-        out.push_str(
-            "# HELP modelhost_http_request_duration_seconds Time to answer HTTP requests, by route pattern.\n\
-             # TYPE modelhost_http_request_duration_seconds summary\n",
-        );
-        for (route, s) in all() {
-            let count: u64 = s.by_status.iter().map(|c| c.load(Ordering::Relaxed)).sum();
-            if count == 0 {
-                continue;
-            }
-            let secs = s.micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "modelhost_http_request_duration_seconds_sum{{route=\"{route}\"}} {secs}\n\
-                 modelhost_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP modelhost_http_requests_in_flight HTTP requests being answered.\n\
-             # TYPE modelhost_http_requests_in_flight gauge\n\
-             modelhost_http_requests_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
+    }
+}
+
+/// One request counted in the in-flight gauge until dropped.
+struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }
 
@@ -128,28 +197,26 @@ pub(crate) async fn track(
 ) -> Response {
     let started = Instant::now();
     let pattern = request.extensions().get::<MatchedPath>().cloned();
-    shared.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+    // A guard, so a request whose client hangs up (its future dropped
+    // mid-way) still leaves the gauge.
+    let _in_flight = InFlight::enter(&shared.stats.in_flight);
     let response = next.run(request).await;
-    shared.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     shared.stats.record(
         pattern.as_ref().map(MatchedPath::as_str),
         response.status().as_u16(),
-        micros,
+        started.elapsed().as_secs_f64(),
     );
     response
 }
 
-/// Escapes a Prometheus label value.
-fn label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// `GET /metrics`: the host's renderer (if any), then the transport's
-/// counters and each model's serving version and readiness.
+/// metrics with each model's serving version and readiness.
 pub(crate) async fn render(State(shared): State<Arc<Shared>>) -> Response {
+    for m in &shared.models {
+        let ready = !m.is_unloaded() && m.server.health().is_ready();
+        let version = m.server.metadata().ok().map(|meta| meta.version);
+        shared.stats.model(&m.name, ready, version);
+    }
     let mut out = String::new();
     if let Some(r) = &shared.renderer {
         out.push_str(&r());
@@ -157,32 +224,7 @@ pub(crate) async fn render(State(shared): State<Arc<Shared>>) -> Response {
             out.push('\n');
         }
     }
-    shared.stats.render(&mut out);
-    out.push_str(
-        "# HELP modelhost_http_model_ready Whether a model served over HTTP takes requests (1) or not (0).\n\
-         # TYPE modelhost_http_model_ready gauge\n",
-    );
-    let mut versions = String::from(
-        "# HELP modelhost_http_model_version The version serving new requests.\n\
-         # TYPE modelhost_http_model_version gauge\n",
-    );
-    for m in &shared.models {
-        let ready = !m.is_unloaded() && m.server.health().is_ready();
-        let name = label(&m.name);
-        let _ = writeln!(
-            out,
-            "modelhost_http_model_ready{{model=\"{name}\"}} {}",
-            u8::from(ready)
-        );
-        if let Ok(meta) = m.server.metadata() {
-            let _ = writeln!(
-                versions,
-                "modelhost_http_model_version{{model=\"{name}\"}} {}",
-                meta.version
-            );
-        }
-    }
-    out.push_str(&versions);
+    out.push_str(&shared.stats.handle.render());
     (
         [(
             header::CONTENT_TYPE,

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::codec;
 use super::error::{ApiError, Rejection};
 use super::router::{ModelEntry, Shared, body};
 use crate::schema::{FeatureKind, FeatureMap, FeatureSchema, FeatureValue};
@@ -77,9 +78,10 @@ pub(crate) async fn invocations(
     }
     let schema = entry.server.metadata().map_err(ApiError::mlflow)?.schema;
     let rows = if csv {
-        parse_csv(&bytes, &schema)
+        parse_csv(&bytes, &schema, shared.max_rows)
     } else {
-        parse_json(&bytes, &schema)
+        codec::check_json_values(&bytes, shared.json_value_budget(schema.len()))
+            .and_then(|()| parse_json(&bytes, &schema))
     }
     .map_err(ApiError::mlflow)?;
     if rows.is_empty() {
@@ -93,11 +95,9 @@ pub(crate) async fn invocations(
             limit: shared.max_rows,
         }));
     }
-    let server = entry.server.clone();
     let response = shared
-        .call(move || server.predict(PredictRequest::rows(rows)))
+        .predict(&entry.server, PredictRequest::rows(rows))
         .await
-        .map_err(ApiError::mlflow)?
         .map_err(ApiError::mlflow)?;
     let predictions: Vec<Value> = match response.predictions.score_values() {
         Some(scores) => scores.iter().copied().map(Value::from).collect(),
@@ -286,9 +286,13 @@ fn parse_json(bytes: &[u8], schema: &FeatureSchema) -> Result<Vec<FeatureMap>, R
 
 /// A CSV body with a header line; each field is read as the type its
 /// feature takes (an empty field is absent).
-fn parse_csv(bytes: &[u8], schema: &FeatureSchema) -> Result<Vec<FeatureMap>, Rejection> {
+fn parse_csv(
+    bytes: &[u8],
+    schema: &FeatureSchema,
+    max_rows: usize,
+) -> Result<Vec<FeatureMap>, Rejection> {
     let text = std::str::from_utf8(bytes).map_err(|_| bad("the CSV body is not UTF-8"))?;
-    let mut records = csv_records(text)?.into_iter();
+    let mut records = csv_records(text, max_rows.saturating_add(1))?.into_iter();
     let Some(header) = records.next() else {
         return Err(bad("the CSV body has no header line"));
     };
@@ -340,9 +344,14 @@ fn csv_value(kind: &FeatureKind, field: String) -> FeatureValue {
     }
 }
 
+/// The most fields a CSV line may have.
+const MAX_CSV_FIELDS: usize = 4096;
+
 /// Splits CSV text into records (RFC 4180: quoted fields, doubled quotes,
-/// CRLF or LF line ends; blank lines skipped).
-fn csv_records(text: &str) -> Result<Vec<Vec<String>>, Rejection> {
+/// CRLF or LF line ends; blank lines skipped). Stops as soon as there are
+/// more than `max_records` records (413) or a record has more than
+/// [`MAX_CSV_FIELDS`] fields (400): nothing is built past either limit.
+fn csv_records(text: &str, max_records: usize) -> Result<Vec<Vec<String>>, Rejection> {
     let mut records = Vec::new();
     let mut record = Vec::new();
     let mut field = String::new();
@@ -367,6 +376,12 @@ fn csv_records(text: &str) -> Result<Vec<Vec<String>>, Rejection> {
                 any = true;
             }
             ',' => {
+                if record.len() >= MAX_CSV_FIELDS {
+                    return Err(bad(format!(
+                        "CSV line {} has more than {MAX_CSV_FIELDS} fields",
+                        records.len() + 1
+                    )));
+                }
                 record.push(std::mem::take(&mut field));
                 any = true;
             }
@@ -374,6 +389,11 @@ fn csv_records(text: &str) -> Result<Vec<Vec<String>>, Rejection> {
             '\n' | '\r' => {
                 if any || !field.is_empty() {
                     record.push(std::mem::take(&mut field));
+                    if records.len() >= max_records {
+                        return Err(Rejection::RowsOverLimit {
+                            limit: max_records.saturating_sub(1),
+                        });
+                    }
                     records.push(std::mem::take(&mut record));
                 }
                 any = false;
@@ -386,6 +406,11 @@ fn csv_records(text: &str) -> Result<Vec<Vec<String>>, Rejection> {
     }
     if any || !field.is_empty() {
         record.push(field);
+        if records.len() >= max_records {
+            return Err(Rejection::RowsOverLimit {
+                limit: max_records.saturating_sub(1),
+            });
+        }
         records.push(record);
     }
     Ok(records)
@@ -397,12 +422,19 @@ mod tests {
 
     #[test]
     fn csv_records_follow_rfc_4180() {
-        let r = csv_records("a,b\r\n\"x, \"\"y\"\"\",2\n\n3,\n").unwrap();
+        let r = csv_records("a,b\r\n\"x, \"\"y\"\"\",2\n\n3,\n", 10).unwrap();
         assert_eq!(
             r,
             vec![vec!["a", "b"], vec!["x, \"y\"", "2"], vec!["3", ""]]
         );
-        assert!(csv_records("a,\"b").is_err());
-        assert!(csv_records("").unwrap().is_empty());
+        assert!(csv_records("a,\"b", 10).is_err());
+        assert!(csv_records("", 10).unwrap().is_empty());
+        // Decoding stops at the limit: the 4th record is refused.
+        assert!(matches!(
+            csv_records("h\n1\n2\n3\n4\n5\n", 3),
+            Err(Rejection::RowsOverLimit { limit: 2 })
+        ));
+        assert!(matches!(csv_records("h\n1\n2", 3), Ok(r) if r.len() == 3));
+        assert!(csv_records(&",".repeat(MAX_CSV_FIELDS + 1), 3).is_err());
     }
 }

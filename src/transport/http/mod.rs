@@ -101,10 +101,11 @@
 //!
 //! `GET /metrics` renders, in the Prometheus text format, the output of the
 //! [`MetricsRenderer`] the host configured (for example its Prometheus
-//! recorder's `render`), followed by the transport's own counters:
-//! `modelhost_http_requests_total{route, status}`,
-//! `modelhost_http_request_duration_seconds{route}` (sum and count),
-//! `modelhost_http_requests_in_flight`, and per model
+//! recorder's `render`), followed by the transport's own metrics, kept in a
+//! private `metrics-exporter-prometheus` recorder (the process's global
+//! recorder stays the host's): `modelhost_http_requests_total{route, status}`,
+//! the histogram `modelhost_http_request_duration_seconds{route}` (buckets
+//! from 100 µs to 10 s), `modelhost_http_requests_in_flight`, and per model
 //! `modelhost_http_model_ready` and `modelhost_http_model_version`.
 //!
 //! `GET /openapi.json` is an OpenAPI 3 document of every endpoint, with each
@@ -132,21 +133,29 @@
 //! # Limits and errors
 //!
 //! Bodies are limited to 2 MiB by default ([`HttpTransport::body_limit`]),
-//! and requests to 10,000 rows ([`HttpTransport::max_rows`]): larger ones
-//! get 413. Every rejection has one fixed status and a JSON body
-//! (`{"error": "..."}`; MLflow's shape on `/invocations`):
+//! after decompression (`Content-Encoding: gzip` or `deflate`; a zip bomb
+//! gets 413, other encodings 415), and requests to 10,000 rows
+//! ([`HttpTransport::max_rows`]): larger ones get 413. A client that sends
+//! `Expect: 100-continue` with a declared length over the limit gets 413
+//! before sending its body. At most [`HttpTransport::max_in_flight`]
+//! inference requests are answered at once; the excess is shed at once
+//! with 503 and `Retry-After: 1`. Connection timeouts and the connection
+//! cap are [`ServeOptions`]. Every rejection has one fixed status and a JSON
+//! body (`{"error": "..."}`; MLflow's shape on `/invocations`), whose
+//! message is bounded (at most 20 schema violations are listed):
 //!
 //! | cause | status |
 //! |---|---|
-//! | malformed JSON, invalid tensor or binary framing, bad version segment | 400 |
-//! | schema violations ([`Error::Schema`](crate::Error::Schema)), naming every bad feature | 400 |
+//! | malformed JSON, invalid tensor or binary framing, bad version segment, undecodable compressed body | 400 |
+//! | schema violations ([`Error::Schema`](crate::Error::Schema)), naming the bad features | 400 |
 //! | missing / wrong admin token | 401 / 403 |
 //! | unknown model or route, version not held, admin disabled | 404 |
+//! | body not complete within the request timeout ([`ServeOptions::request_timeout`]) | 408 |
 //! | refused swap (stale, breaking schema, failed warm-up), model without registry | 409 |
-//! | body or row count over the limit | 413 |
-//! | unsupported content type (`/invocations`) | 415 |
-//! | model failure or panic | 500 |
-//! | [`Error::Overloaded`](crate::Error::Overloaded) (with `Retry-After: 1`), not ready, unloaded, shutting down | 503 |
+//! | body or row count over the limit; more rows than a batcher's model call takes ([`Error::RequestTooLarge`](crate::Error::RequestTooLarge)) | 413 |
+//! | unsupported content type (`/invocations`) or content encoding | 415 |
+//! | model failure or panic, corrupt artifact | 500 |
+//! | admission limit reached, [`Error::Overloaded`](crate::Error::Overloaded) (both with `Retry-After: 1`), not ready, unloaded, shutting down | 503 |
 //! | [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded) | 504 |
 //!
 //! No input makes a handler panic; a panic inside a server is answered with
@@ -154,16 +163,25 @@
 //!
 //! # Blocking calls
 //!
-//! [`ModelServer`](crate::ModelServer) methods block. By default the
-//! transport calls them inline on the async worker thread, which is the
-//! fastest choice for the sub-microsecond predictions of tabular models;
-//! [`Blocking::Pool`] moves them to tokio's blocking pool for models that
-//! take milliseconds. Admin operations (registry I/O, artifact loads) always
-//! run on the blocking pool.
+//! Inference awaits [`ModelServer::predict_async`](crate::ModelServer::predict_async)
+//! on the async worker: an [`InProcessServer`](crate::InProcessServer)
+//! predicts inline, the fastest choice for the sub-microsecond predictions of
+//! tabular models, and a [`Batcher`](crate::Batcher) queues the request
+//! without blocking the worker, so a full queue is answered 503 with
+//! `Retry-After` at once. [`Blocking::Pool`] moves calls to
+//! [`ModelServer::predict`](crate::ModelServer::predict) onto tokio's
+//! blocking pool, for servers without an async path whose models take
+//! milliseconds. Admin operations (registry I/O, artifact loads) always run
+//! on the blocking pool.
+//!
+//! Admin endpoints take an `Admin` extractor that checks the bearer token
+//! before the handler runs, and the router and its metrics labels are built
+//! from one table of routes.
 
 mod admin;
 mod codec;
 mod error;
+mod guard;
 mod metrics;
 mod mlflow;
 mod oip;
@@ -171,5 +189,11 @@ mod openapi;
 mod router;
 mod serve;
 
-pub use router::{Blocking, DEFAULT_BODY_LIMIT, DEFAULT_MAX_ROWS, HttpTransport, MetricsRenderer};
-pub use serve::{serve, serve_on};
+pub use router::{
+    Blocking, DEFAULT_BODY_LIMIT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_ROWS, HttpTransport,
+    MetricsRenderer,
+};
+pub use serve::{
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, ServeOptions,
+    serve, serve_on, serve_with,
+};

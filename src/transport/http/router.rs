@@ -1,22 +1,27 @@
 //! [`HttpTransport`]: turns servers into an axum [`Router`].
 
 use std::fmt;
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use tower_http::decompression::RequestDecompressionLayer;
 
-use super::error::{ApiError, Rejection};
+use super::error::{ApiError, Rejection, Shape};
 use super::metrics::Stats;
-use super::{admin, metrics, mlflow, oip, openapi};
+use super::{admin, guard, metrics, mlflow, oip, openapi};
 use crate::registry::{ModelRef, Registry};
-use crate::server::ModelServer;
+use crate::server::{ModelServer, PredictRequest, PredictResponse};
 use crate::{InProcessServer, Result};
 
 /// The default limit on request bodies: 2 MiB.
@@ -25,27 +30,36 @@ pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// The default limit on rows per request: 10,000.
 pub const DEFAULT_MAX_ROWS: usize = 10_000;
 
+/// The default number of inference requests answered at once: 256.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
 /// Renders metrics in the Prometheus text format for `GET /metrics`, for
 /// example a Prometheus recorder handle's `render`.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// Where the transport runs the (blocking) calls into a [`ModelServer`].
+/// How the transport calls into a [`ModelServer`].
 ///
 /// # Choosing
 ///
 /// A single-row prediction through an [`InProcessServer`] takes well under a
 /// microsecond, less than handing it to another thread costs; the `http`
 /// benchmark measures inline calls at a higher throughput than the blocking
-/// pool on small models. Models that take milliseconds per call, or servers
-/// that queue (a batcher waiting for its window), would stall the async
+/// pool on small models. A [`Batcher`](crate::Batcher) never blocks the
+/// caller on [`ModelServer::predict_async`]: it queues the request (or
+/// refuses it with [`Error::Overloaded`](crate::Error::Overloaded), a 503
+/// with `Retry-After`) and the handler awaits the answer. Servers without an
+/// async path whose models take milliseconds per call would stall the
 /// runtime's worker threads: use [`Blocking::Pool`] for them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Blocking {
-    /// Call the server on the async worker thread (the default).
+    /// Await [`ModelServer::predict_async`] on the async worker thread (the
+    /// default): a queueing server (a batcher) waits without blocking the
+    /// worker, an [`InProcessServer`] predicts inline.
     #[default]
     Inline,
-    /// Call the server on tokio's blocking thread pool (`spawn_blocking`).
+    /// Call [`ModelServer::predict`] on tokio's blocking thread pool
+    /// (`spawn_blocking`), for slow servers without an async path.
     Pool,
 }
 
@@ -93,17 +107,57 @@ impl Shared {
             .ok_or_else(|| Rejection::ModelNotFound(name.to_owned()))
     }
 
-    /// Runs a blocking call into a server as configured by [`Blocking`].
-    /// A panic in the call becomes a 500, never a dropped connection.
-    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, Rejection>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        match self.blocking {
-            Blocking::Inline => catch_unwind(AssertUnwindSafe(f))
-                .map_err(|_| Rejection::Internal("the server panicked".into())),
-            Blocking::Pool => blocking(f).await,
+    /// The most JSON values (arrays, objects, numbers, strings…) a request
+    /// body for a model of `features` features may hold: generous for any
+    /// request within the row limit (four times the values of `max_rows`
+    /// rows with two of structure each), and small enough that the parsed
+    /// tree stays a small multiple of the body limit.
+    pub(crate) fn json_value_budget(&self, features: usize) -> usize {
+        self.max_rows
+            .saturating_mul(features.saturating_add(2))
+            .saturating_mul(4)
+            .saturating_add(4096)
+    }
+
+    /// Predicts `request` with `server` as configured by [`Blocking`]. A
+    /// panic in the server becomes a 500, never a dropped connection.
+    pub(crate) async fn predict(
+        &self,
+        server: &Arc<dyn ModelServer>,
+        request: PredictRequest<'static>,
+    ) -> Result<PredictResponse, Rejection> {
+        let answer = match self.blocking {
+            Blocking::Inline => {
+                let future = catch_unwind(AssertUnwindSafe(|| server.predict_async(request)))
+                    .map_err(|_| panicked())?;
+                CatchUnwind(future).await.map_err(|_| panicked())?
+            }
+            Blocking::Pool => {
+                let server = server.clone();
+                blocking(move || server.predict(request)).await?
+            }
+        };
+        Ok(answer?)
+    }
+}
+
+fn panicked() -> Rejection {
+    Rejection::Internal("the server panicked".into())
+}
+
+/// Polls a future under `catch_unwind`, so that a panic inside a server's
+/// own future answers 500 instead of aborting the connection's task.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(answer)) => Poll::Ready(Ok(answer)),
+            Err(panic) => Poll::Ready(Err(panic)),
         }
     }
 }
@@ -114,9 +168,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| Rejection::Internal("the server panicked".into()))
+    tokio::task::spawn_blocking(f).await.map_err(|_| panicked())
 }
 
 /// The body, or the fixed rejection for a body over the limit (413) or one
@@ -178,6 +230,7 @@ pub struct HttpTransport {
     max_rows: usize,
     renderer: Option<MetricsRenderer>,
     blocking: Blocking,
+    max_in_flight: usize,
 }
 
 impl Default for HttpTransport {
@@ -197,6 +250,7 @@ impl HttpTransport {
             max_rows: DEFAULT_MAX_ROWS,
             renderer: None,
             blocking: Blocking::Inline,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 
@@ -274,6 +328,20 @@ impl HttpTransport {
         self
     }
 
+    /// The most inference requests (OIP `infer`, MLflow `/invocations`)
+    /// answered at once, over all models (default
+    /// [`DEFAULT_MAX_IN_FLIGHT`]). Beyond it a request is refused at once
+    /// with 503 and `Retry-After: 1` instead of queueing without bound
+    /// (admission control: tower's global concurrency limit with load
+    /// shedding). Health, metadata, metrics and admin endpoints are not
+    /// counted, so probes answer under overload. A [`Batcher`](crate::Batcher)
+    /// in front of a model queues up to its own capacity within this limit.
+    /// At least 1.
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
+        self
+    }
+
     /// Where calls into the servers run (default [`Blocking::Inline`]).
     pub fn blocking(mut self, blocking: Blocking) -> Self {
         self.blocking = blocking;
@@ -308,6 +376,14 @@ impl HttpTransport {
                 unloaded: AtomicBool::new(false),
             });
         }
+        let admission = Admission::new(self.max_in_flight);
+        let table = routes(&admission);
+        let patterns: Vec<&'static str> = table.iter().map(|(pattern, _)| *pattern).collect();
+        let router = table
+            .into_iter()
+            .fold(Router::new(), |router, (pattern, handlers)| {
+                router.route(pattern, handlers)
+            });
         let shared = Arc::new(Shared {
             models,
             admin_token: self.admin_token,
@@ -315,64 +391,109 @@ impl HttpTransport {
             max_rows: self.max_rows,
             renderer: self.renderer,
             blocking: self.blocking,
-            stats: Stats::new(ROUTES),
+            stats: Stats::new(&patterns),
         });
-        Ok(routes()
+        // Outermost last: every request is counted, then checked for a
+        // declared length over the limit and its encoding before any body
+        // byte is read, then decompressed under the same body limit.
+        Ok(router
             .fallback(|| async { ApiError::from(Rejection::RouteNotFound) })
             .method_not_allowed_fallback(|| async { ApiError::from(Rejection::MethodNotAllowed) })
+            .layer(DefaultBodyLimit::max(self.body_limit))
+            .layer(RequestDecompressionLayer::new().gzip(true).deflate(true))
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                guard::declared_body,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
                 metrics::track,
             ))
-            .layer(DefaultBodyLimit::max(self.body_limit))
             .with_state(shared))
     }
 }
 
-/// Every route pattern, as labelled in the metrics.
-pub(crate) const ROUTES: &[&str] = &[
-    "/v2/health/live",
-    "/v2/health/ready",
-    "/v2",
-    "/v2/models/{name}",
-    "/v2/models/{name}/ready",
-    "/v2/models/{name}/infer",
-    "/v2/models/{name}/versions/{version}",
-    "/v2/models/{name}/versions/{version}/ready",
-    "/v2/models/{name}/versions/{version}/infer",
-    "/v2/repository/index",
-    "/v2/repository/models/{name}/load",
-    "/v2/repository/models/{name}/unload",
-    "/admin/models/{name}/aliases/{alias}",
-    "/invocations",
-    "/ping",
-    "/health",
-    "/version",
-    "/metrics",
-    "/openapi.json",
-];
+/// The shared admission limit of the inference routes.
+#[derive(Clone)]
+struct Admission {
+    slots: Arc<tokio::sync::Semaphore>,
+    limit: usize,
+}
 
-fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route(ROUTES[0], get(oip::live))
-        .route(ROUTES[1], get(oip::ready))
-        .route(ROUTES[2], get(oip::server_metadata))
-        .route(ROUTES[3], get(oip::model_metadata))
-        .route(ROUTES[4], get(oip::model_ready))
-        .route(ROUTES[5], post(oip::infer))
-        .route(ROUTES[6], get(oip::version_metadata))
-        .route(ROUTES[7], get(oip::version_ready))
-        .route(ROUTES[8], post(oip::version_infer))
-        .route(ROUTES[9], post(admin::index))
-        .route(ROUTES[10], post(admin::load))
-        .route(ROUTES[11], post(admin::unload))
-        .route(ROUTES[12], post(admin::set_alias))
-        .route(ROUTES[13], post(mlflow::invocations))
-        .route(ROUTES[14], get(mlflow::ping))
-        .route(ROUTES[15], get(mlflow::ping))
-        .route(ROUTES[16], get(mlflow::version))
-        .route(ROUTES[17], get(metrics::render))
-        .route(ROUTES[18], get(openapi::document))
+impl Admission {
+    fn new(limit: usize) -> Self {
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    /// `handlers` behind the limit: a request that finds every slot taken
+    /// is shed at once with 503 (in `shape`), never queued.
+    fn admit(
+        &self,
+        handlers: MethodRouter<Arc<Shared>>,
+        shape: Shape,
+    ) -> MethodRouter<Arc<Shared>> {
+        let limit = self.limit;
+        handlers.layer(
+            tower::ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(
+                    move |_: tower::BoxError| async move {
+                        ApiError {
+                            rejection: Rejection::Busy { limit },
+                            shape,
+                        }
+                    },
+                ))
+                .layer(tower::load_shed::LoadShedLayer::new())
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+                    self.slots.clone(),
+                )),
+        )
+    }
+}
+
+/// Every route: its pattern (also its label in the metrics) and its
+/// handlers. The router and the metrics are both built from this table.
+fn routes(admission: &Admission) -> Vec<(&'static str, MethodRouter<Arc<Shared>>)> {
+    let infer = |handlers| admission.admit(handlers, Shape::Oip);
+    vec![
+        ("/v2/health/live", get(oip::live)),
+        ("/v2/health/ready", get(oip::ready)),
+        ("/v2", get(oip::server_metadata)),
+        ("/v2/models/{name}", get(oip::model_metadata)),
+        ("/v2/models/{name}/ready", get(oip::model_ready)),
+        ("/v2/models/{name}/infer", infer(post(oip::infer))),
+        (
+            "/v2/models/{name}/versions/{version}",
+            get(oip::version_metadata),
+        ),
+        (
+            "/v2/models/{name}/versions/{version}/ready",
+            get(oip::version_ready),
+        ),
+        (
+            "/v2/models/{name}/versions/{version}/infer",
+            infer(post(oip::version_infer)),
+        ),
+        ("/v2/repository/index", post(admin::index)),
+        ("/v2/repository/models/{name}/load", post(admin::load)),
+        ("/v2/repository/models/{name}/unload", post(admin::unload)),
+        (
+            "/admin/models/{name}/aliases/{alias}",
+            post(admin::set_alias),
+        ),
+        (
+            "/invocations",
+            admission.admit(post(mlflow::invocations), Shape::Mlflow),
+        ),
+        ("/ping", get(mlflow::ping)),
+        ("/health", get(mlflow::ping)),
+        ("/version", get(mlflow::version)),
+        ("/metrics", get(metrics::render)),
+        ("/openapi.json", get(openapi::document)),
+    ]
 }
 
 impl fmt::Debug for HttpTransport {
@@ -384,6 +505,7 @@ impl fmt::Debug for HttpTransport {
             .field("max_rows", &self.max_rows)
             .field("metrics_renderer", &self.renderer.is_some())
             .field("blocking", &self.blocking)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }

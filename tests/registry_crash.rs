@@ -1,0 +1,187 @@
+//! Crash loop: the `modelhost` binary is killed (SIGKILL) at random points
+//! while it registers versions, moves aliases, promotes and collects
+//! garbage. After every kill the registry must still keep its promises:
+//! it opens, every listed version verifies and loads, every alias resolves
+//! to a loadable version, no version number is used twice, and what killed
+//! writers leave behind does not grow.
+//!
+//! `MODELHOST_CRASH_ITERATIONS` (default 60) and `MODELHOST_CRASH_SEED` run
+//! it longer or differently.
+#![cfg(unix)]
+
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use modelhost::artifact::ReadOptions;
+use modelhost::registry::{ModelRef, Registry};
+use rand::{Rng, SeedableRng};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Temporary files and artifacts without a summary under `shop/`.
+fn garbage(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for sub in ["shop", "shop/versions", "shop/archive"] {
+        let Ok(entries) = std::fs::read_dir(root.join(sub)) else {
+            continue;
+        };
+        let names: Vec<String> = entries
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        for n in &names {
+            let orphan = n
+                .strip_suffix(".mhart")
+                .is_some_and(|v| !names.contains(&format!("{v}.json")));
+            if n.contains(".tmp-") || orphan {
+                out.push(format!("{sub}/{n}"));
+            }
+        }
+    }
+    out
+}
+
+/// Checks every invariant; records which registration each version holds
+/// (`numbers`), failing if a number ever holds another.
+fn check(reg_dir: &Path, numbers: &mut BTreeMap<u64, String>, context: &str) {
+    let reg = Registry::open(reg_dir).unwrap_or_else(|e| panic!("{context}: opens: {e}"));
+    let Ok(all) = reg.versions("shop", true) else {
+        // Not created yet: the first register was killed before model.json.
+        assert!(numbers.is_empty(), "{context}: the model disappeared");
+        return;
+    };
+    let counter: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reg_dir.join("shop/model.json")).unwrap()).unwrap();
+    let next = counter["next_version"].as_u64().unwrap();
+    for v in &all {
+        assert!(
+            v.version < next,
+            "{context}: version {} visible but the counter is at {next}",
+            v.version
+        );
+        let id = v.tags.get("registration").cloned().unwrap_or_default();
+        let first = numbers.entry(v.version).or_insert_with(|| id.clone());
+        assert_eq!(
+            *first, id,
+            "{context}: version {} reused for another registration",
+            v.version
+        );
+        if !v.archived {
+            let loaded = reg
+                .load(
+                    &ModelRef::Version("shop".into(), v.version),
+                    ReadOptions::new(),
+                )
+                .unwrap_or_else(|e| panic!("{context}: version {} loads: {e}", v.version));
+            assert_eq!(loaded.header.version, v.version);
+        }
+    }
+    for (alias, v) in reg.aliases("shop").unwrap() {
+        let loaded = reg
+            .load(
+                &ModelRef::Alias("shop".into(), alias.clone()),
+                ReadOptions::new(),
+            )
+            .unwrap_or_else(|e| panic!("{context}: alias {alias} -> {v} loads: {e}"));
+        assert_eq!(loaded.header.version, v);
+    }
+    // A killed writer leaves at most one temporary file and one orphan; the
+    // next writer removes them, so garbage never accumulates.
+    let left = garbage(reg_dir);
+    assert!(left.len() <= 2, "{context}: garbage accumulates: {left:?}");
+}
+
+#[test]
+fn killed_writers_never_break_the_registry() {
+    let iterations = env_or("MODELHOST_CRASH_ITERATIONS", 60);
+    let mut rng =
+        rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(env_or("MODELHOST_CRASH_SEED", 13));
+    let dir = tempfile::tempdir().unwrap();
+    let reg_dir = dir.path().join("registry");
+    let reg_arg = reg_dir.to_str().unwrap().to_owned();
+    let base = common::tree_artifact("shop", 300, 5, 3).unwrap();
+    let mut numbers = BTreeMap::new();
+    let mut kills = 0;
+    // How long one uninterrupted register takes here: kills land anywhere
+    // from the start of a writer to a little after its end.
+    let first = dir.path().join("first.mhart");
+    base.clone()
+        .with_tag("registration", "first")
+        .write(&first)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_modelhost"))
+        .args(["registry", "--dir", &reg_arg, "register"])
+        .arg(&first)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let window = (started.elapsed().as_micros() as u64 * 3 / 2).max(1_000);
+    for i in 0..iterations {
+        let file = dir.path().join(format!("{i}.mhart"));
+        base.clone()
+            .with_metric("auc", rng.gen_range(0.5..0.9))
+            .with_tag("registration", i.to_string())
+            .write(&file)
+            .unwrap();
+        let visible: Vec<u64> = Registry::open(&reg_dir)
+            .unwrap()
+            .versions("shop", false)
+            .map(|v| v.iter().map(|v| v.version).collect())
+            .unwrap_or_default();
+        let target = if visible.is_empty() {
+            1
+        } else {
+            visible[rng.gen_range(0..visible.len())]
+        };
+        let target = target.to_string();
+        let file = file.to_str().unwrap().to_owned();
+        let args: Vec<&str> = match rng.gen_range(0..10) {
+            0..=4 => vec!["register", &file],
+            5 | 6 => vec!["alias", "shop", "production", &target],
+            7 => vec!["promote", "shop", "--metric", "auc", "--alias", "staging"],
+            8 => vec!["gc", "shop", "--keep", "2", "--delete"],
+            _ => vec!["gc", "shop", "--keep", "3"],
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_modelhost"))
+            .args(["registry", "--dir", &reg_arg])
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Where in the write the kill lands is what varies; the invariants
+        // must hold wherever it does.
+        std::thread::sleep(Duration::from_micros(rng.gen_range(0..window)));
+        if child.try_wait().unwrap().is_none() {
+            kills += 1;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        check(
+            &reg_dir,
+            &mut numbers,
+            &format!("after {args:?} (iteration {i})"),
+        );
+    }
+    // One last write sweeps the last killed writer's leftovers.
+    let reg = Registry::open(&reg_dir).unwrap();
+    reg.register(base.clone().with_tag("registration", "final"))
+        .unwrap();
+    check(&reg_dir, &mut numbers, "after the final register");
+    assert_eq!(garbage(&reg_dir), Vec::<String>::new());
+    assert!(kills > 0, "no writer was killed mid-run");
+    eprintln!(
+        "{iterations} iterations, {kills} writers killed mid-run, {} version numbers used",
+        numbers.len()
+    );
+}
