@@ -176,19 +176,7 @@ pub fn rank(server: &dyn ModelServer, request: RankRequest<'_>) -> Result<RankRe
         Rows::Maps {
             session,
             candidates,
-        } => {
-            let merged: Vec<FeatureMap> = candidates
-                .iter()
-                .map(|c| {
-                    let mut row = session.clone();
-                    for (name, value) in c.iter() {
-                        row.insert(name, value.clone());
-                    }
-                    row
-                })
-                .collect();
-            PredictRequest::rows(merged)
-        }
+        } => PredictRequest::rows(candidate_rows(session, candidates)),
         Rows::Encoded(Cow::Borrowed(rows)) => PredictRequest::encoded(rows),
         Rows::Encoded(Cow::Owned(rows)) => PredictRequest::encoded_owned(rows),
     };
@@ -197,14 +185,48 @@ pub fn rank(server: &dyn ModelServer, request: RankRequest<'_>) -> Result<RankRe
         None => predict,
     };
     let response = server.predict(predict)?;
-    let (scores, label) = scores(&response, label)?;
-    Ok(RankResponse {
-        model: response.model.clone(),
-        version: response.version,
-        id: response.id.clone(),
-        label,
-        items: top_k(&scores, k),
-    })
+    RankResponse::from_predictions(&response, k, label)
+}
+
+/// One row per candidate: the session's features, then the candidate's own
+/// (a candidate's value wins on a clash).
+#[must_use]
+pub fn candidate_rows(session: &FeatureMap, candidates: &[FeatureMap]) -> Vec<FeatureMap> {
+    candidates
+        .iter()
+        .map(|c| {
+            let mut row = session.clone();
+            for (name, value) in c.iter() {
+                row.insert(name, value.clone());
+            }
+            row
+        })
+        .collect()
+}
+
+impl RankResponse {
+    /// The best `k` rows of a response that scored one row per candidate,
+    /// ranked by score (regressors) or by the probability of `label`
+    /// (classifiers; default the last label). For callers that send the
+    /// request themselves, such as a transport.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rank`] as for [`rank`].
+    pub fn from_predictions(
+        response: &PredictResponse,
+        k: usize,
+        label: Option<String>,
+    ) -> Result<Self> {
+        let (scores, label) = scores(response, label)?;
+        Ok(Self {
+            model: response.model.clone(),
+            version: response.version,
+            id: response.id.clone(),
+            label,
+            items: top_k(&scores, k),
+        })
+    }
 }
 
 /// Each row's score and the label it is the probability of.

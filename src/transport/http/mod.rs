@@ -186,6 +186,7 @@ mod metrics;
 mod mlflow;
 mod oip;
 mod openapi;
+mod rank;
 mod router;
 mod serve;
 
