@@ -80,6 +80,22 @@ check(
     model_meta,
 )
 
+# Every output the metadata lists answers (clients build their requested
+# outputs from it); probabilities name their class order.
+listed = [o["name"] for o in model_meta["outputs"]]
+result = client.infer(
+    MODEL,
+    inputs(rows, binary=True),
+    outputs=[httpclient.InferRequestedOutput(name, binary_data=True) for name in listed],
+)
+for o in model_meta["outputs"]:
+    array = result.as_numpy(o["name"])
+    check(f"listed output {o['name']} answers", array is not None and array.shape[0] == len(rows), o)
+    if o["name"] == "probabilities":
+        classes = o.get("parameters", {}).get("labels")
+        check("probabilities name their labels", classes is not None and array.shape[1] == len(classes), o)
+        check("probabilities sum to 1", all(abs(sum(r) - 1.0) < 1e-9 for r in array.tolist()))
+
 # Default options: binary inputs, and (no outputs named) binary outputs.
 result = client.infer(MODEL, inputs(rows, binary=True), request_id="py-1")
 check("infer binary: labels", as_labels(result.as_numpy("label")) == labels)
