@@ -157,6 +157,22 @@ for name, body in [
 csv = ",".join(columns) + "\n" + "\n".join(",".join(str(r[c]) for c in columns) for r in rows) + "\n"
 r = requests.post(BASE + "/invocations", data=csv, headers={"Content-Type": "text/csv"}, timeout=10)
 check("mlflow csv", r.status_code == 200 and r.json()["predictions"] == labels, r.text[:300])
+# What a pyfunc user of a predict_proba model expects: one list of class
+# probabilities per row, in the label order the OIP metadata names.
+r = requests.post(
+    BASE + "/invocations",
+    json={"dataframe_records": rows, "params": {"predict_method": "predict_proba"}},
+    timeout=10,
+)
+proba = r.json().get("predictions") if r.status_code == 200 else None
+check(
+    "mlflow predict_proba",
+    proba is not None
+    and len(proba) == len(rows)
+    and all(len(p) == 2 and abs(sum(p) - 1.0) < 1e-9 for p in proba)
+    and [("buy" if p[1] >= p[0] else "ignore") for p in proba] == labels,
+    r.text[:300],
+)
 r = requests.post(BASE + "/invocations", data="x", headers={"Content-Type": "text/plain"}, timeout=10)
 check("mlflow 415", r.status_code == 415 and r.json()["error_code"] == "BAD_REQUEST", r.text)
 r = requests.post(BASE + "/invocations", json={"dataframe_records": [{"device": "fridge"}]}, timeout=10)
