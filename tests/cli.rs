@@ -542,3 +542,84 @@ fn registry_cli_is_safe_by_default() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--alias"));
 }
+
+/// `gc` keeps the rollback target, has a dry run, and `restore` undoes it;
+/// an archived version says so; `versions` lines its columns up.
+#[test]
+fn gc_keeps_the_rollback_target_and_restore_undoes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("reg");
+    let reg_s = reg.to_str().unwrap();
+    let file = dir.path().join("a.mhart");
+    write_artifact(&file);
+    for _ in 0..4 {
+        assert!(
+            modelhost(&["-d", reg_s, "registry", "register", file.to_str().unwrap()])
+                .status
+                .success()
+        );
+    }
+    let run = |args: &[&str]| {
+        let mut all = vec!["-d", reg_s, "registry"];
+        all.extend_from_slice(args);
+        let out = modelhost(&all);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out,
+        )
+    };
+    // production went 3 -> 4: version 3 is what a server rolls back to.
+    assert_eq!(run(&["alias", "shop", "production", "3"]).0, Some(0));
+    assert_eq!(run(&["alias", "shop", "production", "4"]).0, Some(0));
+
+    let (code, stdout, _) = run(&["gc", "shop", "--keep", "1", "--dry-run"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("would archive versions [1, 2]"), "{stdout}");
+    assert!(stdout.contains("nothing changed"));
+    assert_eq!(
+        run(&["resolve", "shop/1"]).0,
+        Some(0),
+        "the dry run moved nothing"
+    );
+
+    let (code, stdout, _) = run(&["gc", "shop", "--keep", "1"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("archived versions [1, 2]"), "{stdout}");
+    assert_eq!(
+        run(&["resolve", "shop/3"]).0,
+        Some(0),
+        "the rollback target is kept"
+    );
+    let (code, _, out) = run(&["resolve", "shop/1"]);
+    assert_eq!(code, Some(1));
+    assert!(one_error_line(&out).contains("archived"));
+
+    // Without a grace period, the rollback target goes too.
+    let (_, stdout, _) = run(&[
+        "gc",
+        "shop",
+        "--keep",
+        "1",
+        "--alias-days",
+        "0",
+        "--dry-run",
+    ]);
+    assert!(stdout.contains("would archive versions [3]"), "{stdout}");
+
+    assert_eq!(run(&["restore", "shop", "1"]).0, Some(0));
+    assert_eq!(run(&["resolve", "shop/1"]).0, Some(0));
+    let (code, _, out) = run(&["restore", "shop", "1"]);
+    assert_eq!(code, Some(1), "not archived any more");
+    one_error_line(&out);
+
+    // The table's columns start at the same place on every line.
+    assert_eq!(run(&["tag", "--help"]).0, Some(2), "no such command");
+    let (_, table, _) = run(&["versions", "shop", "--all"]);
+    let lines: Vec<&str> = table.lines().collect();
+    let metrics_at = lines[0].find("metrics").unwrap();
+    assert_eq!(lines.len(), 5, "{table}");
+    for line in &lines[1..] {
+        assert_eq!(line.find("auc="), Some(metrics_at), "{table}");
+    }
+}

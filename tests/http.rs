@@ -1521,6 +1521,14 @@ fn promoting_a_corrupt_version_moves_neither_the_alias_nor_the_server() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
+    // A server of version 1 whose observer counts failed loads.
+    let failed = Arc::new(FailedLoads::default());
+    let server = Arc::new(
+        InProcessServer::builder(server.current().clone())
+            .observer(failed.clone())
+            .build()
+            .unwrap(),
+    );
     let s = Running::start(
         HttpTransport::new()
             .managed_model(
@@ -1536,6 +1544,14 @@ fn promoting_a_corrupt_version_moves_neither_the_alias_nor_the_server() {
         ("authorization", "Bearer t"),
         ("content-type", "application/json"),
     ];
+    // The repository `load` endpoint refuses it too, and says so once.
+    let reply = s.post_with(
+        "/v2/repository/models/recommender/load",
+        &auth,
+        r#"{"parameters": {"version": 2}}"#,
+    );
+    assert!(reply.status >= 400);
+    assert_eq!(failed.0.load(Ordering::SeqCst), 1);
     let reply = s.post_with(
         "/admin/models/recommender/aliases/production",
         &auth,
@@ -1567,4 +1583,20 @@ fn promoting_a_corrupt_version_moves_neither_the_alias_nor_the_server() {
         metrics.contains("modelhost_http_admin_failures_total{action=\"set_alias\"} 2"),
         "{metrics}"
     );
+    assert!(metrics.contains("modelhost_http_admin_failures_total{action=\"load\"} 1"));
+    // Every failed load reached the server's observer (a monitor counts
+    // them by reason): one per attempt here, none lost.
+    assert_eq!(failed.0.load(Ordering::SeqCst), 3);
+}
+
+/// Counts the failed loads a server reports.
+#[derive(Debug, Default)]
+struct FailedLoads(std::sync::atomic::AtomicUsize);
+
+impl modelhost::server::PredictObserver for FailedLoads {
+    fn on_predict(&self, _: &modelhost::server::PredictEvent<'_>) {}
+    fn on_failed_load(&self, _: &str, version: Option<u64>, _: &Error) {
+        assert_eq!(version, Some(2));
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }

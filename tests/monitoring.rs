@@ -417,6 +417,58 @@ fn quality_alert_fires_once_per_breach_and_resolves() {
     assert_eq!(alerts[0].metric, "recall");
 }
 
+/// The live quality gauges and an active alert's current value show the
+/// quality `Monitor::quality` computes, not the value of the last periodic
+/// evaluation: they are refreshed on every read and on `flush`.
+#[test]
+fn quality_gauges_and_active_alerts_tell_the_current_truth() {
+    recorder();
+    let d = ProbModel::deploy("truthful", 1);
+    let monitor = Monitor::builder(&d)
+        .quality_window(100)
+        // Far apart: only reads and flushes can refresh in between.
+        .evaluate_every(1_000_000)
+        .alert(AlertRule::below(Metric::Accuracy, 0.9).min_count(10))
+        .build()
+        .unwrap();
+    let server = server_with(d, &monitor);
+    let gauge =
+        || match metrics_of("truthful").get("modelhost_live_quality{metric=accuracy,version=1}") {
+            Some(DebugValue::Gauge(g)) => g.0,
+            other => panic!("no accuracy gauge: {other:?}"),
+        };
+    let serve = |from: usize, n: usize, right: bool| {
+        for k in from..from + n {
+            let key = format!("t{k}");
+            server
+                .predict(PredictRequest::new(&x(900.0)).with_id(key.clone()))
+                .unwrap();
+            let truth = if right { "yes" } else { "no" };
+            assert!(monitor.record_outcome(&key, truth).unwrap());
+        }
+    };
+    serve(0, 20, false);
+    let q = monitor.quality()[0].accuracy.unwrap();
+    assert_eq!(q, 0.0);
+    assert_eq!(gauge(), q, "refreshed by the quality read");
+    monitor.evaluate();
+    let fired = monitor.active_alerts();
+    assert_eq!(fired.len(), 1);
+    assert_eq!((fired[0].value, fired[0].current), (0.0, 0.0));
+
+    // Quality improves without an evaluation in between.
+    serve(20, 20, true);
+    monitor.flush();
+    assert_eq!(gauge(), 0.5, "refreshed by flush");
+    let q = monitor.quality()[0].accuracy.unwrap();
+    assert_eq!(q, 0.5);
+    let active = monitor.active_alerts();
+    assert_eq!(active.len(), 1, "still below 0.9");
+    assert_eq!(active[0].value, 0.0, "the value it fired at");
+    assert_eq!(active[0].current, 0.5, "the value now");
+    assert!(active[0].to_string().contains("now 0.5"), "{}", active[0]);
+}
+
 #[test]
 fn outcomes_that_do_not_fit_are_rejected_and_kept() {
     let d = ProbModel::deploy("outcomes", 1);
@@ -438,12 +490,29 @@ fn outcomes_that_do_not_fit_are_rejected_and_kept() {
         "still waiting after the errors"
     );
     assert!(!monitor.record_outcome("a", 1usize).unwrap(), "joined once");
-    // Multi-row requests are not joined.
-    let rows = [x(1.0), x(2.0)];
+    // The rows of a multi-row request are joined one by one, as `id#row`.
+    let rows = [x(1.0), x(2.0), x(900.0)];
     server
         .predict(PredictRequest::rows(&rows[..]).with_id("b"))
         .unwrap();
-    assert!(!monitor.record_outcome("b", 0usize).unwrap());
+    assert!(
+        !monitor.record_outcome("b", 0usize).unwrap(),
+        "the request id alone is no row"
+    );
+    for row in [2, 0] {
+        assert!(monitor.record_outcome(&format!("b#{row}"), 1usize).unwrap());
+    }
+    assert!(
+        !monitor.record_outcome("b#0", 1usize).unwrap(),
+        "joined once"
+    );
+    assert!(
+        !monitor.record_outcome("b#3", 1usize).unwrap(),
+        "no such row"
+    );
+    assert!(monitor.record_outcome("b#1", 0usize).unwrap());
+    let q = monitor.quality();
+    assert_eq!(q.iter().map(|q| q.total).sum::<u64>(), 4, "{q:?}");
 }
 
 #[test]

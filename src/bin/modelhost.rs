@@ -118,7 +118,8 @@ enum RegistryCommand {
         #[arg(long)]
         lower_is_better: bool,
     },
-    /// Keep the N newest versions and every aliased one; archive the rest.
+    /// Keep the N newest versions, every aliased one and every one an alias
+    /// left within --alias-days; archive the rest.
     Gc {
         /// The model name.
         name: String,
@@ -128,6 +129,20 @@ enum RegistryCommand {
         /// Delete instead of archiving.
         #[arg(long)]
         delete: bool,
+        /// Keep versions an alias pointed at within this many days (the
+        /// rollback target of a running server).
+        #[arg(long, default_value_t = 7)]
+        alias_days: u64,
+        /// Print what would be retired, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Bring an archived version back.
+    Restore {
+        /// The model name.
+        name: String,
+        /// The archived version.
+        version: u64,
     },
 }
 
@@ -350,25 +365,27 @@ fn registry(reg: Registry, command: RegistryCommand) -> modelhost::Result<()> {
             }
         }
         RegistryCommand::Versions { name, all } => {
-            println!(
-                "{:<8} {:<22} {:<18} {:<40} tags",
-                "version", "created", "aliases", "metrics"
-            );
-            for v in reg.versions(&name, all)? {
-                let mut aliases = v.aliases.join(",");
-                if v.archived {
-                    aliases = "(archived)".into();
-                }
-                let tags: Vec<String> = v.tags.iter().map(|(k, t)| format!("{k}={t}")).collect();
-                println!(
-                    "{:<8} {:<22} {:<18} {:<40} {}",
-                    v.version,
-                    time(v.created_at),
-                    aliases,
-                    metrics(&v.metrics),
-                    tags.join(" ")
-                );
-            }
+            let rows: Vec<[String; 5]> = reg
+                .versions(&name, all)?
+                .into_iter()
+                .map(|v| {
+                    let aliases = if v.archived {
+                        "(archived)".to_owned()
+                    } else {
+                        v.aliases.join(",")
+                    };
+                    let tags: Vec<String> =
+                        v.tags.iter().map(|(k, t)| format!("{k}={t}")).collect();
+                    [
+                        v.version.to_string(),
+                        time(v.created_at),
+                        aliases,
+                        metrics(&v.metrics),
+                        tags.join(" "),
+                    ]
+                })
+                .collect();
+            print_table(["version", "created", "aliases", "metrics", "tags"], &rows);
         }
         RegistryCommand::Register { file } => {
             let v = reg.register_file(&file)?;
@@ -433,18 +450,61 @@ fn registry(reg: Registry, command: RegistryCommand) -> modelhost::Result<()> {
             }
             println!("{name}@{alias} -> {v} (best {metric})");
         }
-        RegistryCommand::Gc { name, keep, delete } => {
+        RegistryCommand::Gc {
+            name,
+            keep,
+            delete,
+            alias_days,
+            dry_run,
+        } => {
+            let grace = Duration::from_secs(alias_days.saturating_mul(24 * 3600));
+            if dry_run {
+                let plan = reg.retain_plan(&name, keep, grace)?;
+                let verb = if delete { "delete" } else { "archive" };
+                println!("would {verb} versions {plan:?} (dry run: nothing changed)");
+                return Ok(());
+            }
             let retire = if delete {
                 Retire::Delete
             } else {
                 Retire::Archive
             };
-            let retired = reg.retain(&name, keep, retire)?;
+            let retired = reg.retain_with(&name, keep, grace, retire)?;
             let verb = if delete { "deleted" } else { "archived" };
             println!("{verb} versions {retired:?}");
         }
+        RegistryCommand::Restore { name, version } => {
+            reg.restore(&name, version)?;
+            println!("restored {name}/{version}");
+        }
     }
     Ok(())
+}
+
+/// Prints rows under a header, each column as wide as its widest cell, so
+/// the columns line up whatever the values.
+fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let mut widths: [usize; N] = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; N]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header);
+    for row in rows {
+        line(std::array::from_fn(|i| row[i].as_str()));
+    }
 }
 
 /// The error for an alias move refused because the version cannot load.

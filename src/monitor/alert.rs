@@ -330,6 +330,17 @@ const LOG_BOUND: usize = 200;
 const STATE_BOUND: usize = 4_096;
 
 impl Alerts {
+    /// Updates the current value of rule `index` for `version` when it is
+    /// firing, without deciding any transition (a read, not an evaluation).
+    pub(crate) fn refresh(&mut self, index: usize, version: u64, value: f64, now_ms: u64) {
+        if let Some(active) = self.firing.get_mut(&(index, version))
+            && value.is_finite()
+        {
+            active.current = value;
+            active.current_at_ms = now_ms;
+        }
+    }
+
     /// Feeds one value of rule `index` for `version`; returns the transition,
     /// if any.
     pub(crate) fn observe(

@@ -66,6 +66,11 @@ impl Registry {
         }
         let before = aliases.insert(alias.to_owned(), version);
         self.put_json(&key::aliases(name), &aliases)?;
+        if let Some(b) = before
+            && b != version
+        {
+            self.mark_released(name, b)?;
+        }
         Ok(before)
     }
 
@@ -87,6 +92,7 @@ impl Registry {
                 alias: alias.to_owned(),
             })?;
         self.put_json(&key::aliases(name), &aliases)?;
+        self.mark_released(name, v)?;
         Ok(v)
     }
 

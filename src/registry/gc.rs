@@ -1,10 +1,11 @@
 //! Retiring old versions, and recovering from writers that died part-way.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::handle::key;
 use super::reference::check_name;
-use super::{Registry, Result};
+use super::{Registry, RegistryError, Result};
 
 /// What [`Registry::retain`] does with versions it does not keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,25 +16,41 @@ pub enum Retire {
     Delete,
 }
 
+/// How long a version an alias pointed at stays safe from
+/// [`Registry::retain`] after the alias moved away: 7 days. It is the
+/// version a running server keeps for rollback, and the one an operator
+/// goes back to.
+pub const DEFAULT_ALIAS_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl Registry {
-    /// Keeps the `keep` newest versions and every aliased one; archives or
-    /// deletes the rest. Returns the versions retired.
+    /// Keeps the `keep` newest versions, every aliased one, and every one an
+    /// alias pointed at within [`DEFAULT_ALIAS_GRACE`]; archives or deletes
+    /// the rest. Returns the versions retired.
     ///
     /// # Errors
     ///
     /// Storage failures.
     pub fn retain(&self, name: &str, keep: usize, retire: Retire) -> Result<Vec<u64>> {
+        self.retain_with(name, keep, DEFAULT_ALIAS_GRACE, retire)
+    }
+
+    /// As [`retain`](Self::retain), keeping versions an alias left within
+    /// `alias_grace` (zero keeps only those aliased now).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn retain_with(
+        &self,
+        name: &str,
+        keep: usize,
+        alias_grace: Duration,
+        retire: Retire,
+    ) -> Result<Vec<u64>> {
         check_name(name)?;
         let _lock = self.store.lock(name)?;
         self.recover(name)?;
-        let versions = self.version_numbers(name, "versions")?;
-        let aliased: Vec<u64> = self.aliases(name)?.into_values().collect();
-        let cut = versions.len().saturating_sub(keep);
-        let retired: Vec<u64> = versions[..cut]
-            .iter()
-            .copied()
-            .filter(|v| !aliased.contains(v))
-            .collect();
+        let retired = self.to_retire(name, keep, alias_grace)?;
         for &v in &retired {
             // Summary first: once it is gone the version no longer resolves,
             // so a crash leaves at worst an orphan artifact, which
@@ -49,6 +66,81 @@ impl Registry {
             }
         }
         Ok(retired)
+    }
+
+    /// The versions [`retain_with`](Self::retain_with) would retire now,
+    /// changing nothing (a dry run).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn retain_plan(&self, name: &str, keep: usize, alias_grace: Duration) -> Result<Vec<u64>> {
+        check_name(name)?;
+        self.to_retire(name, keep, alias_grace)
+    }
+
+    fn to_retire(&self, name: &str, keep: usize, alias_grace: Duration) -> Result<Vec<u64>> {
+        let versions = self.version_numbers(name, "versions")?;
+        let aliased: Vec<u64> = self.aliases(name)?.into_values().collect();
+        let released = self.released(name)?;
+        let grace_ms = u64::try_from(alias_grace.as_millis()).unwrap_or(u64::MAX);
+        let recently = |v: &u64| {
+            released
+                .get(v)
+                .is_some_and(|&at| now_ms().saturating_sub(at) < grace_ms)
+        };
+        let cut = versions.len().saturating_sub(keep);
+        Ok(versions[..cut]
+            .iter()
+            .copied()
+            .filter(|v| !aliased.contains(v) && !recently(v))
+            .collect())
+    }
+
+    /// Brings an archived version back: it resolves again, under its old
+    /// number.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::VersionNotFound`] when `version` is not archived;
+    /// storage failures.
+    pub fn restore(&self, name: &str, version: u64) -> Result<()> {
+        check_name(name)?;
+        let _lock = self.store.lock(name)?;
+        self.recover(name)?;
+        let archived = self.version_numbers(name, "archive")?;
+        if archived.binary_search(&version).is_err() {
+            return Err(RegistryError::VersionNotFound {
+                name: name.to_owned(),
+                version,
+            });
+        }
+        // Artifact first: until the summary is back the version does not
+        // resolve, and a crash in between leaves an orphan that `recover`
+        // moves back to the archive.
+        for ext in ["mhart", "json"] {
+            self.store.rename(
+                &key::file(name, "archive", version, ext),
+                &key::file(name, "versions", version, ext),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// When an alias last moved away from each version.
+    fn released(&self, name: &str) -> Result<BTreeMap<u64, u64>> {
+        Ok(self.get_json(&key::released(name))?.unwrap_or_default())
+    }
+
+    /// Records that an alias just moved away from `version` (model lock
+    /// held). Entries of versions no longer present are dropped, so the
+    /// record stays as small as the model's version list.
+    pub(super) fn mark_released(&self, name: &str, version: u64) -> Result<()> {
+        let mut released = self.released(name)?;
+        let present = self.version_numbers(name, "versions")?;
+        released.retain(|v, _| present.binary_search(v).is_ok());
+        released.insert(version, now_ms());
+        self.put_json(&key::released(name), &released)
     }
 
     /// Removes what a writer that died part-way left behind: an artifact in
@@ -87,4 +179,10 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -84,6 +84,10 @@ pub(super) mod key {
     pub(in crate::registry) fn aliases(name: &str) -> String {
         format!("{name}/aliases.json")
     }
+    /// When an alias last moved away from each version (ms since the epoch).
+    pub(in crate::registry) fn released(name: &str) -> String {
+        format!("{name}/released.json")
+    }
     /// `dir` is `versions` or `archive`; `ext` is `json` or `mhart`.
     pub(in crate::registry) fn file(name: &str, dir: &str, version: u64, ext: &str) -> String {
         format!("{name}/{dir}/{version}.{ext}")

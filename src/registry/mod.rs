@@ -44,7 +44,7 @@ mod versions;
 use crate::artifact::ArtifactError;
 
 pub use aliases::{Better, MAX_ALIASES};
-pub use gc::Retire;
+pub use gc::{DEFAULT_ALIAS_GRACE, Retire};
 pub use handle::Registry;
 pub use reference::ModelRef;
 pub use store::{FsStore, RegistryStore};
@@ -90,9 +90,18 @@ pub enum RegistryError {
         /// The name.
         name: String,
     },
-    /// No such version (or it is archived).
+    /// No such version.
     #[error("model `{name}` has no version {version}")]
     VersionNotFound {
+        /// The name.
+        name: String,
+        /// The version.
+        version: u64,
+    },
+    /// The version was archived by a garbage collection: it is kept on
+    /// storage but does not resolve until [`Registry::restore`]d.
+    #[error("version {version} of `{name}` is archived; restore it to use it")]
+    VersionArchived {
         /// The name.
         name: String,
         /// The version.

@@ -77,6 +77,7 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
 ///     .lock                 writer lock (flock), per model
 ///     model.json            next version number
 ///     aliases.json          {"production": 3, "staging": 4}
+///     released.json         when an alias last left each version (ms), for gc
 ///     versions/N.mhart      the artifact of version N
 ///     versions/N.json       its summary (kind, metrics, tags, size, checksum)
 ///     archive/N.mhart       archived versions, and their summaries

@@ -152,8 +152,8 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::ModelNotFound`], [`RegistryError::VersionNotFound`] or
-    /// [`RegistryError::AliasNotFound`].
+    /// [`RegistryError::ModelNotFound`], [`RegistryError::VersionNotFound`],
+    /// [`RegistryError::VersionArchived`] or [`RegistryError::AliasNotFound`].
     pub fn resolve(&self, reference: &ModelRef) -> Result<u64> {
         let name = reference.name();
         check_name(name)?;
@@ -179,12 +179,27 @@ impl Registry {
             }
         };
         if versions.binary_search(&v).is_err() {
-            return Err(RegistryError::VersionNotFound {
-                name: name.to_owned(),
-                version: v,
-            });
+            return Err(self.missing(name, v));
         }
         Ok(v)
+    }
+
+    /// The error for a version that does not resolve: archived, or not found.
+    pub(super) fn missing(&self, name: &str, version: u64) -> RegistryError {
+        let archived = self
+            .version_numbers(name, "archive")
+            .is_ok_and(|a| a.binary_search(&version).is_ok());
+        if archived {
+            RegistryError::VersionArchived {
+                name: name.to_owned(),
+                version,
+            }
+        } else {
+            RegistryError::VersionNotFound {
+                name: name.to_owned(),
+                version,
+            }
+        }
     }
 
     /// The raw artifact of `name` version `version`.

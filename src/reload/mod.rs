@@ -248,6 +248,9 @@ impl InProcessServer {
     /// and swaps it in with `options`. The alias watcher and the HTTP admin
     /// `load` endpoint both go through here.
     ///
+    /// Every failure reaches the server's observer (a monitor counts it in
+    /// `modelhost_failed_loads_total{reason}`).
+    ///
     /// # Errors
     ///
     /// As [`Registry::load`] and [`InProcessServer::swap_with`]; the serving
@@ -260,8 +263,19 @@ impl InProcessServer {
         options: SwapOptions,
     ) -> Result<SwapReport> {
         let name = self.current().name().to_owned();
-        let loaded = registry.load(&ModelRef::Version(name, version), read)?;
-        self.swap_with(loaded.deployment()?, options)
+        let deployment = registry
+            .load(&ModelRef::Version(name, version), read)
+            .map_err(Error::from)
+            .and_then(|l| l.deployment().map_err(Error::from));
+        match deployment {
+            // `swap_with` reports its own refusals to the observer.
+            Ok(d) => self.swap_with(d, options),
+            Err(e) => {
+                // The swap never ran, so the observer has not heard of it.
+                self.report_failed_load(Some(version), &e);
+                Err(e)
+            }
+        }
     }
 }
 

@@ -7,7 +7,13 @@ impl Monitor {
     /// Reports the true outcome of the request `request_id`, joining it to
     /// the prediction the monitor saw. Returns `false` when no prediction
     /// with that id is waiting (unknown, already joined, expired or
-    /// evicted). Only single-row requests with an id are joined.
+    /// evicted).
+    ///
+    /// A single-row request is joined by its own id. Row `i` (counting from
+    /// 0) of a request with several rows, a batch or a ranked list of
+    /// candidates, is joined by `"{id}#{i}"`: a request `"visit-9"` scoring
+    /// three products is joined by `"visit-9#0"`, `"visit-9#1"` and
+    /// `"visit-9#2"`, each on its own.
     ///
     /// Every [`evaluate_every`](MonitorBuilder::evaluate_every) joined
     /// outcomes, the quality alert rules are evaluated and sinks called on

@@ -25,19 +25,40 @@ impl Monitor {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Keeps a single-row prediction with an id for the feedback join.
+    /// Keeps a prediction with an id for the feedback join: a single row
+    /// under the id itself, row `i` of a batch under `"{id}#{i}"` (see
+    /// [`Monitor::record_outcome`](super::Monitor::record_outcome)).
     #[inline(never)]
     pub(super) fn await_feedback(&self, id: &str, version: u64, p: &crate::model::Predictions) {
-        let (predicted, classification) = match (p.class_indices(), p.score_values()) {
-            (Some(c), _) => (c[0] as f64, true),
-            (None, Some(s)) => (s[0], false),
-            (None, None) => (f64::NAN, false),
+        let n = p.len();
+        let now = Instant::now();
+        let pending_of = |i: usize| {
+            let (predicted, classification) = match (p.class_indices(), p.score_values()) {
+                (Some(c), _) => (c[i] as f64, true),
+                (None, Some(s)) => (s[i], false),
+                (None, None) => (f64::NAN, false),
+            };
+            let score = p
+                .probabilities(i)
+                .and_then(|r| r.get(self.config.positive_class).copied());
+            Pending::new(version, predicted, score, classification, now)
         };
-        let score = p
-            .probabilities(0)
-            .and_then(|r| r.get(self.config.positive_class).copied());
-        let pending = Pending::new(version, predicted, score, classification, Instant::now());
-        lock(&self.pendings).insert(id, pending);
+        if n == 1 {
+            lock(&self.pendings).insert(id, pending_of(0));
+            return;
+        }
+        // At most as many rows as the pending map holds: older ones would
+        // be evicted by the newer rows of the same batch anyway.
+        let rows = n.min(self.config.max_pending);
+        let mut key = String::with_capacity(id.len() + 8);
+        let mut pendings = lock(&self.pendings);
+        for i in n - rows..n {
+            key.clear();
+            key.push_str(id);
+            key.push('#');
+            let _ = std::fmt::Write::write_fmt(&mut key, format_args!("{i}"));
+            pendings.insert(&key, pending_of(i));
+        }
     }
 
     #[inline(never)]
@@ -262,7 +283,7 @@ impl PredictObserver for Monitor {
         }
 
         if let (Some(id), Ok(p)) = (e.request_id, e.outcome)
-            && p.len() == 1
+            && !p.is_empty()
         {
             self.await_feedback(id, e.version, p);
         }

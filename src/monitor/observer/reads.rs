@@ -36,6 +36,7 @@ impl Monitor {
             h.sort_by_key(|p| (p.metrics.version, p.outcomes));
             h
         };
+        self.refresh_alerts();
         let (active, log) = {
             let a = lock(&self.alerts);
             (a.active(), a.log.iter().cloned().collect())

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// What [`Monitor::rule_values`] calls for each value: the alert state,
+/// the rule's index and the rule, the version, the value, and now (ms).
+type RuleValue<'a> = dyn FnMut(&mut Alerts, usize, &AlertRule, u64, f64, u64) + 'a;
+
 impl Monitor {
     /// The drift report of the last completed window, if any.
     #[must_use]
@@ -15,11 +19,21 @@ impl Monitor {
         lock(&self.live).last_drift.clone()
     }
 
-    /// Alerts firing now.
+    /// Alerts firing now, each with the value it fired at (`value`) and the
+    /// metric's value now (`current`, recomputed by this read; firing and
+    /// resolving happen only in evaluations).
     #[must_use]
     pub fn active_alerts(&self) -> Vec<Alert> {
         self.flush();
+        self.refresh_alerts();
         lock(&self.alerts).active()
+    }
+
+    /// Recomputes the current value of every firing alert.
+    pub(super) fn refresh_alerts(&self) {
+        self.rule_values(true, true, &mut |alerts, i, _, version, v, now| {
+            alerts.refresh(i, version, v, now);
+        });
     }
 
     /// Evaluates every rule now (quality rules on the rolling metrics, drift
@@ -35,11 +49,25 @@ impl Monitor {
     }
 
     pub(super) fn evaluate_rules(&self, quality: bool, drift: bool) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let model = &self.model;
+        self.rule_values(quality, drift, &mut |alerts, i, rule, version, v, now| {
+            out.extend(alerts.observe(i, rule, model, version, v, now));
+        });
+        if !out.is_empty() {
+            m::alerts_gauge(&self.model).set(lock(&self.alerts).active().len() as f64);
+        }
+        out
+    }
+
+    /// Feeds `each` the current value of every rule (quality rules on the
+    /// rolling metrics, drift rules on the last completed window), with the
+    /// alert state locked.
+    fn rule_values(&self, quality: bool, drift: bool, each: &mut RuleValue<'_>) {
         let metrics = if quality { self.quality() } else { Vec::new() };
         let report = if drift { self.last_drift() } else { None };
         let now = now_ms();
         let mut alerts = lock(&self.alerts);
-        let mut out = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.metric().is_quality() {
                 for q in metrics.iter().filter(|q| q.count >= rule.min()) {
@@ -52,7 +80,7 @@ impl Monitor {
                         _ => None,
                     };
                     if let Some(v) = value {
-                        out.extend(alerts.observe(i, rule, &self.model, q.version, v, now));
+                        each(&mut alerts, i, rule, q.version, v, now);
                     }
                 }
             } else if let Some(r) = &report {
@@ -65,14 +93,10 @@ impl Monitor {
                     _ => None,
                 };
                 if let Some(v) = value {
-                    out.extend(alerts.observe(i, rule, &self.model, r.version, v, now));
+                    each(&mut alerts, i, rule, r.version, v, now);
                 }
             }
         }
-        if !out.is_empty() {
-            m::alerts_gauge(&self.model).set(alerts.active().len() as f64);
-        }
-        out
     }
 
     pub(super) fn dispatch(&self, alerts: &[Alert]) {

@@ -247,11 +247,15 @@ pub(crate) async fn set_alias(
         // (and, for the alias the model follows, swapped in) before the
         // alias moves, so a corrupt or refused version leaves the alias and
         // the server as they were.
-        let loaded = managed.registry.load(
-            &ModelRef::Version(name.clone(), version),
-            ReadOptions::default(),
-        )?;
-        let deployment = loaded.deployment()?;
+        let deployment = managed
+            .registry
+            .load(
+                &ModelRef::Version(name.clone(), version),
+                ReadOptions::default(),
+            )
+            .map_err(crate::Error::from)
+            .and_then(|l| l.deployment().map_err(crate::Error::from))
+            .inspect_err(|e| managed.server.report_failed_load(Some(version), e))?;
         let swapped = follows && version != managed.server.current().version();
         if swapped {
             managed

@@ -235,9 +235,10 @@ fn registry_status(e: &crate::registry::RegistryError) -> (StatusCode, &'static 
     use crate::registry::RegistryError as R;
     use StatusCode as S;
     match e {
-        R::ModelNotFound { .. } | R::VersionNotFound { .. } | R::AliasNotFound { .. } => {
-            (S::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST")
-        }
+        R::ModelNotFound { .. }
+        | R::VersionNotFound { .. }
+        | R::VersionArchived { .. }
+        | R::AliasNotFound { .. } => (S::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
         R::InvalidName { .. }
         | R::InvalidAlias { .. }
         | R::InvalidReference { .. }
