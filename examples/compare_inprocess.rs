@@ -7,7 +7,7 @@
 //!     --registry DIR --data DATA_DIR --work WORK_DIR [--threads 1,32] [--warmup S] [--duration S]
 //! ```
 //!
-//! 1. Serves `recommender@production` from the registry (what
+//! 1. Serves `recommender@tree` from the registry (the decision tree
 //!    `webshop_train` leaves there).
 //! 2. Predicts the check customers of `DATA_DIR/check.csv` (from the
 //!    `compare_export_data` example) and writes the classes to
@@ -181,7 +181,7 @@ fn measure(
 
 fn main() -> Result<(), BoxError> {
     let mut registry = None;
-    let mut model = "recommender@production".to_owned();
+    let mut model = "recommender@tree".to_owned();
     let mut data = None;
     let mut work = None;
     let mut threads = vec![1, 32];

@@ -16,7 +16,9 @@
 //! 4. A marketing campaign shifts the traffic: the drift alert fires, and the
 //!    outcome feedback shows the precision falling, which fires the quality
 //!    alert.
-//! 5. The monitor writes its HTML report, and a summary table shows who
+//! 5. The shop recommends: for each visit, 20 candidate products are
+//!    scored in one ranking call and the top 3 shown.
+//! 6. The monitor writes its HTML report, and a summary table shows who
 //!    served what, how fast, and which alerts fired.
 
 mod common;
@@ -28,9 +30,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use modelhost::monitor::{Alert, AlertRule, AlertState, CallbackSink, Metric, Monitor};
+use modelhost::rank::{RankRequest, rank};
 use modelhost::registry::{Better, Registry};
 use modelhost::reload::{AliasWatcher, WatchEvent, WatchOptions};
-use modelhost::{InProcessServer, ModelServer, PredictRequest};
+use modelhost::{FeatureMap, InProcessServer, ModelServer, PredictRequest};
 
 /// What the backend's handlers saw in one phase.
 #[derive(Default)]
@@ -224,15 +227,50 @@ fn main() -> modelhost::Result<()> {
     }
     for q in monitor.quality() {
         println!(
-            "   live quality of v{} over its last {} outcomes: precision {:.3}, recall {:.3}",
+            "   live quality of v{} over its last {} outcomes: precision {:.3}, recall {:.3}, ROC AUC {:.3}",
             q.version,
             q.count,
             q.precision.unwrap_or(f64::NAN),
-            q.recall.unwrap_or(f64::NAN)
+            q.recall.unwrap_or(f64::NAN),
+            q.auc.unwrap_or(f64::NAN)
         );
     }
 
-    println!("\n== 5. Report and summary");
+    println!("\n== 5. Recommend: the top 3 of 20 candidate products per visit");
+    // The catalogue: 20 products at different prices. The session's
+    // features are shared; each candidate adds its own.
+    let catalogue: Vec<FeatureMap> = (0..20)
+        .map(|i| FeatureMap::new().with("product_price", 4.99 + 7.5 * f64::from(i)))
+        .collect();
+    let (visits, _) = common::webshop_data(3, 777, 0.0);
+    for (n, visit) in visits.iter().enumerate() {
+        let mut session = visit.clone();
+        session.remove("product_price");
+        let top = rank(
+            &*server,
+            RankRequest::new(&session, &catalogue, 3).with_id(format!("visit-{n}")),
+        )?;
+        let shown: Vec<String> = top
+            .items
+            .iter()
+            .map(|r| {
+                format!(
+                    "product {} at {:.2} (p(buy) {:.2})",
+                    r.index,
+                    4.99 + 7.5 * r.index as f64,
+                    r.score
+                )
+            })
+            .collect();
+        println!(
+            "   {} (v{}): {}",
+            top.id.as_deref().unwrap_or("?"),
+            top.version,
+            shown.join(", ")
+        );
+    }
+
+    println!("\n== 6. Report and summary");
     let report = dir.join("monitoring-report.html");
     monitor.write_report(&report)?;
     println!("   monitoring report: {}", report.display());

@@ -113,6 +113,14 @@ pub enum Error {
         held: Vec<u64>,
     },
 
+    /// A ranking call cannot rank by what the model outputs (a classifier
+    /// without probabilities, or a label it does not have).
+    #[error("cannot rank: {reason}")]
+    Rank {
+        /// Why.
+        reason: String,
+    },
+
     /// The server has no model to serve.
     #[error("not ready: {reason}")]
     NotReady {

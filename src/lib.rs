@@ -77,6 +77,7 @@
 //! | `http` | no | [`transport::http`]: an axum `Router` speaking Open Inference Protocol v2 and MLflow scoring, with `/metrics`, admin endpoints and OpenAPI (adds axum and tokio) |
 //! | `prometheus` | no | [`monitor::prometheus`]: install `metrics-exporter-prometheus` as the recorder |
 //! | `tracing` | no | the crate's events (alerts, failed loads, connection trouble) through `tracing`, which hands them to `log` when no subscriber is set |
+//! | `logistic`, `forest`, `linear` | no | pack fitted linfa-logistic, linfa-ensemble and linfa-linear models as artifacts ([`Artifact::random_forest`](artifact::Artifact) and others); serving them needs no feature |
 //!
 //! The default build needs no async runtime and no network.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -106,6 +107,7 @@ pub mod deployment;
 pub mod error;
 pub mod model;
 pub mod monitor;
+pub mod rank;
 pub mod registry;
 pub mod reload;
 pub mod schema;

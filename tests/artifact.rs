@@ -25,18 +25,26 @@ fn train(
     modelhost::FeatureSchema,
     DecisionTree<f64, usize>,
     FeatureBatch,
+    Vec<usize>,
 ) {
     let (batch, tree) = common::train_tree(n, seed, depth).unwrap();
-    (common::webshop_schema(), tree, batch)
+    let (_, targets) = common::webshop_data(n, seed, 0.0);
+    (common::webshop_schema(), tree, batch, targets)
 }
 
 fn small_artifact() -> Vec<u8> {
-    let (schema, tree, batch) = train(120, 4, 1);
-    Artifact::decision_tree("shop", &tree, &schema, common::LABELS, &batch)
-        .unwrap()
-        .with_metric("accuracy", 0.9)
-        .to_bytes()
-        .unwrap()
+    let (schema, tree, batch, targets) = train(120, 4, 1);
+    Artifact::decision_tree(
+        "shop",
+        &tree,
+        &schema,
+        common::LABELS,
+        (&batch, &targets[..]),
+    )
+    .unwrap()
+    .with_metric("accuracy", 0.9)
+    .to_bytes()
+    .unwrap()
 }
 
 fn artifact_error(bytes: &[u8]) -> ArtifactError {
@@ -75,15 +83,21 @@ fn parts(bytes: &[u8]) -> (serde_json::Value, Vec<u8>) {
 
 #[test]
 fn round_trip_predicts_identically_on_1000_rows() {
-    let (schema, tree, batch) = train(2_000, 8, 2);
+    let (schema, tree, batch, targets) = train(2_000, 8, 2);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shop.mhart");
-    Artifact::decision_tree("shop", &tree, &schema, common::LABELS, &batch)
-        .unwrap()
-        .with_metric("auc", 0.81)
-        .with_tag("trained_by", "test")
-        .write(&path)
-        .unwrap();
+    Artifact::decision_tree(
+        "shop",
+        &tree,
+        &schema,
+        common::LABELS,
+        (&batch, &targets[..]),
+    )
+    .unwrap()
+    .with_metric("auc", 0.81)
+    .with_tag("trained_by", "test")
+    .write(&path)
+    .unwrap();
     let loaded = Artifact::load(&path, ReadOptions::new()).unwrap();
     assert_eq!(loaded.header.metrics["auc"], 0.81);
     assert_eq!(loaded.header.tags["trained_by"], "test");
@@ -98,6 +112,14 @@ fn round_trip_predicts_identically_on_1000_rows() {
     let before = tree.predict(&fresh.rows().to_owned());
     let after = loaded.model.predict_batch(fresh.rows()).unwrap();
     assert_eq!(after.class_indices().unwrap(), before.as_slice().unwrap());
+    // Every row carries the class shares of its leaf: a distribution over
+    // both labels.
+    for i in 0..after.len() {
+        let p = after.probabilities(i).expect("probabilities");
+        assert_eq!(p.len(), 2);
+        assert!((p.sum() - 1.0).abs() < 1e-9, "row {i}: {p}");
+        assert!(p.iter().all(|&v| (0.0..=1.0).contains(&v)));
+    }
 
     // The loaded artifact serves, warm-up included.
     let server = InProcessServer::new(loaded.deployment().unwrap()).unwrap();
@@ -176,12 +198,23 @@ fn huge_length_prefixes_are_refused_without_allocating() {
     // Inside the payload: a node list claiming 2^32, 2^60 and u64::MAX
     // entries (bincode varint: 0xFD then 8 little-endian bytes). The checksum
     // is right, so only the decoder's limit stands in the way.
-    let (header, _) = parts(&bytes);
-    let header = serde_json::to_vec(&header).unwrap();
+    let (mut header, _) = parts(&bytes);
+    let v2 = serde_json::to_vec(&header).unwrap();
+    header["payload_version"] = serde_json::json!(1);
+    let v1 = serde_json::to_vec(&header).unwrap();
     for bogus in [1u64 << 32, 1 << 60, u64::MAX] {
         let mut payload = vec![6u8, 0xFD];
         payload.extend_from_slice(&bogus.to_le_bytes());
-        let e = artifact_error(&assemble(&header, &payload));
+        let e = artifact_error(&assemble(&v1, &payload));
+        assert!(matches!(e, ArtifactError::Payload { .. }), "{e}");
+        // Version 2: 6 features, 2 labels, distributions, then the count.
+        let mut payload = Vec::new();
+        for v in [6u64, 2] {
+            payload.extend_from_slice(&v.to_le_bytes());
+        }
+        payload.push(1);
+        payload.extend_from_slice(&bogus.to_le_bytes());
+        let e = artifact_error(&assemble(&v2, &payload));
         assert!(matches!(e, ArtifactError::Payload { .. }), "{e}");
     }
     // The peak heap of this whole test binary stays far below what any of the
@@ -217,7 +250,8 @@ fn oversized_files_are_refused_before_reading() {
 #[test]
 fn deeply_nested_payloads_cannot_overflow_the_stack() {
     let bytes = small_artifact();
-    let (header, _) = parts(&bytes);
+    let (mut header, _) = parts(&bytes);
+    header["payload_version"] = serde_json::json!(1);
     let header_bytes = serde_json::to_vec(&header).unwrap();
     const DEPTH: u64 = 100_000;
     let mut payload = vec![6u8];
@@ -318,4 +352,182 @@ fn invalid_trees_and_failing_warmups_are_refused() {
     longer.push(0);
     let e = artifact_error(&assemble(&serde_json::to_vec(&header).unwrap(), &longer));
     assert!(matches!(e, ArtifactError::Payload { .. }), "{e}");
+}
+
+/// A version-1 tree payload (bincode, as written before kinds were open):
+/// one split on feature `feature` at `threshold`, leaves predicting 0 and 1.
+fn v1_stump(feature: u8, threshold: f64) -> Vec<u8> {
+    let mut payload = vec![6u8, 3];
+    let node = |payload: &mut Vec<u8>, children: Option<(u8, u8)>, class: u8| {
+        payload.push(feature);
+        payload.extend_from_slice(&threshold.to_le_bytes());
+        payload.extend_from_slice(&0.0f64.to_le_bytes());
+        match children {
+            None => payload.push(0),
+            Some((l, r)) => payload.extend_from_slice(&[1, l, r]),
+        }
+        payload.push(class);
+        payload.push(0);
+    };
+    node(&mut payload, Some((1, 2)), 0);
+    node(&mut payload, None, 0);
+    node(&mut payload, None, 1);
+    payload
+}
+
+#[test]
+fn artifacts_from_before_open_kinds_still_load_without_probabilities() {
+    let (mut header, _) = parts(&small_artifact());
+    // Written before: no payload version, no warm-up for this stump.
+    header.as_object_mut().unwrap().remove("payload_version");
+    header["output"]
+        .as_object_mut()
+        .unwrap()
+        .remove("probabilities");
+    header["warmup"] = serde_json::json!({ "rows": [], "expected": [] });
+    // Feature 2 is basket_value.
+    let bytes = assemble(&serde_json::to_vec(&header).unwrap(), &v1_stump(2, 100.0));
+    let loaded = Artifact::from_bytes(&bytes, ReadOptions::new())
+        .and_then(|a| a.into_loaded(ReadOptions::new()))
+        .unwrap();
+    assert_eq!(loaded.header.payload_version, 1);
+    let (rows, _) = common::webshop_data(200, 5, 0.0);
+    let fresh = common::webshop_schema().validate_batch(&rows).unwrap();
+    let out = loaded.model.predict_batch(fresh.rows()).unwrap();
+    for i in 0..out.len() {
+        let expected = usize::from(fresh.row(i)[2] >= 100.0);
+        assert_eq!(out.class_indices().unwrap()[i], expected, "row {i}");
+    }
+    assert!(out.probabilities(0).is_none());
+}
+
+#[test]
+fn unknown_kinds_and_payload_versions_are_refused_by_name() {
+    let bytes = small_artifact();
+    let (header, payload) = parts(&bytes);
+
+    let mut other = header.clone();
+    other["model_kind"] = serde_json::json!("acme.not_registered");
+    let e = artifact_error(&assemble(&serde_json::to_vec(&other).unwrap(), &payload));
+    assert!(
+        matches!(&e, ArtifactError::UnknownKind { kind, known }
+            if kind.as_str() == "acme.not_registered" && known.contains("decision_tree_classifier")),
+        "{e}"
+    );
+
+    let mut future = header.clone();
+    future["payload_version"] = serde_json::json!(99);
+    let e = artifact_error(&assemble(&serde_json::to_vec(&future).unwrap(), &payload));
+    assert!(
+        matches!(e, ArtifactError::UnsupportedPayload { found: 99, .. }),
+        "{e}"
+    );
+
+    // A kind id that is not one is a header error.
+    let mut bad = header.clone();
+    bad["model_kind"] = serde_json::json!("Robert'); DROP TABLE");
+    let e = artifact_error(&assemble(&serde_json::to_vec(&bad).unwrap(), &payload));
+    assert!(matches!(e, ArtifactError::Header { .. }), "{e}");
+}
+
+/// The checksum keeps corrupt files out; behind it, the decoder itself must
+/// refuse every truncated payload and survive every flipped bit (a flip in a
+/// threshold or a class share can still be a valid tree, so those may load).
+#[test]
+fn the_tree_decoder_refuses_truncations_and_survives_every_bit_flip() {
+    let bytes = small_artifact();
+    let (header, payload) = parts(&bytes);
+    let header = serde_json::to_vec(&header).unwrap();
+    for len in 0..payload.len() {
+        let e = artifact_error(&assemble(&header, &payload[..len]));
+        assert!(
+            matches!(
+                e,
+                ArtifactError::Payload { .. } | ArtifactError::InvalidModel { .. }
+            ),
+            "payload cut to {len}: {e}"
+        );
+    }
+    let mut copy = payload.clone();
+    for i in 0..payload.len() {
+        for bit in 0..8 {
+            copy[i] ^= 1 << bit;
+            let _ = Artifact::from_bytes(&assemble(&header, &copy), ReadOptions::new())
+                .and_then(|a| a.into_loaded(ReadOptions::new()));
+            copy[i] = payload[i];
+        }
+    }
+}
+
+#[test]
+fn deep_version_2_trees_are_refused_by_the_depth_limit() {
+    let bytes = small_artifact();
+    let (header, _) = parts(&bytes);
+    let header = serde_json::to_vec(&header).unwrap();
+    const DEPTH: u64 = 10_000;
+    let mut payload = Vec::new();
+    for v in [6u64, 2] {
+        payload.extend_from_slice(&v.to_le_bytes());
+    }
+    payload.push(1);
+    payload.extend_from_slice(&(2 * DEPTH + 1).to_le_bytes());
+    let leaf = |payload: &mut Vec<u8>| {
+        payload.push(0);
+        payload.extend_from_slice(&0u64.to_le_bytes());
+        payload.extend_from_slice(&1.0f64.to_le_bytes());
+        payload.extend_from_slice(&0.0f64.to_le_bytes());
+    };
+    for k in 0..DEPTH {
+        payload.push(1);
+        payload.extend_from_slice(&0u64.to_le_bytes());
+        payload.extend_from_slice(&1.0f64.to_le_bytes());
+        payload.extend_from_slice(&(2 * k + 1).to_le_bytes());
+        payload.extend_from_slice(&(2 * k + 2).to_le_bytes());
+        leaf(&mut payload);
+    }
+    leaf(&mut payload);
+    let e = artifact_error(&assemble(&header, &payload));
+    assert!(e.to_string().contains("deeper than the limit"), "{e}");
+}
+
+#[test]
+fn built_in_kinds_are_registered_and_cannot_be_replaced() {
+    use modelhost::artifact::{
+        ArtifactHeader, DecodeLimits, KindDecoder, KindRegistry, ModelKind, register_kind,
+    };
+    #[derive(Debug)]
+    struct Impostor;
+    impl KindDecoder for Impostor {
+        fn kind(&self) -> ModelKind {
+            ModelKind::DECISION_TREE_CLASSIFIER
+        }
+        fn payload_versions(&self) -> std::ops::RangeInclusive<u32> {
+            1..=9
+        }
+        fn decode(
+            &self,
+            _: &[u8],
+            _: u32,
+            _: &ArtifactHeader,
+            _: &DecodeLimits,
+        ) -> Result<std::sync::Arc<dyn modelhost::model::Model>, ArtifactError> {
+            unreachable!("never registered")
+        }
+    }
+    let kinds = KindRegistry::global().kinds();
+    for k in [
+        ModelKind::DECISION_TREE_CLASSIFIER,
+        ModelKind::LOGISTIC_REGRESSION,
+        ModelKind::RANDOM_FOREST_CLASSIFIER,
+        ModelKind::LINEAR_REGRESSION,
+    ] {
+        assert!(kinds.contains(&k), "{k} missing");
+    }
+    let e = register_kind(std::sync::Arc::new(Impostor)).unwrap_err();
+    assert!(
+        matches!(e, ArtifactError::KindTaken { kind } if kind == ModelKind::DECISION_TREE_CLASSIFIER)
+    );
+    assert!(ModelKind::new("").is_err());
+    assert!(ModelKind::new(&"a".repeat(49)).is_err());
+    assert_eq!(ModelKind::new(&"a".repeat(48)).unwrap().as_str().len(), 48);
 }

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["registry"],
     &["error"],
     &["server"],
-    &["batching", "monitor", "reload"],
+    &["batching", "monitor", "reload", "rank"],
     &["transport", "serving"],
 ];
 

@@ -146,3 +146,52 @@ fn any_predict_inplace_model_can_be_wrapped() {
     let wrong = LinfaModel::<RowSum, f64>::new(RowSum, schema, OutputKind::classification(["a"]));
     assert!(matches!(wrong, Err(ModelError::InvalidModel { .. })));
 }
+
+/// A model whose output promises probabilities it does not give.
+#[derive(Debug)]
+struct Liar {
+    schema: FeatureSchema,
+    output: OutputKind,
+}
+
+impl Model for Liar {
+    fn schema(&self) -> &FeatureSchema {
+        &self.schema
+    }
+    fn output(&self) -> &OutputKind {
+        &self.output
+    }
+    fn predict_batch(
+        &self,
+        rows: ArrayView2<'_, f64>,
+    ) -> Result<modelhost::Predictions, ModelError> {
+        modelhost::Predictions::classes(vec![0; rows.nrows()], 2)
+    }
+}
+
+#[test]
+fn a_model_breaking_its_probability_promise_fails_warm_up() {
+    let schema = common::webshop_schema();
+    let (rows, _) = common::webshop_data(4, 1, 0.0);
+    let batch = schema.validate_batch(&rows).unwrap();
+    let liar = Liar {
+        schema: schema.clone(),
+        output: OutputKind::classification_with_probabilities(common::LABELS),
+    };
+    let expected = modelhost::Predictions::classes(vec![0; 4], 2).unwrap();
+    let e = modelhost::Deployment::new("liar", 1, liar)
+        .with_warmup(batch, expected)
+        .warm_up()
+        .unwrap_err();
+    assert!(e.to_string().contains("probabilities"), "{e}");
+
+    // linfa's predict gives classes only: the adapter refuses the promise.
+    let (schema, tree, _) = trained();
+    let e = LinfaModel::<_, usize>::new(
+        tree,
+        schema,
+        OutputKind::classification_with_probabilities(common::LABELS),
+    )
+    .unwrap_err();
+    assert!(matches!(e, ModelError::InvalidModel { .. }), "{e}");
+}

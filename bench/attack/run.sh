@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release --features cli,http --bin modelhost --example webshop_train
+cargo build --release --features cli,http,logistic,forest --bin modelhost --example webshop_train
 ulimit -n 8192 2>/dev/null || true
 
 WORK="$(mktemp -d)"

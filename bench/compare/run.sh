@@ -128,7 +128,7 @@ MODELHOST_HTTP=""  # empty: available; otherwise why not
 if [ "$BUILD" = 1 ]; then
     log "building modelhost's examples (release)"
     (cd "$ROOT" && cargo build -j"$JOBS" --release \
-        --example webshop_train --example compare_export_data --example compare_inprocess) \
+        --features logistic,forest --example webshop_train --example compare_export_data --example compare_inprocess) \
         > "$LOGS/build-modelhost.log" 2>&1 || log "modelhost examples failed to build: see $LOGS/build-modelhost.log"
     log "building the load generator and the furnace target (release)"
     cargo build -j"$JOBS" --release --manifest-path "$HERE/Cargo.toml" -p compare-loadgen \
@@ -333,7 +333,7 @@ if wants modelhost-oip || wants modelhost-mlflow; then
             else path=/invocations; what="MLflow-compatible POST /invocations, dataframe_split (raw values)"; fi
             wants $t && bench $t "linfa tree (modelhost artifact); modelhost serve; $what" \
                 "$path" "$WORK/cases/$t.json" -- \
-                "$REL/modelhost" serve --registry "$REG" --model recommender@production --addr 127.0.0.1:@PORT@
+                "$REL/modelhost" serve --registry "$REG" --model recommender@tree --addr 127.0.0.1:@PORT@
         done
     fi
 fi
@@ -387,7 +387,7 @@ notes = [
     "Model: the webshop recommender, depth 8, trained on the same 8,000 encoded rows (seed 2). "
     + (f"scikit-learn tree ({tree.get('nodes')} nodes, {tree.get('leaves')} leaves, depth {tree.get('depth')}) for FastAPI, MLflow, BentoML and furnace; "
        if tree else "")
-    + "modelhost's own linfa tree (recommender@production) for the modelhost rows: same data and depth, not the same tree"
+    + "modelhost's own linfa tree (recommender@tree) for the modelhost rows: same data and depth, not the same tree"
     + (f" (the two agree on {agree['agreement_with_sklearn'] * 100:.1f}% of {agree['holdout_rows']} holdout customers)." if agree else "."),
 ]
 body = "\n".join(lines)

@@ -113,14 +113,17 @@ pub fn train_tree(
     Ok((training, tree))
 }
 
-/// [`train_tree`], packed into an artifact of the model called `name`.
+/// [`train_tree`], packed into an artifact of the model called `name`, with
+/// the class shares of the training rows at each leaf.
 pub fn tree_artifact(name: &str, n: usize, seed: u64, depth: usize) -> modelhost::Result<Artifact> {
     let (training, tree) = train_tree(n, seed, depth)?;
+    // The same seed gives the same rows, so these are their targets.
+    let (_, targets) = webshop_data(n, seed, 0.0);
     Ok(Artifact::decision_tree(
         name,
         &tree,
         training.schema(),
         LABELS,
-        &training,
+        (&training, &targets[..]),
     )?)
 }

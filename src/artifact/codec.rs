@@ -7,10 +7,6 @@
 //! decoding never grows the stack with the input, and the limit caps what a
 //! length prefix can make the decoder allocate.
 
-// Only decision-tree payloads use the codec so far, and they need `linfa`.
-#![cfg_attr(not(feature = "linfa"), allow(dead_code))]
-
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// The largest payload the decoder will account for: 256 MiB. A length
@@ -19,11 +15,6 @@ pub(crate) const DECODE_LIMIT: usize = 256 << 20;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<DECODE_LIMIT>()
-}
-
-/// Encodes `value`.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|e| e.to_string())
 }
 
 /// Decodes a `T` that must span all of `bytes`.

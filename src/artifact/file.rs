@@ -10,19 +10,10 @@ use linfa_trees::DecisionTree;
 use sha2::{Digest, Sha256};
 
 use super::ArtifactError;
-#[cfg(feature = "linfa")]
-use super::codec;
-use super::header::ArtifactHeader;
-#[cfg(feature = "linfa")]
-use super::header::{ModelKind, Warmup};
-#[cfg(feature = "linfa")]
-use super::tree::{FlatTree, TreeLimits};
-use crate::deployment::Deployment;
-#[cfg(feature = "linfa")]
-use crate::deployment::ReferenceStats;
-#[cfg(feature = "linfa")]
-use crate::model::LinfaModel;
-use crate::model::{Model, OutputKind, Predictions};
+use super::header::{ArtifactHeader, Warmup};
+use super::kinds::{DecodeLimits, KindRegistry, ModelKind};
+use crate::deployment::{Deployment, ReferenceStats};
+use crate::model::{Model, OutputKind, Predictions, TreeLimits};
 use crate::schema::{FeatureBatch, FeatureSchema};
 
 type Result<T, E = ArtifactError> = std::result::Result<T, E>;
@@ -45,6 +36,7 @@ pub struct ReadOptions {
     max_file_bytes: u64,
     max_tree_depth: usize,
     max_tree_nodes: usize,
+    max_trees: usize,
     warm_up: bool,
 }
 
@@ -54,6 +46,7 @@ impl Default for ReadOptions {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_tree_depth: 256,
             max_tree_nodes: 1 << 22,
+            max_trees: 4096,
             warm_up: true,
         }
     }
@@ -85,6 +78,24 @@ impl ReadOptions {
         self
     }
 
+    /// Most trees accepted in an ensemble (default 4,096).
+    pub fn max_trees(mut self, trees: usize) -> Self {
+        self.max_trees = trees;
+        self
+    }
+
+    /// The limits decoders keep to.
+    #[must_use]
+    pub fn decode_limits(&self) -> DecodeLimits {
+        DecodeLimits {
+            tree: TreeLimits {
+                max_depth: self.max_tree_depth,
+                max_nodes: self.max_tree_nodes,
+            },
+            max_trees: self.max_trees,
+        }
+    }
+
     /// Whether [`Artifact::load`] runs the warm-up rows (default: yes).
     pub fn warm_up(mut self, on: bool) -> Self {
         self.warm_up = on;
@@ -104,14 +115,16 @@ impl ReadOptions {
 /// | 8 | header length H, u64 little-endian |
 /// | 8 | payload length P, u64 little-endian |
 /// | H | header, JSON ([`ArtifactHeader`]) |
-/// | P | payload, bincode (the model) |
+/// | P | payload, the model in its kind's layout |
 /// | 32 | SHA-256 of everything before it |
 ///
 /// Reading checks, in order: file size under the cap, magic, format version,
-/// lengths against the file size, checksum, header, payload decode under a
-/// limit, model validation (for trees: split features inside the schema,
-/// inner nodes with both children, depth and node count within limits, finite
-/// split values), then the warm-up rows.
+/// lengths against the file size, checksum, header, a decoder registered for
+/// the header's kind and payload version, payload decode under the
+/// [`ReadOptions`] limits, model validation by the decoder (for trees: split
+/// features inside the schema, inner nodes with both children, depth and node
+/// count within limits, finite split values, leaf distributions), the decoded
+/// model's schema and output equal to the header's, then the warm-up rows.
 #[derive(Debug, Clone)]
 pub struct Artifact {
     header: ArtifactHeader,
@@ -128,75 +141,58 @@ pub struct LoadedArtifact {
 }
 
 impl Artifact {
-    #[cfg(feature = "linfa")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "linfa")))]
-    /// Packs a linfa-trees classifier whose class `i` is `labels[i]`.
+    /// Packs any model as an artifact of `kind`, whose decoder reads
+    /// `payload` (written in `payload_version`) back into a model that
+    /// predicts as `model` does.
     ///
     /// `training` is the validated training data: it supplies the reference
     /// statistics for drift detection and (its first rows) the warm-up rows,
-    /// whose expected predictions are recorded now. `version` starts at 0; a
+    /// whose predictions by `model` are recorded now and must be reproduced
+    /// by the decoded model before it may serve. `version` starts at 0; a
     /// [`Registry`](crate::registry::Registry) assigns the real one.
     ///
     /// # Errors
     ///
-    /// [`ArtifactError::Model`] with [`ModelError::InvalidModel`](crate::model::ModelError::InvalidModel)
-    /// when the tree does not fit the schema or the labels, or with
+    /// [`ArtifactError::Model`] with
     /// [`ModelError::SchemaMismatch`](crate::model::ModelError::SchemaMismatch)
-    /// when `training` follows another schema.
-    pub fn decision_tree<I, S>(
+    /// when `training` follows another schema than `model`, or any error of
+    /// `model` predicting the training rows.
+    pub fn from_model(
         name: impl Into<String>,
-        tree: &DecisionTree<f64, usize>,
-        schema: &FeatureSchema,
-        labels: I,
+        kind: ModelKind,
+        payload_version: u32,
+        payload: Vec<u8>,
+        model: &dyn Model,
         training: &FeatureBatch,
-    ) -> Result<Self>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    ) -> Result<Self> {
+        let schema = model.schema();
         crate::model::check_schema(schema, training.schema())?;
-        let output = OutputKind::classification(labels);
-        let model = LinfaModel::decision_tree(
-            tree.clone(),
-            schema.clone(),
-            output.labels().map(|l| l.to_vec()).unwrap_or_default(),
-        )?;
         let predictions = model.predict_batch(training.rows())?;
-        let warm_n = training.len().min(16);
-        let warmup = Warmup {
-            rows: (0..warm_n)
-                .map(|i| training.row(i).to_vec())
-                .filter(|r| r.iter().all(|v| v.is_finite()))
-                .collect(),
-            expected: Vec::new(),
-        };
-        let warm_batch = Self::warm_batch(schema, &warmup.rows)?;
+        let rows: Vec<Vec<f64>> = (0..training.len().min(16))
+            .map(|i| training.row(i).to_vec())
+            .filter(|r| r.iter().all(|v| v.is_finite()))
+            .collect();
+        let warm_batch = Self::warm_batch(schema, &rows)?;
         let expected = model.predict_batch(warm_batch.rows())?;
-        let warmup = Warmup {
-            expected: expected
-                .class_indices()
-                .unwrap_or_default()
-                .iter()
-                .map(|&c| c as f64)
-                .collect(),
-            ..warmup
+        let expected = match expected.class_indices() {
+            Some(c) => c.iter().map(|&c| c as f64).collect(),
+            None => expected.score_values().unwrap_or_default().to_vec(),
         };
-        let payload = codec::encode(&FlatTree::from_linfa(tree, schema.len()))
-            .map_err(|reason| ArtifactError::Payload { reason })?;
         Ok(Self {
             header: ArtifactHeader {
                 name: name.into(),
                 version: 0,
-                model_kind: ModelKind::DecisionTreeClassifier,
+                model_kind: kind,
+                payload_version,
                 schema: schema.clone(),
-                output,
+                output: model.output().clone(),
                 metrics: Default::default(),
                 reference: Some(Arc::new(ReferenceStats::from_batch(
                     training,
                     Some(&predictions),
                     ReferenceStats::DEFAULT_SAMPLE,
                 ))),
-                warmup,
+                warmup: Warmup { rows, expected },
                 created_at: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
@@ -204,6 +200,53 @@ impl Artifact {
             },
             payload,
         })
+    }
+
+    #[cfg(feature = "linfa")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "linfa")))]
+    /// Packs a linfa-trees classifier whose class `i` is `labels[i]`.
+    ///
+    /// `training` is the validated training data (see
+    /// [`Artifact::from_model`]). Pass it with its class targets,
+    /// `(&batch, &targets[..])`, and every leaf stores the class shares of
+    /// the training rows that reach it, so the served model reports
+    /// probabilities; pass the batch alone and it reports classes only.
+    ///
+    /// # Errors
+    ///
+    /// [`ArtifactError::Model`] with [`ModelError::InvalidModel`](crate::model::ModelError::InvalidModel)
+    /// when the tree does not fit the schema or the labels, or the targets
+    /// do not fit the rows, or with
+    /// [`ModelError::SchemaMismatch`](crate::model::ModelError::SchemaMismatch)
+    /// when `training` follows another schema.
+    pub fn decision_tree<'t, I, S>(
+        name: impl Into<String>,
+        tree: &DecisionTree<f64, usize>,
+        schema: &FeatureSchema,
+        labels: I,
+        training: impl Into<Training<'t>>,
+    ) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let training = training.into();
+        crate::model::check_schema(schema, training.batch.schema())?;
+        let model = crate::model::TreeClassifier::from_linfa(
+            tree,
+            schema.clone(),
+            labels.into_iter().map(Into::into).collect(),
+            training.batch.rows(),
+            training.targets,
+        )?;
+        Self::from_model(
+            name,
+            ModelKind::DECISION_TREE_CLASSIFIER,
+            super::tree::PAYLOAD_VERSION,
+            super::tree::encode(&model),
+            &model,
+            training.batch,
+        )
     }
 
     fn warm_batch(schema: &FeatureSchema, rows: &[Vec<f64>]) -> Result<FeatureBatch> {
@@ -400,42 +443,45 @@ impl Artifact {
         Ok(loaded)
     }
 
-    #[cfg(not(feature = "linfa"))]
-    fn decode_model(&self, _options: ReadOptions) -> Result<Arc<dyn Model>> {
-        Err(ArtifactError::InvalidModel {
-            reason: format!("{} models need the `linfa` feature", self.header.model_kind),
-        })
-    }
-
-    #[cfg(feature = "linfa")]
     fn decode_model(&self, options: ReadOptions) -> Result<Arc<dyn Model>> {
         let header = &self.header;
-        match header.model_kind {
-            ModelKind::DecisionTreeClassifier => {
-                let flat: FlatTree = codec::decode(&self.payload)
-                    .map_err(|reason| ArtifactError::Payload { reason })?;
-                let labels = header.output.labels().map(|l| l.to_vec()).ok_or_else(|| {
-                    ArtifactError::InvalidModel {
-                        reason: "a decision-tree classifier needs a classification output".into(),
-                    }
+        let registry = KindRegistry::global();
+        let decoder =
+            registry
+                .get(header.model_kind)
+                .ok_or_else(|| ArtifactError::UnknownKind {
+                    kind: header.model_kind,
+                    known: registry
+                        .kinds()
+                        .iter()
+                        .map(ModelKind::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 })?;
-                let limits = TreeLimits {
-                    max_depth: options.max_tree_depth,
-                    max_nodes: options.max_tree_nodes,
-                };
-                let depth = flat
-                    .validate(header.schema.len(), labels.len(), limits)
-                    .map_err(|reason| ArtifactError::InvalidModel { reason })?;
-                let tree = flat
-                    .to_linfa(&depth)
-                    .map_err(|reason| ArtifactError::InvalidModel { reason })?;
-                Ok(Arc::new(LinfaModel::decision_tree(
-                    tree,
-                    header.schema.clone(),
-                    labels,
-                )?))
-            }
+        let versions = decoder.payload_versions();
+        if !versions.contains(&header.payload_version) {
+            return Err(ArtifactError::UnsupportedPayload {
+                kind: header.model_kind,
+                found: header.payload_version,
+                min: *versions.start(),
+                max: *versions.end(),
+            });
         }
+        let model = decoder.decode(
+            &self.payload,
+            header.payload_version,
+            header,
+            &options.decode_limits(),
+        )?;
+        if !model.schema().same_encoding(&header.schema) || model.output() != &header.output {
+            return Err(ArtifactError::InvalidModel {
+                reason: format!(
+                    "the `{}` decoder built a model whose schema or output differs from the header",
+                    header.model_kind
+                ),
+            });
+        }
+        Ok(model)
     }
 
     /// Reads, verifies, decodes, validates and warms up the artifact at `path`.
@@ -471,7 +517,7 @@ impl LoadedArtifact {
         let h = &self.header;
         let rows = Artifact::warm_batch(&h.schema, &h.warmup.rows)?;
         let expected = match &h.output {
-            OutputKind::Classification { labels } => Predictions::classes(
+            OutputKind::Classification { labels, .. } => Predictions::classes(
                 h.warmup.expected.iter().map(|&c| c as usize).collect(),
                 labels.len(),
             )
@@ -488,6 +534,36 @@ impl LoadedArtifact {
             d = d.with_warmup(rows, expected);
         }
         Ok(d)
+    }
+}
+
+/// Training rows, with their class targets where known.
+///
+/// Built from `&FeatureBatch` (rows only) or `(&FeatureBatch, &[usize])`
+/// (rows and the class index of each).
+#[derive(Debug, Clone, Copy)]
+pub struct Training<'a> {
+    /// The validated rows.
+    pub batch: &'a FeatureBatch,
+    /// One class index per row.
+    pub targets: Option<&'a [usize]>,
+}
+
+impl<'a> From<&'a FeatureBatch> for Training<'a> {
+    fn from(batch: &'a FeatureBatch) -> Self {
+        Self {
+            batch,
+            targets: None,
+        }
+    }
+}
+
+impl<'a> From<(&'a FeatureBatch, &'a [usize])> for Training<'a> {
+    fn from((batch, targets): (&'a FeatureBatch, &'a [usize])) -> Self {
+        Self {
+            batch,
+            targets: Some(targets),
+        }
     }
 }
 

@@ -5,26 +5,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::kinds::ModelKind;
 use crate::deployment::ReferenceStats;
 use crate::model::OutputKind;
 use crate::schema::FeatureSchema;
-
-/// The kinds of model an artifact can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ModelKind {
-    /// A linfa-trees `DecisionTree<f64, usize>` classifier.
-    DecisionTreeClassifier,
-}
-
-impl std::fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::DecisionTreeClassifier => "decision_tree_classifier",
-        })
-    }
-}
 
 /// Metadata of one model version, stored in front of its payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,8 +18,12 @@ pub struct ArtifactHeader {
     pub name: String,
     /// The version; `0` until a registry assigns one.
     pub version: u64,
-    /// What the payload holds.
+    /// What the payload holds: the kind whose decoder reads it.
     pub model_kind: ModelKind,
+    /// The version of that kind's payload layout (1 when absent, as in
+    /// artifacts written before kinds named one).
+    #[serde(default = "first_payload_version")]
+    pub payload_version: u32,
     /// The input contract.
     pub schema: FeatureSchema,
     /// The output kind and label vocabulary.
@@ -64,4 +52,8 @@ pub struct Warmup {
     pub rows: Vec<Vec<f64>>,
     /// Expected class index (classifiers) or score (regressors) per row.
     pub expected: Vec<f64>,
+}
+
+fn first_payload_version() -> u32 {
+    1
 }

@@ -105,7 +105,7 @@ impl ArtifactHeader {
                 max: MAX_VERSION,
             });
         }
-        if let OutputKind::Classification { labels } = &self.output {
+        if let OutputKind::Classification { labels, .. } = &self.output {
             check_labels(labels)?;
         }
         let warmup = &self.warmup;

@@ -12,33 +12,53 @@
 //! Reading is bounded: the file size is capped before anything is read,
 //! lengths are checked against the actual size with overflow-checked
 //! arithmetic, the JSON header has serde_json's nesting limit, and the
-//! payload is decoded by bincode under a fixed limit. Decision trees are
+//! payload is decoded by its kind's decoder, which checks every count
+//! against the bytes that remain before allocating. Decision trees are
 //! stored flat (a node list with child indices) rather than as nested boxes,
-//! so no input can make decoding recurse deeper than the checked depth limit.
+//! so no input can make decoding recurse.
 //!
-//! # The payload codec
+//! # Model kinds
 //!
-//! The payload is bincode 2.0.1 (serde path). bincode 2.0.1 is flagged
-//! unmaintained by RUSTSEC-2025-0141 (no known vulnerability); all of its use
-//! sits in one private module behind two functions, so it can be replaced in
-//! one place by bumping [`FORMAT_VERSION`].
+//! The header names the model's [`ModelKind`] (an id such as
+//! `decision_tree_classifier`) and the version of that kind's payload
+//! layout. Decoders ([`KindDecoder`]) are looked up in the process-wide
+//! [`KindRegistry`]; built-in kinds are registered there, and a crate adds
+//! its own with [`register_kind`], writing payloads with
+//! [`PayloadWriter`] and reading them with [`PayloadReader`]. Artifacts
+//! written before kinds were open (no payload version in the header) are
+//! read as payload version 1 of the tree kind: they still load, without
+//! probabilities.
+//!
+//! # The legacy payload codec
+//!
+//! Version-1 tree payloads are bincode 2.0.1 (serde path), still read so old
+//! artifacts load; new payloads use [`PayloadWriter`]. bincode 2.0.1 is
+//! flagged unmaintained by RUSTSEC-2025-0141 (no known vulnerability); all of
+//! its use sits in one private module behind two functions.
 
 mod codec;
 mod file;
+#[cfg(any(feature = "logistic", feature = "forest", feature = "linear"))]
+mod fitted;
+mod forest;
 mod header;
 mod header_check;
-#[cfg(feature = "linfa")]
+mod kinds;
+mod linear;
+mod payload;
 mod tree;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use file::{
-    Artifact, DEFAULT_MAX_FILE_BYTES, FORMAT_VERSION, LoadedArtifact, MAGIC, ReadOptions,
+    Artifact, DEFAULT_MAX_FILE_BYTES, FORMAT_VERSION, LoadedArtifact, MAGIC, ReadOptions, Training,
 };
 pub(crate) use file::{read_capped, write_atomic};
-pub use header::{ArtifactHeader, ModelKind, Warmup};
+pub use header::{ArtifactHeader, Warmup};
 pub use header_check::{HeaderError, MAX_CREATED_AT, MAX_VERSION};
+pub use kinds::{DecodeLimits, KindDecoder, KindRegistry, ModelKind, register_kind};
+pub use payload::{PayloadReader, PayloadWriter};
 
 pub use crate::deployment::{FeatureStats, ReferenceStats};
 use crate::model::ModelError;
@@ -120,10 +140,55 @@ pub enum ArtifactError {
         /// What is wrong.
         reason: String,
     },
+    /// No decoder is registered for the artifact's kind.
+    #[error("no decoder for model kind `{kind}` is registered in this build (known: {known})")]
+    UnknownKind {
+        /// The artifact's kind.
+        kind: ModelKind,
+        /// The kinds this build knows, comma-separated.
+        known: String,
+    },
+    /// The kind's decoder does not read the artifact's payload version.
+    #[error(
+        "model kind `{kind}` payload version {found} is not supported (this build reads {min} to {max})"
+    )]
+    UnsupportedPayload {
+        /// The artifact's kind.
+        kind: ModelKind,
+        /// The payload version in the header.
+        found: u32,
+        /// Oldest version read.
+        min: u32,
+        /// Newest version read.
+        max: u32,
+    },
+    /// A kind id that is empty, too long or has characters outside
+    /// `a-z 0-9 _ - .`.
+    #[error("`{id}` is not a valid model kind id")]
+    InvalidKind {
+        /// The refused id (cut to 56 characters).
+        id: String,
+    },
+    /// A decoder for this kind is already registered.
+    #[error("model kind `{kind}` already has a decoder")]
+    KindTaken {
+        /// The kind.
+        kind: ModelKind,
+    },
     /// The model in the artifact failed a check of its own (its warm-up
     /// rows, its fit to the schema and labels).
     #[error(transparent)]
     Model(#[from] ModelError),
+}
+
+/// The decoders every build has.
+fn builtin_kinds() -> Vec<Arc<dyn KindDecoder>> {
+    vec![
+        Arc::new(tree::TreeKind),
+        Arc::new(linear::LogisticKind),
+        Arc::new(linear::LinearKind),
+        Arc::new(forest::ForestKind),
+    ]
 }
 
 impl ArtifactError {

@@ -1,27 +1,37 @@
-//! A flat, non-recursive encoding of linfa-trees decision trees.
+//! The decision-tree kind: a flat node list with class distributions.
 //!
 //! linfa's `DecisionTree` serializes as nested boxes, and decoding nested
 //! data from untrusted bytes recurses once per level: a payload of ~100k
 //! levels overflows the stack (an abort, not an error) even under a byte
 //! limit. The artifact therefore stores the tree as a list of nodes with
-//! child indices. Decoding the list never recurses; [`FlatTree::validate`]
-//! checks it is a proper tree within depth and size limits; only then is the
-//! linfa tree rebuilt, with recursion bounded by the checked depth.
+//! child indices; decoding never recurses, and
+//! [`TreeClassifier::new`] checks it is a proper tree within depth and size
+//! limits before anything serves.
+//!
+//! # Payload versions
+//!
+//! - **1** (artifacts written before kinds were open): bincode of
+//!   [`FlatTree`]; no class distributions, so no probabilities.
+//! - **2**: [`PayloadWriter`] layout — feature count, label count, a byte
+//!   saying whether leaves carry distributions, node count, then per node a
+//!   tag (0 leaf: class, then one share per label if distributions; 1 split:
+//!   feature, threshold, left, right). Counts and indices are `u64`, values
+//!   `f64`.
 
-use linfa_trees::DecisionTree;
-use serde::ser::{SerializeStruct, Serializer};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
-use super::codec;
+use super::kinds::{DecodeLimits, KindDecoder, ModelKind};
+use super::payload::{PayloadReader, PayloadWriter};
+use super::{ArtifactError, ArtifactHeader, codec};
+use crate::model::{Model, TreeClassifier, TreeNode};
 
-/// Limits a decoded tree must respect.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TreeLimits {
-    pub max_depth: usize,
-    pub max_nodes: usize,
-}
+/// The payload version [`encode`] writes.
+pub(crate) const PAYLOAD_VERSION: u32 = 2;
 
-/// One node. Children have larger indices than their parent.
+/// One node of a version-1 payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FlatNode {
     pub feature: u64,
@@ -34,194 +44,212 @@ pub(crate) struct FlatNode {
     pub feature_name: String,
 }
 
-/// The payload of a decision-tree artifact. Node 0 is the root.
+/// A version-1 payload. Node 0 is the root.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FlatTree {
     pub num_features: u64,
     pub nodes: Vec<FlatNode>,
 }
 
-impl FlatTree {
-    /// Flattens a linfa tree (breadth-first, iteratively).
-    pub(crate) fn from_linfa(tree: &DecisionTree<f64, usize>, num_features: usize) -> Self {
-        let mut nodes = Vec::new();
-        // (node, index of the parent slot to patch, is_right)
-        let mut queue =
-            std::collections::VecDeque::from([(tree.root_node(), None::<(usize, bool)>)]);
-        while let Some((node, parent)) = queue.pop_front() {
-            let index = nodes.len();
-            if let Some((p, right)) = parent {
-                let slot: &mut FlatNode = &mut nodes[p];
-                let (l, r) = slot.children.get_or_insert((0, 0));
-                if right {
-                    *r = index as u64;
-                } else {
-                    *l = index as u64;
+fn index(v: u64) -> usize {
+    // Out-of-range values become an index no tree has; validation refuses it.
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+/// Encodes a tree as a version-2 payload.
+#[cfg_attr(not(feature = "linfa"), allow(dead_code))]
+pub(crate) fn encode(tree: &TreeClassifier) -> Vec<u8> {
+    let mut w = PayloadWriter::new();
+    w.count(tree.schema().len());
+    w.count(tree.output().labels().map_or(0, |l| l.len()));
+    w.u8(u8::from(tree.has_probabilities()));
+    write_nodes(&mut w, &tree.nodes());
+    w.into_bytes()
+}
+
+/// Node count, then each node (see the module docs).
+pub(crate) fn write_nodes(w: &mut PayloadWriter, nodes: &[TreeNode]) {
+    w.count(nodes.len());
+    for node in nodes {
+        match node {
+            TreeNode::Leaf {
+                class,
+                distribution,
+            } => {
+                w.u8(0);
+                w.count(*class);
+                for &p in distribution.iter().flatten() {
+                    w.f64(p);
                 }
             }
-            let (feature, threshold, impurity_decrease) = node.split();
-            nodes.push(FlatNode {
-                feature: feature as u64,
+            TreeNode::Split {
+                feature,
                 threshold,
-                impurity_decrease,
-                children: None,
-                prediction: node.prediction().unwrap_or_default() as u64,
-                feature_name: node.feature_name().cloned().unwrap_or_default(),
-            });
-            if !node.is_leaf() {
-                let children = node.children();
-                for (right, child) in [(false, children[0]), (true, children[1])] {
-                    if let Some(child) = child {
-                        queue.push_back((child, Some((index, right))));
-                    }
-                }
+                left,
+                right,
+            } => {
+                w.u8(1);
+                w.count(*feature);
+                w.f64(*threshold);
+                w.count(*left);
+                w.count(*right);
             }
         }
-        Self {
-            num_features: num_features as u64,
-            nodes,
-        }
     }
+}
 
-    /// Checks the node list is a tree rooted at 0 that a model of `width`
-    /// features and `n_labels` classes can serve, within `limits`. Returns the
-    /// depth of every node.
-    pub(crate) fn validate(
-        &self,
-        width: usize,
-        n_labels: usize,
-        limits: TreeLimits,
-    ) -> Result<Vec<usize>, String> {
-        let n = self.nodes.len();
-        if n == 0 {
-            return Err("the tree has no nodes".into());
-        }
-        if n > limits.max_nodes {
-            return Err(format!(
+/// Reads what [`write_nodes`] wrote; leaves carry `n_labels` shares when
+/// `with_probabilities`. The node count is checked against the remaining
+/// bytes and the limit before anything is allocated.
+pub(crate) fn read_nodes(
+    r: &mut PayloadReader<'_>,
+    n_labels: usize,
+    with_probabilities: bool,
+    limits: &DecodeLimits,
+) -> Result<Vec<TreeNode>, ArtifactError> {
+    // The smallest node is a leaf without distribution: tag and class.
+    let n = r.count(9)?;
+    if n > limits.tree.max_nodes {
+        return Err(ArtifactError::InvalidModel {
+            reason: format!(
                 "the tree has {n} nodes, more than the limit of {}",
-                limits.max_nodes
-            ));
-        }
-        if self.num_features != width as u64 {
-            return Err(format!(
-                "the tree was trained on {} features, the schema has {width}",
-                self.num_features
-            ));
-        }
-        let mut depth = vec![usize::MAX; n];
-        depth[0] = 0;
-        for (i, node) in self.nodes.iter().enumerate() {
-            let d = depth[i];
-            if d == usize::MAX {
-                return Err(format!("node {i} is not reachable from the root"));
-            }
-            match node.children {
-                None => {
-                    if node.prediction >= n_labels as u64 {
-                        return Err(format!(
-                            "leaf {i} predicts class {}, but there are {n_labels} labels",
-                            node.prediction
-                        ));
-                    }
-                }
-                Some((l, r)) => {
-                    if node.feature >= width as u64 {
-                        return Err(format!(
-                            "node {i} splits on feature {}, but the schema has {width}",
-                            node.feature
-                        ));
-                    }
-                    if !node.threshold.is_finite() {
-                        return Err(format!("node {i} has a non-finite split value"));
-                    }
-                    if d + 1 > limits.max_depth {
-                        return Err(format!(
-                            "the tree is deeper than the limit of {}",
-                            limits.max_depth
-                        ));
-                    }
-                    for c in [l, r] {
-                        let c = usize::try_from(c)
-                            .ok()
-                            .filter(|&c| c > i && c < n)
-                            .ok_or_else(|| {
-                                format!(
-                                    "node {i} has child {c}, which is not a later node of the tree"
-                                )
-                            })?;
-                        if depth[c] != usize::MAX {
-                            return Err(format!("node {c} has more than one parent"));
-                        }
-                        depth[c] = d + 1;
-                    }
-                    if l == r {
-                        return Err(format!("node {i} has the same node as both children"));
-                    }
-                }
-            }
-        }
-        Ok(depth)
+                limits.tree.max_nodes
+            ),
+        });
     }
-
-    /// Rebuilds the linfa tree. Call only after [`validate`](Self::validate):
-    /// the recursion in linfa's (derived) deserializer, and in
-    /// [`Nested`]'s serializer, is bounded by the checked depth.
-    pub(crate) fn to_linfa(&self, depth: &[usize]) -> Result<DecisionTree<f64, usize>, String> {
-        // Re-encode as linfa's own nested serde layout, then decode that.
-        // The bytes are ours (built from a validated tree), so this cannot be
-        // steered by the input beyond the limits already checked.
-        let nested = codec::encode(&NestedTree { tree: self, depth })?;
-        codec::decode(&nested)
-    }
-}
-
-/// Serializes a validated flat tree in the field order of linfa-trees'
-/// `DecisionTree` / `TreeNode` derives.
-struct NestedTree<'a> {
-    tree: &'a FlatTree,
-    depth: &'a [usize],
-}
-
-struct Nested<'a> {
-    tree: &'a FlatTree,
-    depth: &'a [usize],
-    index: usize,
-}
-
-impl Serialize for NestedTree<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("DecisionTree", 2)?;
-        st.serialize_field(
-            "root_node",
-            &Nested {
-                tree: self.tree,
-                depth: self.depth,
-                index: 0,
+    let mut nodes = Vec::with_capacity(n);
+    for _ in 0..n {
+        nodes.push(match r.u8()? {
+            0 => TreeNode::Leaf {
+                class: index(r.u64()?),
+                distribution: if with_probabilities {
+                    if n_labels.saturating_mul(8) > r.remaining() {
+                        return Err(r.error("truncated"));
+                    }
+                    Some((0..n_labels).map(|_| r.f64()).collect::<Result<_, _>>()?)
+                } else {
+                    None
+                },
             },
-        )?;
-        st.serialize_field("num_features", &(self.tree.num_features as usize))?;
-        st.end()
+            1 => TreeNode::Split {
+                feature: index(r.u64()?),
+                threshold: r.f64()?,
+                left: index(r.u64()?),
+                right: index(r.u64()?),
+            },
+            t => return Err(r.error(&format!("unknown node tag {t}"))),
+        });
     }
+    Ok(nodes)
 }
 
-impl Serialize for Nested<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let node = &self.tree.nodes[self.index];
-        let child = |index: u64| Nested {
-            tree: self.tree,
-            depth: self.depth,
-            index: index as usize,
+/// Reads and checks the feature and label counts a payload starts with.
+pub(crate) fn read_shape(
+    r: &mut PayloadReader<'_>,
+    width: usize,
+    n_labels: Option<usize>,
+) -> Result<(), ArtifactError> {
+    let features = r.u64()?;
+    if features != width as u64 {
+        return Err(ArtifactError::InvalidModel {
+            reason: format!("the model was trained on {features} features, the schema has {width}"),
+        });
+    }
+    if let Some(n_labels) = n_labels {
+        let labels = r.u64()?;
+        if labels != n_labels as u64 {
+            return Err(ArtifactError::InvalidModel {
+                reason: format!("the model has {labels} classes, but there are {n_labels} labels"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn decode_v2(
+    payload: &[u8],
+    width: usize,
+    n_labels: usize,
+    limits: &DecodeLimits,
+) -> Result<Vec<TreeNode>, ArtifactError> {
+    let mut r = PayloadReader::new(payload);
+    read_shape(&mut r, width, Some(n_labels))?;
+    let with_probabilities = match r.u8()? {
+        0 => false,
+        1 => true,
+        _ => return Err(r.error("the distribution flag is neither 0 nor 1")),
+    };
+    let nodes = read_nodes(&mut r, n_labels, with_probabilities, limits)?;
+    r.finish()?;
+    Ok(nodes)
+}
+fn decode_v1(payload: &[u8], width: usize) -> Result<Vec<TreeNode>, ArtifactError> {
+    let flat: FlatTree =
+        codec::decode(payload).map_err(|reason| ArtifactError::Payload { reason })?;
+    if flat.num_features != width as u64 {
+        return Err(ArtifactError::InvalidModel {
+            reason: format!(
+                "the tree was trained on {} features, the schema has {width}",
+                flat.num_features
+            ),
+        });
+    }
+    Ok(flat
+        .nodes
+        .iter()
+        .map(|n| match n.children {
+            None => TreeNode::Leaf {
+                class: index(n.prediction),
+                distribution: None,
+            },
+            Some((l, r)) => TreeNode::Split {
+                feature: index(n.feature),
+                threshold: n.threshold,
+                left: index(l),
+                right: index(r),
+            },
+        })
+        .collect())
+}
+
+/// The decoder of [`ModelKind::DECISION_TREE_CLASSIFIER`].
+#[derive(Debug)]
+pub(crate) struct TreeKind;
+
+impl KindDecoder for TreeKind {
+    fn kind(&self) -> ModelKind {
+        ModelKind::DECISION_TREE_CLASSIFIER
+    }
+
+    fn payload_versions(&self) -> RangeInclusive<u32> {
+        1..=PAYLOAD_VERSION
+    }
+
+    fn decode(
+        &self,
+        payload: &[u8],
+        payload_version: u32,
+        header: &ArtifactHeader,
+        limits: &DecodeLimits,
+    ) -> Result<Arc<dyn Model>, ArtifactError> {
+        let labels =
+            header
+                .output
+                .labels()
+                .cloned()
+                .ok_or_else(|| ArtifactError::InvalidModel {
+                    reason: "a decision-tree classifier needs a classification output".into(),
+                })?;
+        let width = header.schema.len();
+        let nodes = if payload_version == 1 {
+            decode_v1(payload, width)?
+        } else {
+            decode_v2(payload, width, labels.len(), limits)?
         };
-        let mut st = s.serialize_struct("TreeNode", 9)?;
-        st.serialize_field("feature_idx", &(node.feature as usize))?;
-        st.serialize_field("feature_name", &node.feature_name)?;
-        st.serialize_field("split_value", &node.threshold)?;
-        st.serialize_field("impurity_decrease", &node.impurity_decrease)?;
-        st.serialize_field("left_child", &node.children.map(|(l, _)| child(l)))?;
-        st.serialize_field("right_child", &node.children.map(|(_, r)| child(r)))?;
-        st.serialize_field("leaf_node", &node.children.is_none())?;
-        st.serialize_field("prediction", &(node.prediction as usize))?;
-        st.serialize_field("depth", &self.depth[self.index])?;
-        st.end()
+        let tree = TreeClassifier::new(&nodes, header.schema.clone(), labels, limits.tree)
+            .map_err(|e| ArtifactError::InvalidModel {
+                reason: e.to_string(),
+            })?;
+        Ok(Arc::new(tree))
     }
 }

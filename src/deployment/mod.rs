@@ -181,6 +181,18 @@ impl Deployment {
                 expected.len()
             )));
         }
+        let promised = self.model().output().has_probabilities();
+        if !got.is_empty() && got.probabilities(0).is_some() != promised {
+            return Err(failed(format!(
+                "the output says probabilities {}, the predictions {} them",
+                if promised {
+                    "are given"
+                } else {
+                    "are not given"
+                },
+                if promised { "lack" } else { "carry" }
+            )));
+        }
         match (got.class_indices(), expected.class_indices()) {
             (Some(g), Some(e)) => {
                 if let Some(i) = (0..g.len()).find(|&i| g[i] != e[i]) {

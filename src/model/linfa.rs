@@ -121,7 +121,18 @@ impl<M, T: LinfaTarget> LinfaModel<M, T> {
     /// classifier does not have exactly two labels.
     pub fn new(model: M, schema: FeatureSchema, output: OutputKind) -> Result<Self, ModelError> {
         match (&output, T::CLASSIFICATION) {
-            (OutputKind::Classification { labels }, true) if !labels.is_empty() => {
+            (
+                OutputKind::Classification {
+                    probabilities: true,
+                    ..
+                },
+                _,
+            ) => {
+                return Err(ModelError::InvalidModel {
+                    reason: "linfa's `predict` gives classes only: the output cannot promise probabilities".into(),
+                });
+            }
+            (OutputKind::Classification { labels, .. }, true) if !labels.is_empty() => {
                 if std::any::TypeId::of::<T>() == std::any::TypeId::of::<bool>()
                     && labels.len() != 2
                 {

@@ -4,12 +4,19 @@
 //! [`FeatureSchema`] those rows follow and the [`OutputKind`] it produces.
 //! With the `linfa` feature (on by default), [`LinfaModel`] wraps any fitted
 //! linfa model that implements `PredictInplace` over `f64` matrices, with a
-//! ready-made constructor for linfa-trees' `DecisionTree`.
+//! ready-made constructor for linfa-trees' `DecisionTree`. [`TreeClassifier`]
+//! is a flat decision tree that also reports the class distribution of the
+//! leaf each row reaches; [`ForestClassifier`], [`LogisticClassifier`] and
+//! [`LinearRegressor`] serve random forests, logistic and linear regressions
+//! from their parameters.
 
 mod error;
+mod forest;
+mod linear;
 #[cfg(feature = "linfa")]
 mod linfa;
 mod predictions;
+mod tree;
 
 use std::fmt;
 
@@ -21,7 +28,12 @@ use crate::schema::{FeatureBatch, FeatureSchema, FeatureVector};
 #[cfg_attr(docsrs, doc(cfg(feature = "linfa")))]
 pub use self::linfa::{LinfaModel, LinfaTarget};
 pub use error::ModelError;
+pub use forest::ForestClassifier;
+pub use linear::{LinearRegressor, LogisticClassifier, LogisticForm};
 pub use predictions::{OutputKind, Prediction, Predictions};
+#[cfg(feature = "forest")]
+pub(crate) use tree::flatten_linfa;
+pub use tree::{TreeClassifier, TreeLimits, TreeNode};
 
 /// A model that predicts batches of rows encoded by its [`FeatureSchema`].
 ///

@@ -16,13 +16,19 @@ pub enum OutputKind {
     Classification {
         /// The label vocabulary, in class-index order.
         labels: Arc<[String]>,
+        /// Whether every prediction also carries one probability per label,
+        /// in the order of `labels`. Models must produce exactly what this
+        /// says, so that metadata built from it never advertises an output
+        /// that fails.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        probabilities: bool,
     },
     /// A real-valued score per row.
     Regression,
 }
 
 impl OutputKind {
-    /// A classification output over `labels`.
+    /// A classification output over `labels`, classes only.
     pub fn classification<I, S>(labels: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -30,14 +36,40 @@ impl OutputKind {
     {
         Self::Classification {
             labels: labels.into_iter().map(Into::into).collect(),
+            probabilities: false,
         }
+    }
+
+    /// A classification output over `labels` whose predictions carry one
+    /// probability per label.
+    pub fn classification_with_probabilities<I, S>(labels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::Classification {
+            labels: labels.into_iter().map(Into::into).collect(),
+            probabilities: true,
+        }
+    }
+
+    /// Whether predictions carry class probabilities (in label order).
+    #[must_use]
+    pub fn has_probabilities(&self) -> bool {
+        matches!(
+            self,
+            Self::Classification {
+                probabilities: true,
+                ..
+            }
+        )
     }
 
     /// The label vocabulary of a classifier.
     #[must_use]
     pub fn labels(&self) -> Option<&Arc<[String]>> {
         match self {
-            Self::Classification { labels } => Some(labels),
+            Self::Classification { labels, .. } => Some(labels),
             Self::Regression => None,
         }
     }

@@ -80,6 +80,22 @@ check(
     model_meta,
 )
 
+# Every output the metadata lists answers (clients build their requested
+# outputs from it); probabilities name their class order.
+listed = [o["name"] for o in model_meta["outputs"]]
+result = client.infer(
+    MODEL,
+    inputs(rows, binary=True),
+    outputs=[httpclient.InferRequestedOutput(name, binary_data=True) for name in listed],
+)
+for o in model_meta["outputs"]:
+    array = result.as_numpy(o["name"])
+    check(f"listed output {o['name']} answers", array is not None and array.shape[0] == len(rows), o)
+    if o["name"] == "probabilities":
+        classes = o.get("parameters", {}).get("labels")
+        check("probabilities name their labels", classes is not None and array.shape[1] == len(classes), o)
+        check("probabilities sum to 1", all(abs(sum(r) - 1.0) < 1e-9 for r in array.tolist()))
+
 # Default options: binary inputs, and (no outputs named) binary outputs.
 result = client.infer(MODEL, inputs(rows, binary=True), request_id="py-1")
 check("infer binary: labels", as_labels(result.as_numpy("label")) == labels)
@@ -141,6 +157,22 @@ for name, body in [
 csv = ",".join(columns) + "\n" + "\n".join(",".join(str(r[c]) for c in columns) for r in rows) + "\n"
 r = requests.post(BASE + "/invocations", data=csv, headers={"Content-Type": "text/csv"}, timeout=10)
 check("mlflow csv", r.status_code == 200 and r.json()["predictions"] == labels, r.text[:300])
+# What a pyfunc user of a predict_proba model expects: one list of class
+# probabilities per row, in the label order the OIP metadata names.
+r = requests.post(
+    BASE + "/invocations",
+    json={"dataframe_records": rows, "params": {"predict_method": "predict_proba"}},
+    timeout=10,
+)
+proba = r.json().get("predictions") if r.status_code == 200 else None
+check(
+    "mlflow predict_proba",
+    proba is not None
+    and len(proba) == len(rows)
+    and all(len(p) == 2 and abs(sum(p) - 1.0) < 1e-9 for p in proba)
+    and [("buy" if p[1] >= p[0] else "ignore") for p in proba] == labels,
+    r.text[:300],
+)
 r = requests.post(BASE + "/invocations", data="x", headers={"Content-Type": "text/plain"}, timeout=10)
 check("mlflow 415", r.status_code == 415 and r.json()["error_code"] == "BAD_REQUEST", r.text)
 r = requests.post(BASE + "/invocations", json={"dataframe_records": [{"device": "fridge"}]}, timeout=10)

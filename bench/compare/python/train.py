@@ -1,4 +1,4 @@
-"""Train the scikit-learn twin of the production recommender and write every
+"""Train the scikit-learn twin of the tree recommender and write every
 artifact the Python and furnace targets serve, plus their check cases.
 
     python train.py DATA_DIR WORK_DIR
@@ -10,7 +10,7 @@ artifact the Python and furnace targets serve, plus their check cases.
         compare_inprocess example) as the expected classes.
 
 The tree: DecisionTreeClassifier(max_depth=8, random_state=0) on the same
-8,000 encoded rows as modelhost's `recommender@production` (version 2 of
+8,000 encoded rows as modelhost's `recommender@tree` (the tree of
 webshop_train: linfa-trees, depth 8, seed 2). Same data and depth; the two
 CART implementations may still pick different splits where candidates tie,
 so the structure is not guaranteed identical: compare_inprocess reports how

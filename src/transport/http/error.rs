@@ -201,6 +201,9 @@ fn server_status(e: &Error) -> (StatusCode, &'static str) {
     const INTERNAL: (StatusCode, &str) = (S::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR");
     match e {
         Error::Schema(_) | Error::WidthMismatch { .. } | Error::TypedInput { .. } => BAD,
+        // Ranking by a label the model lacks, or a model without
+        // probabilities: the request asks what this model cannot give.
+        Error::Rank { .. } => BAD,
         Error::VersionNotHeld { .. } => (S::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
         Error::Overloaded { .. } | Error::NotReady { .. } | Error::ShuttingDown => UNAVAILABLE,
         // Input validated against one version and offered to another:

@@ -1,6 +1,11 @@
 //! MLflow's scoring protocol: `POST /invocations`, `GET /ping`, `GET /health`,
 //! `GET /version`, served by the first model added.
 //!
+//! `params.predict_method = "predict_proba"` answers, for a classifier with
+//! probabilities, one list of class probabilities per row in label order
+//! (`{"predictions": [[p0, p1], ...]}`), as an MLflow pyfunc logged with
+//! `pyfunc_predict_fn="predict_proba"` does; without it, labels or scores.
+//!
 //! Columns the schema does not have are dropped before validation, as
 //! MLflow's scoring server ignores extra columns; every feature the schema
 //! has is validated as usual.
@@ -77,8 +82,8 @@ pub(crate) async fn invocations(
         )));
     }
     let schema = entry.server.metadata().map_err(ApiError::mlflow)?.schema;
-    let rows = if csv {
-        parse_csv(&bytes, &schema, shared.max_rows)
+    let (rows, method) = if csv {
+        parse_csv(&bytes, &schema, shared.max_rows).map(|rows| (rows, Method::Predict))
     } else {
         codec::check_json_values(&bytes, shared.json_value_budget(schema.len()))
             .and_then(|()| parse_json(&bytes, &schema))
@@ -99,9 +104,24 @@ pub(crate) async fn invocations(
         .predict(&entry.server, PredictRequest::rows(rows))
         .await
         .map_err(ApiError::mlflow)?;
-    let predictions: Vec<Value> = match response.predictions.score_values() {
-        Some(scores) => scores.iter().copied().map(Value::from).collect(),
-        None => (0..response.len())
+    let p = &response.predictions;
+    let predictions: Vec<Value> = match (method, p.score_values()) {
+        (Method::PredictProba, _) => {
+            if !response.output.has_probabilities() {
+                return Err(ApiError::mlflow(bad(format!(
+                    "model `{}` gives no probabilities: `predict_proba` is not available",
+                    response.model
+                ))));
+            }
+            (0..response.len())
+                .map(|i| {
+                    p.probabilities(i)
+                        .map_or(Value::Null, |row| row.iter().copied().collect())
+                })
+                .collect()
+        }
+        (Method::Predict, Some(scores)) => scores.iter().copied().map(Value::from).collect(),
+        (Method::Predict, None) => (0..response.len())
             .map(|i| Value::from(response.label(i).unwrap_or_default()))
             .collect(),
     };
@@ -227,9 +247,42 @@ fn rows_from_tensor_format(
     }
 }
 
-fn parse_json(bytes: &[u8], schema: &FeatureSchema) -> Result<Vec<FeatureMap>, Rejection> {
+/// What `params.predict_method` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    /// Labels (classifiers) or scores (regressors), one per row.
+    Predict,
+    /// One list of class probabilities per row, in label order: what an
+    /// MLflow pyfunc of a scikit-learn classifier logged with
+    /// `pyfunc_predict_fn="predict_proba"` answers.
+    PredictProba,
+}
+
+fn method(params: Option<&Value>) -> Result<Method, Rejection> {
+    match params.and_then(|p| p.get("predict_method")) {
+        None => Ok(Method::Predict),
+        Some(Value::String(s)) if s == "predict" => Ok(Method::Predict),
+        Some(Value::String(s)) if s == "predict_proba" => Ok(Method::PredictProba),
+        Some(_) => Err(bad(
+            "`params.predict_method` must be \"predict\" or \"predict_proba\"",
+        )),
+    }
+}
+
+fn parse_json(
+    bytes: &[u8],
+    schema: &FeatureSchema,
+) -> Result<(Vec<FeatureMap>, Method), Rejection> {
     let body: Map<String, Value> =
         serde_json::from_slice(bytes).map_err(|e| Rejection::MalformedJson(e.to_string()))?;
+    let method = method(body.get("params"))?;
+    parse_body(body, schema).map(|rows| (rows, method))
+}
+
+fn parse_body(
+    body: Map<String, Value>,
+    schema: &FeatureSchema,
+) -> Result<Vec<FeatureMap>, Rejection> {
     let mut found: Vec<(&str, Value)> = Vec::new();
     let mut body = body;
     for key in FORMATS {

@@ -62,10 +62,18 @@
 //! [`FeatureSchema::validate_encoded_batch`](crate::FeatureSchema::validate_encoded_batch)
 //! (ranges, finiteness, integrality, categorical index range).
 //!
-//! **Outputs.** Classifiers return `label` (`BYTES`, `[N]`) and, where the
-//! model provides them, `probabilities` (`FP64`, `[N, classes]`); regressors
-//! return `score` (`FP64`, `[N]`). The request's `id` is echoed, and
+//! **Outputs.** Classifiers return `label` (`BYTES`, `[N]`) and, when their
+//! output promises them ([`OutputKind::has_probabilities`](crate::OutputKind::has_probabilities)),
+//! `probabilities` (`FP64`, `[N, classes]`); regressors return `score`
+//! (`FP64`, `[N]`). The model metadata lists exactly these outputs, so a
+//! client may request every listed one; the `probabilities` tensor names its
+//! class order in `parameters.labels`. The request's `id` is echoed, and
 //! `model_version` names the version that served the request.
+//!
+//! **Ranking.** `POST /v2/models/{name}/rank` takes `{"session": {...},
+//! "candidates": [{...}], "k": 3, "id": "...", "label": "buy"}` and answers
+//! the top `k` candidates with their scores, the version that scored them
+//! all and the id (see [`crate::rank`]; documented in `/openapi.json`).
 //!
 //! **Binary tensor data extension.** A request whose JSON header is
 //! followed by raw tensor data announces the header's length in
@@ -83,10 +91,14 @@
 //! `application/json` with exactly one of `dataframe_split`
 //! (`{"columns": [...], "data": [[...]]}`), `dataframe_records`
 //! (`[{...}]`), `instances` or `inputs` (a list of objects, a list of rows in
-//! schema order, or an object of columns), plus an optional `params` that is
-//! ignored; or `text/csv` with a header line. It answers
-//! `{"predictions": [...]}` (labels for classifiers, numbers for
-//! regressors). Other content types get 415. Errors take MLflow's shape,
+//! schema order, or an object of columns), plus an optional `params`; or
+//! `text/csv` with a header line. It answers `{"predictions": [...]}`
+//! (labels for classifiers, numbers for regressors). With
+//! `"params": {"predict_method": "predict_proba"}`, a classifier with
+//! probabilities answers one list of class probabilities per row in label
+//! order, `{"predictions": [[0.2, 0.8], ...]}`: the shape an MLflow pyfunc of
+//! a scikit-learn classifier logged with `pyfunc_predict_fn="predict_proba"`
+//! returns (other models answer 400). Other content types get 415. Errors take MLflow's shape,
 //! `{"error_code": "BAD_REQUEST", "message": "..."}`.
 //!
 //! *Extra columns are ignored*, as MLflow's own scoring server does: columns
@@ -186,6 +198,7 @@ mod metrics;
 mod mlflow;
 mod oip;
 mod openapi;
+mod rank;
 mod router;
 mod serve;
 

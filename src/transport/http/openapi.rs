@@ -159,6 +159,35 @@ pub(crate) async fn document(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "application/json": { "schema": { "type": "object", "description": "exactly one of dataframe_split {columns, data}, dataframe_records [{...}], instances, inputs; extra columns are ignored" } },
         "text/csv": { "schema": { "type": "string" } }
     } });
+    let rank = with_body(
+        op(
+            "Rank candidates for one context: the top k by score or by the probability of a label, all scored by one model version",
+            &[
+                (
+                    "200",
+                    "{model, version, id, label, items: [{index, score}]}, best first",
+                ),
+                (
+                    "400",
+                    "malformed body, schema violations, or a model that cannot rank by the label (no probabilities)",
+                ),
+                ("404", "no such model"),
+                (
+                    "413",
+                    "body over the limit, or more candidates than the row limit",
+                ),
+                ("503", "overloaded, unloaded or not ready"),
+            ],
+        ),
+        json!({ "type": "object", "required": ["candidates", "k"], "properties": {
+            "session": { "type": "object", "description": "features every candidate shares" },
+            "candidates": { "type": "array", "items": { "type": "object" }, "description": "each candidate's own features" },
+            "k": { "type": "integer", "minimum": 0 },
+            "id": { "type": "string" },
+            "label": { "type": "string", "description": "class whose probability ranks (default: the last label)" }
+        } }),
+        "application/json",
+    );
     let paths = json!({
         "/v2/health/live": { "get": op("Liveness", &[("200", "live")]) },
         "/v2/health/ready": { "get": op("Readiness of every model", &[("200", "ready"), ("503", "not ready")]) },
@@ -166,6 +195,7 @@ pub(crate) async fn document(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "/v2/models/{name}": { "parameters": [name], "get": op("Model metadata: inputs, outputs, held versions", &[("200", "metadata"), ("404", "no such model")]) },
         "/v2/models/{name}/ready": { "parameters": [name], "get": op("Model readiness", &[("200", "ready"), ("404", "no such model"), ("503", "not ready")]) },
         "/v2/models/{name}/infer": { "parameters": [name], "post": infer },
+        "/v2/models/{name}/rank": { "parameters": [name], "post": rank },
         "/v2/models/{name}/versions/{version}": { "parameters": [name, version], "get": op("Metadata of a held version", &[("200", "metadata"), ("400", "invalid version"), ("404", "not held")]) },
         "/v2/models/{name}/versions/{version}/ready": { "parameters": [name, version], "get": op("Readiness of a held version", &[("200", "ready"), ("404", "not held"), ("503", "not ready")]) },
         "/v2/models/{name}/versions/{version}/infer": { "parameters": [name, version], "post": infer },

@@ -19,7 +19,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 
 use super::error::{ApiError, Rejection, Shape};
 use super::metrics::Stats;
-use super::{admin, guard, metrics, mlflow, oip, openapi};
+use super::{admin, guard, metrics, mlflow, oip, openapi, rank};
 use crate::registry::{ModelRef, Registry};
 use crate::server::{ModelServer, PredictRequest, PredictResponse};
 use crate::{InProcessServer, Result};
@@ -465,6 +465,7 @@ fn routes(admission: &Admission) -> Vec<(&'static str, MethodRouter<Arc<Shared>>
         ("/v2/models/{name}", get(oip::model_metadata)),
         ("/v2/models/{name}/ready", get(oip::model_ready)),
         ("/v2/models/{name}/infer", infer(post(oip::infer))),
+        ("/v2/models/{name}/rank", infer(post(rank::rank))),
         (
             "/v2/models/{name}/versions/{version}",
             get(oip::version_metadata),

@@ -23,13 +23,26 @@ pub(crate) fn feature_datatype(kind: &FeatureKind) -> &'static str {
     }
 }
 
-/// The output tensors a model of this kind can return.
+/// The output tensors a model of this kind returns: exactly those, so a
+/// client that asks for every listed output never gets a 400. The
+/// `probabilities` tensor names its class order in `parameters.labels`.
 pub(crate) fn output_tensors(output: &OutputKind) -> Vec<Value> {
     match output {
-        OutputKind::Classification { labels } => vec![
+        OutputKind::Classification {
+            labels,
+            probabilities: true,
+        } => vec![
             json!({ "name": LABEL, "datatype": "BYTES", "shape": [-1] }),
-            json!({ "name": PROBABILITIES, "datatype": "FP64", "shape": [-1, labels.len()] }),
+            json!({
+                "name": PROBABILITIES,
+                "datatype": "FP64",
+                "shape": [-1, labels.len()],
+                "parameters": { "labels": &labels[..] },
+            }),
         ],
+        OutputKind::Classification { .. } => {
+            vec![json!({ "name": LABEL, "datatype": "BYTES", "shape": [-1] })]
+        }
         OutputKind::Regression => vec![json!({ "name": SCORE, "datatype": "FP64", "shape": [-1] })],
     }
 }
@@ -59,7 +72,10 @@ pub(super) fn respond(
 ) -> Result<Response, Rejection> {
     let n = r.len();
     let p = &r.predictions;
-    let has_probabilities = n > 0 && p.probabilities(0).is_some();
+    // What the output promises (a deployment's warm-up holds the model to
+    // it), so an empty batch answers the same outputs as any other.
+    let has_probabilities =
+        r.output.has_probabilities() && (n == 0 || p.probabilities(0).is_some());
     let specs = match specs {
         Some(s) => s,
         None => {
@@ -106,7 +122,7 @@ pub(super) fn respond(
                 if !has_probabilities {
                     return Err(unavailable());
                 }
-                let k = p.probabilities(0).map_or(0, |row| row.len());
+                let k = r.output.labels().map_or(0, |l| l.len());
                 let flat = (0..n).flat_map(|i| {
                     p.probabilities(i)
                         .map(|row| row.to_vec())

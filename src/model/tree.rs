@@ -1,0 +1,417 @@
+//! A decision-tree classifier stored flat, with class distributions at its
+//! leaves.
+
+use std::sync::Arc;
+
+use ndarray::{Array2, ArrayView2};
+
+use super::{Model, ModelError, OutputKind, Predictions, check_width};
+use crate::schema::FeatureSchema;
+
+/// One node of a [`TreeClassifier`], as given to [`TreeClassifier::new`].
+///
+/// Nodes are listed parents first: node 0 is the root and every child has a
+/// larger index than its parent.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum TreeNode {
+    /// Rows whose `feature` is below `threshold` go `left`, the others
+    /// (NaN included) go `right` — linfa-trees' rule.
+    Split {
+        /// Column of the encoded row.
+        feature: usize,
+        /// The split value.
+        threshold: f64,
+        /// Index of the left child.
+        left: usize,
+        /// Index of the right child.
+        right: usize,
+    },
+    /// A leaf predicting `class`.
+    Leaf {
+        /// The predicted class index.
+        class: usize,
+        /// Class shares of the training rows that reached this leaf, one per
+        /// label; `None` for trees without probabilities.
+        distribution: Option<Vec<f64>>,
+    },
+}
+
+/// Size limits a tree must respect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeLimits {
+    /// Deepest leaf accepted (the root has depth 0).
+    pub max_depth: usize,
+    /// Most nodes accepted.
+    pub max_nodes: usize,
+}
+
+const LEAF: u32 = u32::MAX;
+
+/// A packed node: inner nodes hold feature, threshold and children; leaves
+/// (`feature == LEAF`) hold their class in `left` and their leaf number in
+/// `right`.
+#[derive(Debug, Clone, Copy)]
+struct Packed {
+    feature: u32,
+    threshold: f64,
+    left: u32,
+    right: u32,
+}
+
+/// A decision-tree classifier that predicts with a loop over a flat node
+/// list (no recursion) and, when its leaves carry class distributions,
+/// reports them as probabilities.
+///
+/// linfa-trees keeps only the majority class of each leaf; build this type
+/// with [`TreeClassifier::from_linfa`] to add the class shares of the
+/// training rows that reach each leaf. The predicted class is always the
+/// linfa tree's, so predictions match linfa row for row.
+#[derive(Debug, Clone)]
+pub struct TreeClassifier {
+    schema: FeatureSchema,
+    output: OutputKind,
+    nodes: Vec<Packed>,
+    /// Leaf count × labels, row-major; empty without probabilities.
+    distributions: Vec<f64>,
+    n_labels: usize,
+}
+
+impl TreeClassifier {
+    /// Checks `nodes` form a tree over `schema` and `labels` within `limits`
+    /// and builds the classifier. With distributions, every leaf must have
+    /// one of `labels.len()` finite, non-negative shares summing to 1 (within
+    /// 1e-6); without, no leaf may have one.
+    ///
+    /// The check walks the list once, without recursion.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidModel`] naming the first problem found.
+    pub fn new(
+        nodes: &[TreeNode],
+        schema: FeatureSchema,
+        labels: Arc<[String]>,
+        limits: TreeLimits,
+    ) -> Result<Self, ModelError> {
+        let invalid = |reason: String| ModelError::InvalidModel { reason };
+        let n = nodes.len();
+        let n_labels = labels.len();
+        let width = schema.len();
+        if n == 0 {
+            return Err(invalid("the tree has no nodes".into()));
+        }
+        if n_labels == 0 {
+            return Err(invalid("a classifier needs at least one label".into()));
+        }
+        if n > limits.max_nodes || n >= LEAF as usize {
+            return Err(invalid(format!(
+                "the tree has {n} nodes, more than the limit of {}",
+                limits.max_nodes
+            )));
+        }
+        let with_probabilities = matches!(
+            nodes.iter().find(|n| matches!(n, TreeNode::Leaf { .. })),
+            Some(TreeNode::Leaf {
+                distribution: Some(_),
+                ..
+            })
+        );
+        let mut depth = vec![usize::MAX; n];
+        depth[0] = 0;
+        let mut packed = Vec::with_capacity(n);
+        let mut distributions = Vec::new();
+        let mut leaves = 0u32;
+        for (i, node) in nodes.iter().enumerate() {
+            let d = depth[i];
+            if d == usize::MAX {
+                return Err(invalid(format!("node {i} is not reachable from the root")));
+            }
+            match node {
+                TreeNode::Leaf {
+                    class,
+                    distribution,
+                } => {
+                    if *class >= n_labels {
+                        return Err(invalid(format!(
+                            "leaf {i} predicts class {class}, but there are {n_labels} labels"
+                        )));
+                    }
+                    match (distribution, with_probabilities) {
+                        (Some(p), true) => {
+                            if p.len() != n_labels {
+                                return Err(invalid(format!(
+                                    "leaf {i} has {} class shares for {n_labels} labels",
+                                    p.len()
+                                )));
+                            }
+                            if p.iter().any(|v| !v.is_finite() || *v < 0.0)
+                                || (p.iter().sum::<f64>() - 1.0).abs() > 1e-6
+                            {
+                                return Err(invalid(format!(
+                                    "leaf {i} has class shares that are not a distribution"
+                                )));
+                            }
+                            distributions.extend_from_slice(p);
+                        }
+                        (None, false) => {}
+                        _ => {
+                            return Err(invalid(
+                                "some leaves have class distributions and others not".into(),
+                            ));
+                        }
+                    }
+                    packed.push(Packed {
+                        feature: LEAF,
+                        threshold: 0.0,
+                        left: *class as u32,
+                        right: leaves,
+                    });
+                    leaves += 1;
+                }
+                TreeNode::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                } => {
+                    if *feature >= width {
+                        return Err(invalid(format!(
+                            "node {i} splits on feature {feature}, but the schema has {width}"
+                        )));
+                    }
+                    if !threshold.is_finite() {
+                        return Err(invalid(format!("node {i} has a non-finite split value")));
+                    }
+                    if d + 1 > limits.max_depth {
+                        return Err(invalid(format!(
+                            "the tree is deeper than the limit of {}",
+                            limits.max_depth
+                        )));
+                    }
+                    if left == right {
+                        return Err(invalid(format!(
+                            "node {i} has the same node as both children"
+                        )));
+                    }
+                    for &c in [left, right] {
+                        if c <= i || c >= n {
+                            return Err(invalid(format!(
+                                "node {i} has child {c}, which is not a later node of the tree"
+                            )));
+                        }
+                        if depth[c] != usize::MAX {
+                            return Err(invalid(format!("node {c} has more than one parent")));
+                        }
+                        depth[c] = d + 1;
+                    }
+                    packed.push(Packed {
+                        feature: *feature as u32,
+                        threshold: *threshold,
+                        left: *left as u32,
+                        right: *right as u32,
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            schema,
+            output: OutputKind::Classification {
+                labels,
+                probabilities: !distributions.is_empty(),
+            },
+            nodes: packed,
+            distributions,
+            n_labels,
+        })
+    }
+
+    /// Whether predictions carry class probabilities.
+    #[must_use]
+    pub fn has_probabilities(&self) -> bool {
+        !self.distributions.is_empty()
+    }
+
+    /// The nodes, parents first (the form [`TreeClassifier::new`] takes).
+    #[must_use]
+    pub fn nodes(&self) -> Vec<TreeNode> {
+        let k = self.n_labels;
+        self.nodes
+            .iter()
+            .map(|p| {
+                if p.feature == LEAF {
+                    let leaf = p.right as usize;
+                    TreeNode::Leaf {
+                        class: p.left as usize,
+                        distribution: self
+                            .has_probabilities()
+                            .then(|| self.distributions[leaf * k..(leaf + 1) * k].to_vec()),
+                    }
+                } else {
+                    TreeNode::Split {
+                        feature: p.feature as usize,
+                        threshold: p.threshold,
+                        left: p.left as usize,
+                        right: p.right as usize,
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The class predicted for one row.
+    pub(crate) fn class_of(&self, row: ndarray::ArrayView1<'_, f64>) -> usize {
+        self.leaf(row).left as usize
+    }
+
+    /// The leaf a row reaches.
+    fn leaf(&self, row: ndarray::ArrayView1<'_, f64>) -> Packed {
+        let mut node = self.nodes[0];
+        while node.feature != LEAF {
+            let next = if row[node.feature as usize] < node.threshold {
+                node.left
+            } else {
+                node.right
+            };
+            node = self.nodes[next as usize];
+        }
+        node
+    }
+
+    /// Flattens a fitted linfa-trees classifier and computes each leaf's
+    /// class distribution from `training` rows and their `targets` (class
+    /// indices), routed with the tree's own rule. A leaf no training row
+    /// reaches gets all its weight on its predicted class.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidModel`] when the tree does not fit `schema` or
+    /// `labels`, `training` is not rows × schema width, or `targets` does not
+    /// have one class below `labels.len()` per row.
+    #[cfg(feature = "linfa")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "linfa")))]
+    pub fn from_linfa(
+        tree: &linfa_trees::DecisionTree<f64, usize>,
+        schema: FeatureSchema,
+        labels: Arc<[String]>,
+        training: ArrayView2<'_, f64>,
+        targets: Option<&[usize]>,
+    ) -> Result<Self, ModelError> {
+        let invalid = |reason: String| ModelError::InvalidModel { reason };
+        let mut nodes = flatten_linfa(tree);
+        let limits = TreeLimits {
+            max_depth: usize::MAX,
+            max_nodes: usize::MAX,
+        };
+        let Some(targets) = targets else {
+            return Self::new(&nodes, schema, labels, limits);
+        };
+        let plain = Self::new(&nodes, schema.clone(), labels.clone(), limits)?;
+        check_width(&schema, &training)?;
+        if targets.len() != training.nrows() {
+            return Err(invalid(format!(
+                "{} targets for {} training rows",
+                targets.len(),
+                training.nrows()
+            )));
+        }
+        let k = labels.len();
+        let n_leaves = plain.nodes.iter().filter(|p| p.feature == LEAF).count();
+        let mut counts = vec![0.0f64; n_leaves * k];
+        for (row, &t) in training.rows().into_iter().zip(targets) {
+            if t >= k {
+                return Err(invalid(format!("target class {t} outside {k} labels")));
+            }
+            counts[plain.leaf(row).right as usize * k + t] += 1.0;
+        }
+        let mut leaf = 0;
+        for node in &mut nodes {
+            if let TreeNode::Leaf {
+                class,
+                distribution,
+            } = node
+            {
+                let c = &counts[leaf * k..(leaf + 1) * k];
+                let total: f64 = c.iter().sum();
+                *distribution = Some(if total > 0.0 {
+                    c.iter().map(|v| v / total).collect()
+                } else {
+                    (0..k).map(|j| f64::from(u8::from(j == *class))).collect()
+                });
+                leaf += 1;
+            }
+        }
+        Self::new(&nodes, schema, labels, limits)
+    }
+}
+
+/// The nodes of a linfa-trees classifier, breadth-first (children after
+/// their parent), without distributions. Iterative.
+#[cfg(feature = "linfa")]
+pub(crate) fn flatten_linfa(tree: &linfa_trees::DecisionTree<f64, usize>) -> Vec<TreeNode> {
+    // Breadth-first, iteratively; children get later indices.
+    let mut nodes: Vec<TreeNode> = Vec::new();
+    let mut queue = std::collections::VecDeque::from([(tree.root_node(), None)]);
+    while let Some((node, parent)) = queue.pop_front() {
+        let index = nodes.len();
+        if let Some((p, is_right)) = parent
+            && let TreeNode::Split { left, right, .. } = &mut nodes[p]
+        {
+            *(if is_right { right } else { left }) = index;
+        }
+        let children = node.children();
+        match (node.is_leaf(), children[0], children[1]) {
+            (false, Some(l), Some(r)) => {
+                let (feature, threshold, _) = node.split();
+                nodes.push(TreeNode::Split {
+                    feature,
+                    threshold,
+                    left: 0,
+                    right: 0,
+                });
+                queue.push_back((l, Some((index, false))));
+                queue.push_back((r, Some((index, true))));
+            }
+            _ => nodes.push(TreeNode::Leaf {
+                class: node.prediction().unwrap_or_default(),
+                distribution: None,
+            }),
+        }
+    }
+    nodes
+}
+
+impl Model for TreeClassifier {
+    fn schema(&self) -> &FeatureSchema {
+        &self.schema
+    }
+
+    fn output(&self) -> &OutputKind {
+        &self.output
+    }
+
+    fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions, ModelError> {
+        check_width(&self.schema, &rows)?;
+        let k = self.n_labels;
+        let mut classes = Vec::with_capacity(rows.nrows());
+        if !self.has_probabilities() {
+            for row in rows.rows() {
+                classes.push(self.leaf(row).left as usize);
+            }
+            return Predictions::classes(classes, k);
+        }
+        let mut probabilities = Vec::with_capacity(rows.nrows() * k);
+        for row in rows.rows() {
+            let leaf = self.leaf(row);
+            classes.push(leaf.left as usize);
+            let at = leaf.right as usize * k;
+            probabilities.extend_from_slice(&self.distributions[at..at + k]);
+        }
+        let p = Array2::from_shape_vec((classes.len(), k), probabilities).map_err(|e| {
+            ModelError::InvalidPredictions {
+                reason: e.to_string(),
+            }
+        })?;
+        Predictions::classes(classes, k)?.with_probabilities(p)
+    }
+}
