@@ -531,3 +531,70 @@ fn built_in_kinds_are_registered_and_cannot_be_replaced() {
     assert!(ModelKind::new(&"a".repeat(49)).is_err());
     assert_eq!(ModelKind::new(&"a".repeat(48)).unwrap().as_str().len(), 48);
 }
+
+/// The deepest tree the default limit accepts loads and predicts on a
+/// thread with a 512 KiB stack, in a debug build too: neither decoding nor
+/// prediction recurses per level. (A linfa tree rebuilt from such an
+/// artifact used to overflow that stack at depth 192.)
+#[test]
+fn the_deepest_accepted_tree_loads_and_predicts_on_a_small_stack() {
+    let bytes = small_artifact();
+    let (mut header, _) = parts(&bytes);
+    // The chain predicts class 0 everywhere: no warm-up to reproduce.
+    header["warmup"]["rows"] = serde_json::json!([]);
+    header["warmup"]["expected"] = serde_json::json!([]);
+    let header = serde_json::to_vec(&header).unwrap();
+    let chain = move |depth: u64| {
+        let mut payload = Vec::new();
+        for v in [6u64, 2] {
+            payload.extend_from_slice(&v.to_le_bytes());
+        }
+        payload.push(1);
+        payload.extend_from_slice(&(2 * depth + 1).to_le_bytes());
+        let leaf = |payload: &mut Vec<u8>| {
+            payload.push(0);
+            payload.extend_from_slice(&0u64.to_le_bytes());
+            payload.extend_from_slice(&1.0f64.to_le_bytes());
+            payload.extend_from_slice(&0.0f64.to_le_bytes());
+        };
+        for k in 0..depth {
+            payload.push(1);
+            payload.extend_from_slice(&0u64.to_le_bytes());
+            // Every row goes right at every level: the whole chain is walked.
+            payload.extend_from_slice(&(-1.0e9f64).to_le_bytes());
+            payload.extend_from_slice(&(2 * k + 1).to_le_bytes());
+            payload.extend_from_slice(&(2 * k + 2).to_le_bytes());
+            leaf(&mut payload);
+        }
+        leaf(&mut payload);
+        assemble(&header, &payload)
+    };
+    let handle = std::thread::Builder::new()
+        .stack_size(512 << 10)
+        .spawn(move || {
+            // The deepest chain the default limit takes, found from below.
+            let mut accepted = None;
+            for depth in (200..=300).rev() {
+                if let Ok(a) = Artifact::from_bytes(&chain(depth), ReadOptions::new())
+                    .and_then(|a| a.into_loaded(ReadOptions::new()))
+                {
+                    accepted = Some((depth, a));
+                    break;
+                }
+            }
+            let (depth, loaded) = accepted.unwrap_or_else(|| {
+                let e = Artifact::from_bytes(&chain(200), ReadOptions::new())
+                    .and_then(|a| a.into_loaded(ReadOptions::new()))
+                    .unwrap_err();
+                panic!("no chain of 200..=300 levels loads: {e}")
+            });
+            let d = loaded.deployment().unwrap();
+            let rows = ndarray::Array2::<f64>::zeros((4, d.schema().len()));
+            let p = d.predict(rows.view()).unwrap();
+            (depth, p.len())
+        })
+        .unwrap();
+    let (depth, predicted) = handle.join().expect("no stack overflow");
+    assert!(depth >= 255, "only {depth} levels accepted");
+    assert_eq!(predicted, 4);
+}
