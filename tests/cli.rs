@@ -623,3 +623,112 @@ fn gc_keeps_the_rollback_target_and_restore_undoes_it() {
         assert_eq!(line.find("auc="), Some(metrics_at), "{table}");
     }
 }
+
+/// `serve --monitor`: outcomes posted to `/feedback` reach the monitor,
+/// whose metrics join `/metrics` and whose report is served.
+#[test]
+fn serve_with_a_monitor_takes_feedback_and_exports_quality() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let reg = modelhost::registry::Registry::open(dir.path()).unwrap();
+    reg.register(common::tree_artifact("shop", 300, 5, 3).unwrap())
+        .unwrap();
+    reg.set_alias("shop", "production", 1).unwrap();
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Guard(
+        Command::new(env!("CARGO_BIN_EXE_modelhost"))
+            .args([
+                "serve",
+                "--model",
+                "shop@production",
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--monitor", "--registry", dir.path().to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line[line.find("http://").expect("the address line")..]
+        .trim()
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let post = |path: &str, body: &str| {
+        let mut r = agent
+            .post(format!("{url}{path}"))
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default(),
+        )
+    };
+    let infer = r#"{"id": "visit-1", "inputs": [
+        {"name": "recency_days", "shape": [1], "datatype": "INT64", "data": [2]},
+        {"name": "frequency", "shape": [1], "datatype": "INT64", "data": [14]},
+        {"name": "basket_value", "shape": [1], "datatype": "FP64", "data": [180.5]},
+        {"name": "product_price", "shape": [1], "datatype": "FP64", "data": [19.99]},
+        {"name": "device", "shape": [1], "datatype": "BYTES", "data": ["desktop"]}]}"#;
+    let (status, answer) = post("/v2/models/shop/infer", infer);
+    assert_eq!(status, 200, "{answer}");
+    let (status, joined) = post(
+        "/v2/models/shop/feedback",
+        r#"{"outcomes": [{"id": "visit-1", "actual": "buy"}, {"id": "nobody", "actual": "buy"},
+                          {"id": "visit-1", "actual": [1]}]}"#,
+    );
+    assert_eq!(status, 200, "{joined}");
+    assert_eq!(joined["joined"], 1, "{joined}");
+    assert_eq!(joined["unknown"], serde_json::json!(["nobody"]));
+    assert_eq!(
+        joined["refused"].as_array().map(Vec::len),
+        Some(1),
+        "{joined}"
+    );
+    let (status, _) = post("/v2/models/shop/feedback", r#"{"outcomes": "x"}"#);
+    assert_eq!(status, 400);
+
+    let metrics = agent
+        .get(format!("{url}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    for needle in [
+        "modelhost_requests_total{model=\"shop\",version=\"1\",outcome=\"ok\"} 1",
+        "modelhost_live_quality{model=\"shop\",version=\"1\",metric=\"accuracy\"}",
+        "modelhost_http_requests_total",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from {metrics}");
+    }
+    let mut report = agent
+        .get(format!("{url}/v2/models/shop/report"))
+        .call()
+        .unwrap();
+    assert_eq!(report.status().as_u16(), 200);
+    assert!(
+        report
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("<html")
+    );
+}

@@ -1600,3 +1600,31 @@ impl modelhost::server::PredictObserver for FailedLoads {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// Feedback and reports need a monitor; a monitor needs its model served.
+#[test]
+fn feedback_needs_a_monitor_and_a_monitor_needs_its_model() {
+    let s = start(webshop_server(1));
+    let reply = s.post(
+        "/v2/models/recommender/feedback",
+        r#"{"outcomes": [{"id": "a", "actual": "buy"}]}"#,
+    );
+    assert_eq!(reply.status, 404);
+    assert!(
+        reply.error().contains("without a monitor"),
+        "{}",
+        reply.error()
+    );
+    assert_eq!(s.get("/v2/models/recommender/report").status, 404);
+
+    let other = MockModel::new(1).deploy();
+    let monitor = modelhost::monitor::Monitor::builder(&other)
+        .build()
+        .unwrap();
+    let e = HttpTransport::new()
+        .model(webshop_server(1))
+        .monitor(monitor)
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("not served"), "{e}");
+}

@@ -570,12 +570,13 @@ mod serve {
     use std::time::Duration;
 
     use modelhost::registry::{ModelRef, Registry};
-    use modelhost::reload::{AliasWatcher, WatchEvent, WatchOptions};
+    use modelhost::reload::{WatchEvent, WatchOptions};
     use modelhost::transport::TransportError;
     use modelhost::transport::http::{HttpTransport, ServeOptions, serve_with};
     use std::sync::Arc;
 
-    use modelhost::{BatchConfig, Batcher, Error, ModelServer};
+    use modelhost::monitor::LogSink;
+    use modelhost::{BatchConfig, Error, ModelServer, Serving};
 
     #[derive(clap::Args)]
     pub(crate) struct ServeArgs {
@@ -632,6 +633,12 @@ mod serve {
         /// upload included (408 after).
         #[arg(long, default_value_t = 30_000)]
         request_timeout_ms: u64,
+        /// Attach a monitor: drift against the artifact's training
+        /// statistics, live quality from `POST /v2/models/NAME/feedback`,
+        /// alerts in the log; its metrics join `/metrics` and its report is
+        /// `GET /v2/models/NAME/report`.
+        #[arg(long)]
+        monitor: bool,
         /// Milliseconds in-flight requests get to finish on shutdown.
         #[arg(long, default_value_t = 10_000)]
         drain_timeout_ms: u64,
@@ -666,9 +673,20 @@ mod serve {
                     say!("swapped version {} -> {}", r.from, r.to);
                 }
             });
-        let (server, watcher) = AliasWatcher::serve(registry.clone(), reference.clone(), options)?;
-        let meta = server.metadata()?;
-        let front: Arc<dyn ModelServer> = if args.batch {
+        // The recorder before the monitor, so the monitor's metrics reach it.
+        let recorder = if args.monitor {
+            Some(modelhost::monitor::prometheus::install()?)
+        } else {
+            None
+        };
+        let mut serving =
+            Serving::from_registry(&registry, reference.to_string())?.watch_options(options);
+        if args.monitor {
+            // Drift against the artifact's reference statistics, live
+            // quality from /feedback, and alerts in the log.
+            serving = serving.monitor(|m| m.sink(Arc::new(LogSink)));
+        }
+        if args.batch {
             let mut config = BatchConfig::builder()
                 .max_batch_rows(args.batch_max_rows)
                 .max_wait(Duration::from_micros(args.batch_max_wait_us))
@@ -677,16 +695,31 @@ mod serve {
             if let Some(ms) = args.batch_deadline_ms {
                 config = config.default_deadline(Duration::from_millis(ms));
             }
-            Arc::new(Batcher::new(server.clone(), config.build()?))
-        } else {
-            server.clone()
-        };
+            serving = serving.batching(config.build()?);
+        }
+        let served = Arc::new(serving.start()?);
+        let server = served.server().clone();
+        let meta = server.metadata()?;
+        let monitor = served.monitor().cloned();
+        let front: Arc<dyn ModelServer> = served.clone();
         let mut http = HttpTransport::new()
             .managed_model_via(front, server, registry, reference.clone())
             .body_limit(args.body_limit)
             .max_in_flight(args.max_in_flight);
         if let Some(token) = token {
             http = http.admin_token(token);
+        }
+        if let Some(m) = monitor {
+            let folding = m.clone();
+            http = http.monitor(m);
+            if let Some(handle) = recorder {
+                // A scrape folds what the server counted since the monitor's
+                // last tick, so it is exact.
+                http = http.metrics_renderer(Arc::new(move || {
+                    folding.flush();
+                    handle.render()
+                }));
+            }
         }
         let router = http.build()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -715,7 +748,11 @@ mod serve {
                 .await
                 .map_err(io("serve"))
         });
-        watcher.shutdown();
+        // Stop following the alias and let a batcher answer what it queued.
+        match Arc::try_unwrap(served) {
+            Ok(served) => served.shutdown(Duration::from_secs(5)),
+            Err(still_shared) => drop(still_shared),
+        }
         say!("stopped");
         result
     }

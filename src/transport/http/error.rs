@@ -52,6 +52,8 @@ pub(crate) enum Rejection {
     Forbidden,
     /// The model was unloaded through the repository API: 503.
     Unloaded(String),
+    /// Feedback or a report for a model served without a monitor: 404.
+    NotMonitored(String),
     /// An admin operation needs a registry the model does not have: 409.
     NotManaged(String),
     /// As many inference requests as the transport admits are being
@@ -125,9 +127,10 @@ impl Rejection {
                 (S::UNSUPPORTED_MEDIA_TYPE, "BAD_REQUEST")
             }
             Self::Busy { .. } => (S::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE"),
-            Self::ModelNotFound(_) | Self::RouteNotFound | Self::AdminDisabled => {
-                (S::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST")
-            }
+            Self::ModelNotFound(_)
+            | Self::RouteNotFound
+            | Self::AdminDisabled
+            | Self::NotMonitored(_) => (S::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST"),
             Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "BAD_REQUEST"),
             Self::Unauthorized => (S::UNAUTHORIZED, "UNAUTHENTICATED"),
             Self::Forbidden => (S::FORBIDDEN, "PERMISSION_DENIED"),
@@ -175,6 +178,9 @@ impl Rejection {
             Self::Forbidden => "the bearer token is not valid".to_owned(),
             Self::Unloaded(name) => {
                 format!("model `{name}` is unloaded; load it through the repository API")
+            }
+            Self::NotMonitored(name) => {
+                format!("model `{name}` is served without a monitor: no feedback or report")
             }
             Self::NotManaged(name) => {
                 format!("model `{name}` is not backed by a registry on this server")

@@ -85,6 +85,17 @@
 //! by the bytes; other types are little-endian. Every length is checked
 //! against the bytes present, and the body limit covers binary data too.
 //!
+//! # Feedback and the monitoring report
+//!
+//! A model whose [`Monitor`](crate::monitor::Monitor) is attached with
+//! [`HttpTransport::monitor`] (`modelhost serve --monitor`) takes outcomes
+//! and shows its report; other models answer both with 404.
+//!
+//! | endpoint | answer |
+//! |---|---|
+//! | `POST /v2/models/{name}/feedback` with `{"outcomes": [{"id": "visit-17", "actual": "buy"}]}` | `{"joined": n, "unknown": [ids no prediction waits for], "refused": [{"id", "error"}]}`. `actual` is a label (string), a class index (non-negative integer) or a regression target (number); the id is the inference request's `id`, and row `i` of a multi-row request is `id#i`. At most `max_rows` outcomes per request |
+//! | `GET /v2/models/{name}/report` | the monitor's HTML report (drift per feature, live quality, latency, alerts) |
+//!
 //! # MLflow scoring protocol
 //!
 //! `POST /invocations` serves the **first** model added. It takes
@@ -193,6 +204,7 @@
 mod admin;
 mod codec;
 mod error;
+mod feedback;
 mod guard;
 mod metrics;
 mod mlflow;

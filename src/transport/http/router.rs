@@ -19,7 +19,8 @@ use tower_http::decompression::RequestDecompressionLayer;
 
 use super::error::{ApiError, Rejection, Shape};
 use super::metrics::Stats;
-use super::{admin, guard, metrics, mlflow, oip, openapi, rank};
+use super::{admin, feedback, guard, metrics, mlflow, oip, openapi, rank};
+use crate::monitor::Monitor;
 use crate::registry::{ModelRef, Registry};
 use crate::server::{ModelServer, PredictRequest, PredictResponse};
 use crate::{InProcessServer, Result};
@@ -68,6 +69,8 @@ pub(crate) struct ModelEntry {
     pub(crate) name: Arc<str>,
     pub(crate) server: Arc<dyn ModelServer>,
     pub(crate) managed: Option<Managed>,
+    /// The model's monitor, for feedback and the report.
+    pub(crate) monitor: Option<Arc<Monitor>>,
     /// Set by the repository `unload` endpoint; cleared by `load`.
     pub(crate) unloaded: AtomicBool,
 }
@@ -231,6 +234,7 @@ pub struct HttpTransport {
     renderer: Option<MetricsRenderer>,
     blocking: Blocking,
     max_in_flight: usize,
+    monitors: Vec<Arc<Monitor>>,
 }
 
 impl Default for HttpTransport {
@@ -251,6 +255,7 @@ impl HttpTransport {
             renderer: None,
             blocking: Blocking::Inline,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            monitors: Vec::new(),
         }
     }
 
@@ -328,6 +333,16 @@ impl HttpTransport {
         self
     }
 
+    /// Attaches `monitor` to the served model of the same name (see
+    /// [`Monitor::model`]), enabling `POST /v2/models/{name}/feedback`
+    /// (outcomes joined to predictions) and `GET /v2/models/{name}/report`
+    /// (the HTML report). The monitor must also observe the model's server
+    /// (as its observer) to see predictions.
+    pub fn monitor(mut self, monitor: Arc<Monitor>) -> Self {
+        self.monitors.push(monitor);
+        self
+    }
+
     /// The most inference requests (OIP `infer`, MLflow `/invocations`)
     /// answered at once, over all models (default
     /// [`DEFAULT_MAX_IN_FLIGHT`]). Beyond it a request is refused at once
@@ -369,12 +384,24 @@ impl HttpTransport {
                 }
                 .into());
             }
+            let monitor = self.monitors.iter().find(|m| m.model() == &*name).cloned();
             models.push(ModelEntry {
                 name,
                 server,
                 managed,
+                monitor,
                 unloaded: AtomicBool::new(false),
             });
+        }
+        if let Some(m) = self
+            .monitors
+            .iter()
+            .find(|m| !models.iter().any(|e| &*e.name == m.model()))
+        {
+            return Err(crate::transport::TransportError::InvalidConfig {
+                reason: format!("a monitor of `{}`, which is not served", m.model()),
+            }
+            .into());
         }
         let admission = Admission::new(self.max_in_flight);
         let table = routes(&admission);
@@ -494,6 +521,8 @@ fn routes(admission: &Admission) -> Vec<(&'static str, MethodRouter<Arc<Shared>>
         ("/version", get(mlflow::version)),
         ("/metrics", get(metrics::render)),
         ("/openapi.json", get(openapi::document)),
+        ("/v2/models/{name}/feedback", post(feedback::feedback)),
+        ("/v2/models/{name}/report", get(feedback::report)),
     ]
 }
 
@@ -507,6 +536,7 @@ impl fmt::Debug for HttpTransport {
             .field("metrics_renderer", &self.renderer.is_some())
             .field("blocking", &self.blocking)
             .field("max_in_flight", &self.max_in_flight)
+            .field("monitors", &self.monitors.len())
             .finish()
     }
 }
