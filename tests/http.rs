@@ -1628,3 +1628,35 @@ fn feedback_needs_a_monitor_and_a_monitor_needs_its_model() {
         .unwrap_err();
     assert!(e.to_string().contains("not served"), "{e}");
 }
+
+/// Nested under a prefix in a host's router, the transport's metrics label
+/// the matched route, not `unmatched`, and `openapi.json` names the prefix.
+#[test]
+fn nested_under_a_prefix_metrics_and_openapi_know_the_route() {
+    let ml = HttpTransport::new()
+        .model(webshop_server(1))
+        .build()
+        .unwrap();
+    let app = axum::Router::new().nest("/ml", ml);
+    let s = Running::start(app);
+    assert_eq!(s.get("/ml/v2/health/live").status, 200);
+    assert_eq!(s.get("/ml/v2/models/recommender").status, 200);
+    let text = String::from_utf8(s.get("/ml/metrics").body).unwrap();
+    assert!(
+        text.contains("modelhost_http_requests_total{route=\"/v2/health/live\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "modelhost_http_requests_total{route=\"/v2/models/{name}\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("route=\"unmatched\""), "{text}");
+    let doc = s.get("/ml/openapi.json").json();
+    assert_eq!(doc["servers"][0]["url"], "/ml");
+    assert!(doc["paths"]["/v2/health/live"].is_object());
+    // Not nested: no `servers` entry.
+    let plain = start(webshop_server(1));
+    assert!(plain.get("/openapi.json").json().get("servers").is_none());
+}

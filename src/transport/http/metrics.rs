@@ -41,12 +41,13 @@ fn metadata() -> Metadata<'static> {
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()))
 }
 
-/// One route's handles: a counter per status, registered when first used
-/// so `/metrics` lists only the statuses a route has answered.
+/// One route's handles: a counter per status and a latency histogram,
+/// registered when first used, so `/metrics` lists only the routes and
+/// statuses that have answered.
 struct RouteStats {
     route: &'static str,
     by_status: [OnceLock<Counter>; STATUSES.len() + 1],
-    duration: Histogram,
+    duration: OnceLock<Histogram>,
 }
 
 /// Requests by route and status, their durations, requests in flight, and
@@ -99,10 +100,7 @@ impl Stats {
         let route = |route: &'static str| RouteStats {
             route,
             by_status: std::array::from_fn(|_| OnceLock::new()),
-            duration: recorder.register_histogram(
-                &Key::from_parts(DURATION, vec![Label::new("route", route)]),
-                &metadata(),
-            ),
+            duration: OnceLock::new(),
         };
         let routes = routes.iter().map(|&r| route(r)).collect();
         let unmatched = route("unmatched");
@@ -117,9 +115,21 @@ impl Stats {
         }
     }
 
+    /// The route of a matched pattern. Nested in a host's router under a
+    /// prefix, the pattern carries the prefix (`/ml/v2/health/live`): the
+    /// longest route it ends with, at a `/`, is the one.
     fn route(&self, pattern: Option<&str>) -> &RouteStats {
-        pattern
-            .and_then(|p| self.routes.iter().find(|r| r.route == p))
+        let Some(p) = pattern else {
+            return &self.unmatched;
+        };
+        self.routes
+            .iter()
+            .filter(|r| {
+                r.route == p
+                    || p.strip_suffix(r.route)
+                        .is_some_and(|prefix| prefix.starts_with('/') && !prefix.ends_with('/'))
+            })
+            .max_by_key(|r| r.route.len())
             .unwrap_or(&self.unmatched)
     }
 
@@ -146,7 +156,15 @@ impl Stats {
                 )
             })
             .increment(1);
-        route.duration.record(seconds);
+        route
+            .duration
+            .get_or_init(|| {
+                self.recorder.register_histogram(
+                    &Key::from_parts(DURATION, vec![Label::new("route", route.route)]),
+                    &metadata(),
+                )
+            })
+            .record(seconds);
     }
 
     /// Counts an admin operation that failed.

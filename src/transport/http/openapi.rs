@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
+use axum::http::Uri;
 use serde_json::{Map, Value, json};
 
 use super::oip::{feature_datatype, output_tensors};
@@ -45,7 +46,18 @@ fn admin(mut operation: Value) -> Value {
 }
 
 /// The document, built from the models served now.
-pub(crate) async fn document(State(shared): State<Arc<Shared>>) -> Json<Value> {
+pub(crate) async fn document(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+) -> Json<Value> {
+    // Nested under a prefix in a host's router, the paths below are
+    // relative to it: say so in `servers`.
+    let prefix = original
+        .path()
+        .strip_suffix(uri.path())
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned);
     let mut schemas = Map::new();
     let mut models = Vec::new();
     for m in &shared.models {
@@ -212,7 +224,7 @@ pub(crate) async fn document(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "/metrics": { "get": op("Prometheus text format", &[("200", "metrics")]) },
         "/openapi.json": { "get": op("This document", &[("200", "OpenAPI 3")]) },
     });
-    Json(json!({
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "modelhost",
@@ -224,5 +236,9 @@ pub(crate) async fn document(State(shared): State<Arc<Shared>>) -> Json<Value> {
             "schemas": schemas,
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
         },
-    }))
+    });
+    if let Some(prefix) = prefix {
+        document["servers"] = json!([{ "url": prefix }]);
+    }
+    Json(document)
 }
