@@ -1660,3 +1660,53 @@ fn nested_under_a_prefix_metrics_and_openapi_know_the_route() {
     let plain = start(webshop_server(1));
     assert!(plain.get("/openapi.json").json().get("servers").is_none());
 }
+
+/// Triton's `/config` and `/stats`, and `GET /v2/models`, for clients and
+/// tools that read them first.
+#[test]
+fn config_stats_and_the_model_list_answer_in_tritons_shapes() {
+    let s = start(webshop_server(3));
+    let list = s.get("/v2/models").json();
+    assert_eq!(
+        list["models"],
+        json!([{ "name": "recommender", "versions": ["3"], "state": "READY" }])
+    );
+    let config = s.get("/v2/models/recommender/config").json();
+    assert_eq!(config["platform"], "modelhost");
+    assert_eq!(config["max_batch_size"], 10_000);
+    let inputs = config["input"].as_array().unwrap();
+    assert_eq!(inputs.len(), 6);
+    assert!(inputs.iter().any(|i| i["name"] == "device"
+        && i["data_type"] == "TYPE_STRING"
+        && i["dims"] == json!([1])));
+    assert_eq!(config["output"][0]["name"], "label");
+    assert_eq!(s.get("/v2/models/nope/config").status, 404);
+
+    let (rows, _) = common::webshop_data(2, 5, 0.0);
+    for _ in 0..2 {
+        let ok = s.post(
+            "/v2/models/recommender/infer",
+            json!({ "inputs": oip_inputs(&rows) }).to_string(),
+        );
+        assert_eq!(ok.status, 200);
+    }
+    let bad = s.post(
+        "/v2/models/recommender/infer",
+        r#"{"inputs": [{"name": "device", "shape": [1], "datatype": "BYTES", "data": ["fridge"]}]}"#,
+    );
+    assert_eq!(bad.status, 400);
+    let stats = s.get("/v2/models/recommender/stats").json();
+    let v = &stats["model_stats"][0];
+    assert_eq!(
+        (v["name"].clone(), v["version"].clone()),
+        (json!("recommender"), json!("3"))
+    );
+    assert_eq!(v["inference_stats"]["success"]["count"], 2);
+    assert_eq!(v["inference_stats"]["fail"]["count"], 1);
+    assert!(v["inference_stats"]["success"]["ns"].as_u64().unwrap() > 0);
+    assert!(v["last_inference"].as_u64().unwrap() > 0);
+    assert_eq!(
+        s.get("/v2/models/stats").json()["model_stats"],
+        stats["model_stats"]
+    );
+}

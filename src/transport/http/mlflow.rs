@@ -101,7 +101,7 @@ pub(crate) async fn invocations(
         }));
     }
     let response = shared
-        .predict(&entry.server, PredictRequest::rows(rows))
+        .predict(entry, PredictRequest::rows(rows))
         .await
         .map_err(ApiError::mlflow)?;
     let p = &response.predictions;

@@ -47,6 +47,9 @@
 //! | `GET /v2/models/{name}[/versions/{v}]` | inputs (one per feature: `FP64` float, `INT64` integer, `BOOL` boolean, `BYTES` categorical; shape `[-1]`), outputs, held versions |
 //! | `GET /v2/models/{name}[/versions/{v}]/ready` | 200 ready, 503 not ready (or unloaded) |
 //! | `POST /v2/models/{name}[/versions/{v}]/infer` | predictions |
+//! | `GET /v2/models` | every model with its held versions and state (`READY` / `UNAVAILABLE`) |
+//! | `GET /v2/models/{name}/config` | Triton's model configuration: `platform`/`backend` `modelhost`, `max_batch_size` (the row limit), inputs and outputs with per-row `dims` |
+//! | `GET /v2/models/{name}/stats`, `GET /v2/models/stats` | Triton's inference statistics per version, counted by the transport: success and failure counts with cumulative nanoseconds, last inference time |
 //!
 //! A `{v}` path segment selects a version the server still holds (the
 //! serving one, or the retained previous one); any other gives 404, and a
@@ -213,6 +216,7 @@ mod openapi;
 mod rank;
 mod router;
 mod serve;
+mod stats;
 
 pub use router::{
     Blocking, DEFAULT_BODY_LIMIT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_ROWS, HttpTransport,

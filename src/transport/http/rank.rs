@@ -70,7 +70,7 @@ pub(crate) async fn rank(
     if let Some(id) = &request.id {
         predict = predict.with_id(id.clone());
     }
-    let response = shared.predict(&entry.server, predict).await?;
+    let response = shared.predict(entry, predict).await?;
     let ranked = RankResponse::from_predictions(&response, request.k, request.label)
         .map_err(Rejection::from)?;
     Ok(Json(

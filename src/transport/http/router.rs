@@ -19,7 +19,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 
 use super::error::{ApiError, Rejection, Shape};
 use super::metrics::Stats;
-use super::{admin, feedback, guard, metrics, mlflow, oip, openapi, rank};
+use super::{admin, feedback, guard, metrics, mlflow, oip, openapi, rank, stats};
 use crate::monitor::Monitor;
 use crate::registry::{ModelRef, Registry};
 use crate::server::{ModelServer, PredictRequest, PredictResponse};
@@ -71,6 +71,8 @@ pub(crate) struct ModelEntry {
     pub(crate) managed: Option<Managed>,
     /// The model's monitor, for feedback and the report.
     pub(crate) monitor: Option<Arc<Monitor>>,
+    /// Inference counts and durations per version (`/stats`).
+    pub(crate) stats: super::stats::ModelStats,
     /// Set by the repository `unload` endpoint; cleared by `load`.
     pub(crate) unloaded: AtomicBool,
 }
@@ -126,9 +128,12 @@ impl Shared {
     /// panic in the server becomes a 500, never a dropped connection.
     pub(crate) async fn predict(
         &self,
-        server: &Arc<dyn ModelServer>,
+        entry: &ModelEntry,
         request: PredictRequest<'static>,
     ) -> Result<PredictResponse, Rejection> {
+        let started = std::time::Instant::now();
+        let asked = request.version();
+        let server = &entry.server;
         let answer = match self.blocking {
             Blocking::Inline => {
                 let future = catch_unwind(AssertUnwindSafe(|| server.predict_async(request)))
@@ -140,6 +145,15 @@ impl Shared {
                 blocking(move || server.predict(request)).await?
             }
         };
+        // Statistics per version: the one that answered, or for a failure
+        // the one asked for or serving.
+        let version = match &answer {
+            Ok(r) => Some(r.version),
+            Err(_) => asked.or_else(|| server.metadata().ok().map(|m| m.version)),
+        };
+        if let Some(v) = version {
+            entry.stats.record(v, answer.is_ok(), started.elapsed());
+        }
         Ok(answer?)
     }
 }
@@ -390,6 +404,7 @@ impl HttpTransport {
                 server,
                 managed,
                 monitor,
+                stats: super::stats::ModelStats::default(),
                 unloaded: AtomicBool::new(false),
             });
         }
@@ -489,7 +504,11 @@ fn routes(admission: &Admission) -> Vec<(&'static str, MethodRouter<Arc<Shared>>
         ("/v2/health/live", get(oip::live)),
         ("/v2/health/ready", get(oip::ready)),
         ("/v2", get(oip::server_metadata)),
+        ("/v2/models", get(stats::models)),
+        ("/v2/models/stats", get(stats::all_stats)),
         ("/v2/models/{name}", get(oip::model_metadata)),
+        ("/v2/models/{name}/config", get(stats::config)),
+        ("/v2/models/{name}/stats", get(stats::model_stats)),
         ("/v2/models/{name}/ready", get(oip::model_ready)),
         ("/v2/models/{name}/infer", infer(post(oip::infer))),
         ("/v2/models/{name}/rank", infer(post(rank::rank))),

@@ -180,6 +180,6 @@ async fn serve_infer(
     if let Some(v) = version {
         request = request.with_version(v);
     }
-    let response = shared.predict(&entry.server, request).await?;
+    let response = shared.predict(entry, request).await?;
     Ok(respond(&response, specs, default_binary)?)
 }
