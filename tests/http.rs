@@ -835,7 +835,6 @@ fn admin_endpoints_need_a_token() {
             .unwrap(),
     );
     for path in [
-        "/v2/repository/index",
         "/v2/repository/models/recommender/load",
         "/v2/repository/models/recommender/unload",
         "/admin/models/recommender/aliases/production",
@@ -848,6 +847,10 @@ fn admin_endpoints_need_a_token() {
         assert_eq!(reply.status, 404, "{path}");
         assert!(reply.error().contains("disabled"), "{path}");
     }
+    // The repository index is read-only and open, as in Triton.
+    let index = s.post("/v2/repository/index", "");
+    assert_eq!(index.status, 200);
+    assert_eq!(index.json()[0]["name"], "recommender");
     drop(s);
 
     let s = Running::start(
@@ -876,13 +879,13 @@ fn admin_endpoints_need_a_token() {
         (ok.to_vec(), 200),
         (vec![("authorization", "bearer  s3cret-token ")], 200),
     ] {
-        let reply = s.post_with("/v2/repository/index", &headers, "");
+        let reply = s.post_with("/v2/repository/models/recommender/load", &headers, "");
         assert_eq!(reply.status, status, "{headers:?}");
         if status == 401 {
             assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
         }
     }
-    let index = s.post_with("/v2/repository/index", &ok, "{}").json();
+    let index = s.post_with("/v2/repository/index", &[], "{}").json();
     assert_eq!(
         index[0],
         json!({ "name": "recommender", "version": "1", "state": "READY", "reason": "" })

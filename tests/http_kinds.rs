@@ -291,3 +291,66 @@ fn rank_over_http_matches_the_in_process_ranking() {
     let bad = s.post(&format!("/v2/models/{name}/rank"), r#"{"k": 3}"#);
     assert_eq!(bad.status, 400);
 }
+
+/// Triton's `classification` parameter: the top k classes of each row as
+/// `"score:index:label"`, best first, agreeing with the probabilities; a
+/// model without probabilities refuses it with 400.
+#[test]
+fn the_classification_parameter_answers_the_top_classes() {
+    let (rows, _) = common::webshop_data(5, 7, 0.0);
+    for (name, server) in servers() {
+        let s = Running::start(HttpTransport::new().model(server).build().unwrap());
+        let reply = s.post(
+            &format!("/v2/models/{name}/infer"),
+            json!({
+                "inputs": oip_inputs(&rows),
+                "outputs": [
+                    { "name": "label", "parameters": { "classification": 2 } },
+                ],
+            })
+            .to_string(),
+        );
+        match name {
+            "linear" | "plain" => {
+                assert_eq!(reply.status, 400, "{name}");
+                continue;
+            }
+            _ => assert_eq!(
+                reply.status,
+                200,
+                "{name}: {}",
+                String::from_utf8_lossy(&reply.body)
+            ),
+        }
+        let out = &reply.json()["outputs"][0];
+        assert_eq!(out["shape"], json!([5, 2]), "{name}");
+        let cells: Vec<&str> = out["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        // The same rows' probabilities, to check the cells against.
+        let probs = s.post(
+            &format!("/v2/models/{name}/infer"),
+            json!({ "inputs": oip_inputs(&rows), "outputs": [{ "name": "probabilities" }] })
+                .to_string(),
+        );
+        let p = probs.json()["outputs"][0]["data"].clone();
+        for (i, pair) in cells.chunks(2).enumerate() {
+            let parse = |cell: &str| {
+                let mut parts = cell.splitn(3, ':');
+                let score: f64 = parts.next().unwrap().parse().unwrap();
+                let index: usize = parts.next().unwrap().parse().unwrap();
+                (score, index, parts.next().unwrap().to_owned())
+            };
+            let (s0, i0, l0) = parse(pair[0]);
+            let (s1, i1, _) = parse(pair[1]);
+            assert!(s0 >= s1, "{name}: best first: {pair:?}");
+            assert_ne!(i0, i1);
+            assert_eq!(l0, common::LABELS[i0]);
+            let expected = p[i * 2 + i0].as_f64().unwrap();
+            assert!((s0 - expected).abs() < 1e-6, "{name}: {s0} vs {expected}");
+        }
+    }
+}

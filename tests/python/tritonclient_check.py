@@ -130,13 +130,22 @@ except InferenceServerException as e:
 
 # Repository extension with the admin token.
 auth = {"Authorization": "Bearer " + TOKEN}
-index = client.get_model_repository_index(headers=auth)
+# The index is read-only and open, as in Triton; load and unload need the token.
+index = client.get_model_repository_index()
 check("repository index", index[0]["name"] == MODEL and index[0]["state"] == "READY", index)
 try:
-    client.get_model_repository_index(headers={"Authorization": "Bearer wrong"})
+    client.unload_model(MODEL, headers={"Authorization": "Bearer wrong"})
     check("wrong token refused", False)
 except InferenceServerException as e:
     check("wrong token refused", "not valid" in str(e), e)
+config = client.get_model_config(MODEL)
+check("model config", config["name"] == MODEL and config["platform"] == "modelhost", config)
+stats = client.get_inference_statistics(MODEL)
+check(
+    "inference statistics",
+    stats["model_stats"][0]["inference_stats"]["success"]["count"] > 0,
+    stats,
+)
 client.unload_model(MODEL, headers=auth)
 check("unloaded model is not ready", not client.is_model_ready(MODEL))
 client.load_model(MODEL, headers=auth)

@@ -90,7 +90,6 @@ struct IndexRequest {
 /// state (`READY` or `UNAVAILABLE`, with a reason).
 pub(crate) async fn index(
     State(shared): State<Arc<Shared>>,
-    _: Admin,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let req: IndexRequest = optional_json(&body(bytes, shared.body_limit)?)?;

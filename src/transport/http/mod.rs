@@ -46,7 +46,7 @@
 //! | `GET /v2` | server name, version, extensions (`binary_tensor_data`, and `model_repository` when admin is on) |
 //! | `GET /v2/models/{name}[/versions/{v}]` | inputs (one per feature: `FP64` float, `INT64` integer, `BOOL` boolean, `BYTES` categorical; shape `[-1]`), outputs, held versions |
 //! | `GET /v2/models/{name}[/versions/{v}]/ready` | 200 ready, 503 not ready (or unloaded) |
-//! | `POST /v2/models/{name}[/versions/{v}]/infer` | predictions |
+//! | `POST /v2/models/{name}[/versions/{v}]/infer` | predictions; an output `{"name": "label", "parameters": {"classification": k}}` answers Triton's classification extension: the top `k` classes of each row as `"score:index:label"` strings, shape `[N, k]` (400 for a model without probabilities) |
 //! | `GET /v2/models` | every model with its held versions and state (`READY` / `UNAVAILABLE`) |
 //! | `GET /v2/models/{name}/config` | Triton's model configuration: `platform`/`backend` `modelhost`, `max_batch_size` (the row limit), inputs and outputs with per-row `dims` |
 //! | `GET /v2/models/{name}/stats`, `GET /v2/models/stats` | Triton's inference statistics per version, counted by the transport: success and failure counts with cumulative nanoseconds, last inference time |
@@ -144,11 +144,12 @@
 //! 404 with a JSON error saying so. With one, a request needs
 //! `Authorization: Bearer <token>`: a missing or malformed header gets 401
 //! (with `WWW-Authenticate: Bearer`), a wrong token 403. Tokens are compared
-//! as SHA-256 digests in constant time.
+//! as SHA-256 digests in constant time. The repository index only reads,
+//! and is open, as in Triton: `POST /v2/repository/index` lists every model
+//! with its serving version and state (`READY` / `UNAVAILABLE` and why).
 //!
 //! | endpoint | effect |
 //! |---|---|
-//! | `POST /v2/repository/index` | every model with its serving version and state (`READY` / `UNAVAILABLE` and why) |
 //! | `POST /v2/repository/models/{name}/load` | for a [managed](HttpTransport::managed_model) model: resolve its reference (or `{"parameters": {"version": N}}`) in the registry, load it with every artifact check and swap it in (older versions allowed); in every case mark the model ready again |
 //! | `POST /v2/repository/models/{name}/unload` | mark the model unavailable: infer and ready answer 503 until it is loaded again. A server always holds one version, so nothing is freed; unloading is a drain switch, not a memory operation |
 //! | `POST /admin/models/{name}/aliases/{alias}` with `{"version": N}` | point the registry alias at N; a managed model that follows that alias swaps the version in at once (the alias watcher would otherwise pick it up at its next check) |

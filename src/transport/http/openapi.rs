@@ -217,7 +217,7 @@ pub(crate) async fn document(
         "/v2/models/{name}/versions/{version}": { "parameters": [name, version], "get": op("Metadata of a held version", &[("200", "metadata"), ("400", "invalid version"), ("404", "not held")]) },
         "/v2/models/{name}/versions/{version}/ready": { "parameters": [name, version], "get": op("Readiness of a held version", &[("200", "ready"), ("404", "not held"), ("503", "not ready")]) },
         "/v2/models/{name}/versions/{version}/infer": { "parameters": [name, version], "post": infer },
-        "/v2/repository/index": { "post": admin(op("Models, serving versions and states", &[("200", "[{name, version, state, reason}]")])) },
+        "/v2/repository/index": { "post": op("Models, serving versions and states (read-only, open)", &[("200", "[{name, version, state, reason}]")]) },
         "/v2/repository/models/{name}/load": { "parameters": [name], "post": admin(op("Load the configured reference (or parameters.version) from the registry and mark ready", &[("200", "loaded"), ("409", "refused swap, or no registry"), ("500", "artifact failed its checks")])) },
         "/v2/repository/models/{name}/unload": { "parameters": [name], "post": admin(op("Mark the model unavailable (infer and ready answer 503)", &[("200", "unloaded")])) },
         "/admin/models/{name}/aliases/{alias}": { "parameters": [name, alias], "post": admin(with_body(op("Point a registry alias at a version; a model following it swaps at once", &[("200", "{name, version, previous, serving}"), ("400", "malformed body or alias"), ("409", "refused swap, or no registry")]), json!({ "type": "object", "required": ["version"], "properties": { "version": { "type": "integer", "minimum": 1 } } }), "application/json")) },

@@ -226,6 +226,9 @@ pub(super) fn to_request(
 pub(super) struct OutputSpec {
     pub(super) name: String,
     pub(super) binary: bool,
+    /// Triton's `classification` parameter: the top this many classes per
+    /// row, as `"score:index:label"` strings.
+    pub(super) classification: Option<usize>,
 }
 
 /// The outputs asked for (`None`: all of them).
@@ -248,9 +251,29 @@ pub(super) fn requested(
                     o.name
                 )));
             }
+            let classification = match o.parameters.as_ref().and_then(|p| p.get("classification")) {
+                None => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .and_then(|k| usize::try_from(k).ok())
+                        .filter(|&k| k > 0)
+                        .ok_or_else(|| {
+                            Rejection::BadRequest(
+                                "parameter `classification` must be a positive integer".into(),
+                            )
+                        })?,
+                ),
+            };
+            if classification.is_some() && o.name != LABEL {
+                return Err(Rejection::BadRequest(format!(
+                    "parameter `classification` applies to the `{LABEL}` output, not `{}`",
+                    o.name
+                )));
+            }
             Ok(OutputSpec {
                 name: o.name,
                 binary,
+                classification,
             })
         })
         .collect::<Result<Vec<_>, _>>()

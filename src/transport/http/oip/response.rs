@@ -89,6 +89,7 @@ pub(super) fn respond(
                 .map(|&name| OutputSpec {
                     name: name.to_owned(),
                     binary: default_binary,
+                    classification: None,
                 })
                 .collect()
         }
@@ -104,6 +105,43 @@ pub(super) fn respond(
         let start = binary.len();
         let data: Value;
         match spec.name.as_str() {
+            LABEL if spec.classification.is_some() => {
+                // Triton's classification extension: per row, the top k
+                // classes by probability as "score:index:label", best first.
+                let k_asked = spec.classification.unwrap_or(1);
+                let names: &[String] = r.output.labels().map_or(&[], |l| &l[..]);
+                if !has_probabilities || names.is_empty() {
+                    return Err(Rejection::BadRequest(format!(
+                        "model `{}` gives no class probabilities to rank for `classification`",
+                        r.model
+                    )));
+                }
+                let k = k_asked.min(names.len());
+                let mut cells: Vec<String> = Vec::with_capacity(n * k);
+                for i in 0..n {
+                    let row = p
+                        .probabilities(i)
+                        .map(|row| row.to_vec())
+                        .unwrap_or_default();
+                    let mut order: Vec<usize> = (0..row.len()).collect();
+                    order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+                    for &c in order.iter().take(k) {
+                        cells.push(format!(
+                            "{:.6}:{c}:{}",
+                            row[c],
+                            names.get(c).map_or("", String::as_str)
+                        ));
+                    }
+                }
+                tensor.insert("datatype".into(), "BYTES".into());
+                tensor.insert("shape".into(), json!([n, k]));
+                if spec.binary {
+                    codec::encode_bytes_elements(cells.iter().map(String::as_str), &mut binary);
+                    data = Value::Null;
+                } else {
+                    data = cells.into_iter().map(Value::from).collect();
+                }
+            }
             LABEL => {
                 if p.class_indices().is_none() {
                     return Err(unavailable());
