@@ -7,12 +7,13 @@
 //! 1. training two versions of the recommender into a registry, and
 //!    serving `recommender@production` with a monitor, in one call
 //!    (`Serving::from_registry`);
-//! 2. `POST /recommend`: a typed request struct straight from the shop's
-//!    JSON, predicted by the serving version; errors become HTTP answers
-//!    through `IntoResponse for modelhost::Error` (400 naming the bad
-//!    feature, 503 when overloaded, …);
-//! 3. `POST /outcome`: whether the visitor bought, fed back to the monitor
-//!    for live accuracy;
+//! 2. `POST /recommend`: a typed request straight from the shop's JSON (the
+//!    visit's features and the candidate products), ranked by one model
+//!    version in one call: the top 3 products by probability of "buy".
+//!    Errors become HTTP answers through `IntoResponse for modelhost::Error`
+//!    (400 naming the bad feature, 503 when overloaded, …);
+//! 3. `POST /outcome`: whether the visitor bought a shown product, fed back
+//!    to the monitor (candidate `i` of visit `v` is joined as `v#i`);
 //! 4. `GET /metrics`: the Prometheus text of the whole process;
 //! 5. `/ml/...`: the Open Inference Protocol and MLflow endpoints of the
 //!    same model, for other services;
@@ -30,43 +31,52 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use modelhost::rank::{RankRequest, rank};
 use modelhost::transport::http::HttpTransport;
-use modelhost::{ModelServer, PredictRequest, Registry, Served, Serving};
+use modelhost::{FeatureMap, ModelServer, Registry, Served, Serving};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// What the shop's front end sends for a product page view.
+/// What the shop's front end sends when a visitor opens a page: who they
+/// are, and the products the page could show.
 #[derive(Debug, Clone, Deserialize)]
 struct Visit {
     visit_id: String,
-    /// The model's inputs, in the same JSON object.
+    candidates: Vec<Product>,
+    /// The visit's own features (the model's feature names), in the same
+    /// JSON object.
     #[serde(flatten)]
-    features: VisitFeatures,
+    session: FeatureMap,
 }
 
-/// The model's features of a visit: the field names are the model's
-/// feature names, so no mapping code is needed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct VisitFeatures {
-    recency_days: u32,
-    frequency: u32,
-    basket_value: f64,
+/// A product the page could show.
+#[derive(Debug, Clone, Deserialize)]
+struct Product {
+    sku: String,
     product_price: f64,
-    device: String,
-    is_returning: bool,
+}
+
+/// One recommended product.
+#[derive(Debug, Serialize)]
+struct Shown {
+    sku: String,
+    /// The candidate's position, for the outcome.
+    candidate: usize,
+    p_buy: f64,
 }
 
 /// The shop's own answer shape.
 #[derive(Debug, Serialize)]
 struct Recommendation {
     visit_id: String,
-    show_offer: bool,
+    products: Vec<Shown>,
     model_version: u64,
 }
 
 #[derive(Debug, Deserialize)]
 struct Outcome {
     visit_id: String,
+    candidate: usize,
     bought: bool,
 }
 
@@ -82,14 +92,30 @@ async fn recommend(
     State(shop): State<Shop>,
     Json(visit): Json<Visit>,
 ) -> Result<Json<Recommendation>, modelhost::Error> {
-    // The typed struct is encoded by the serving version's schema.
-    let response = shop
-        .served
-        .predict(PredictRequest::typed(&visit.features).with_id(visit.visit_id.clone()))?;
+    let candidates: Vec<FeatureMap> = visit
+        .candidates
+        .iter()
+        .map(|p| FeatureMap::new().with("product_price", p.product_price))
+        .collect();
+    // Every candidate is scored by the same model version, in one call.
+    let ranked = rank(
+        &*shop.served,
+        RankRequest::new(&visit.session, &candidates, 3)
+            .with_id(visit.visit_id.clone())
+            .by_label("buy"),
+    )?;
     Ok(Json(Recommendation {
         visit_id: visit.visit_id,
-        show_offer: response.label(0) == Some("buy"),
-        model_version: response.version,
+        products: ranked
+            .items
+            .iter()
+            .map(|r| Shown {
+                sku: visit.candidates[r.index].sku.clone(),
+                candidate: r.index,
+                p_buy: r.score,
+            })
+            .collect(),
+        model_version: ranked.version,
     }))
 }
 
@@ -101,7 +127,7 @@ async fn outcome(
 ) -> Result<Json<Value>, modelhost::Error> {
     let label = if o.bought { "buy" } else { "ignore" };
     let joined = match shop.served.monitor() {
-        Some(m) => m.record_outcome(&o.visit_id, label)?,
+        Some(m) => m.record_outcome(&format!("{}#{}", o.visit_id, o.candidate), label)?,
         None => false,
     };
     Ok(Json(json!({ "joined": joined })))
@@ -115,6 +141,11 @@ async fn render_metrics(State(shop): State<Shop>) -> String {
         m.flush();
     }
     shop.metrics.render()
+}
+
+/// The candidate index of the first product a recommendation shows.
+fn body_first_candidate(body: &Value) -> u64 {
+    body["products"][0]["candidate"].as_u64().unwrap_or(0)
 }
 
 fn main() -> modelhost::Result<()> {
@@ -178,9 +209,12 @@ fn main() -> modelhost::Result<()> {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     };
     let visit = |id: &str, device: &str| {
+        let candidates: Vec<Value> = (0..8)
+            .map(|i| json!({ "sku": format!("sku-{i}"), "product_price": 5.0 + 17.5 * f64::from(i) }))
+            .collect();
         json!({
             "visit_id": id, "recency_days": 3, "frequency": 5, "basket_value": 80.0,
-            "product_price": 19.99, "device": device, "is_returning": true
+            "device": device, "is_returning": true, "candidates": candidates
         })
     };
 
@@ -193,7 +227,11 @@ fn main() -> modelhost::Result<()> {
     assert_eq!(status, 400);
 
     // 3. The visitor bought: the monitor joins it to visit-1's prediction.
-    let (status, body) = post("/outcome", json!({ "visit_id": "visit-1", "bought": true }));
+    let shown = body_first_candidate(&post("/recommend", visit("visit-1", "desktop")).1);
+    let (status, body) = post(
+        "/outcome",
+        json!({ "visit_id": "visit-1", "candidate": shown, "bought": true }),
+    );
     println!("3. POST /outcome -> {status} {body}");
     assert_eq!(body["joined"], true);
 
