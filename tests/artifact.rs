@@ -459,33 +459,40 @@ fn the_tree_decoder_refuses_truncations_and_survives_every_bit_flip() {
     }
 }
 
-#[test]
-fn deep_version_2_trees_are_refused_by_the_depth_limit() {
-    let bytes = small_artifact();
-    let (header, _) = parts(&bytes);
-    let header = serde_json::to_vec(&header).unwrap();
-    const DEPTH: u64 = 10_000;
+/// A version-2 tree payload: a chain of `depth` splits on feature 0 at
+/// `threshold`, each with a leaf on its left and the next split on its
+/// right, ending in a leaf.
+fn chain_payload(depth: u64, threshold: f64) -> Vec<u8> {
     let mut payload = Vec::new();
     for v in [6u64, 2] {
         payload.extend_from_slice(&v.to_le_bytes());
     }
     payload.push(1);
-    payload.extend_from_slice(&(2 * DEPTH + 1).to_le_bytes());
+    payload.extend_from_slice(&(2 * depth + 1).to_le_bytes());
     let leaf = |payload: &mut Vec<u8>| {
         payload.push(0);
         payload.extend_from_slice(&0u64.to_le_bytes());
         payload.extend_from_slice(&1.0f64.to_le_bytes());
         payload.extend_from_slice(&0.0f64.to_le_bytes());
     };
-    for k in 0..DEPTH {
+    for k in 0..depth {
         payload.push(1);
         payload.extend_from_slice(&0u64.to_le_bytes());
-        payload.extend_from_slice(&1.0f64.to_le_bytes());
+        payload.extend_from_slice(&threshold.to_le_bytes());
         payload.extend_from_slice(&(2 * k + 1).to_le_bytes());
         payload.extend_from_slice(&(2 * k + 2).to_le_bytes());
         leaf(&mut payload);
     }
     leaf(&mut payload);
+    payload
+}
+
+#[test]
+fn deep_version_2_trees_are_refused_by_the_depth_limit() {
+    let bytes = small_artifact();
+    let (header, _) = parts(&bytes);
+    let header = serde_json::to_vec(&header).unwrap();
+    let payload = chain_payload(10_000, 1.0);
     let e = artifact_error(&assemble(&header, &payload));
     assert!(e.to_string().contains("deeper than the limit"), "{e}");
 }
@@ -544,29 +551,9 @@ fn the_deepest_accepted_tree_loads_and_predicts_on_a_small_stack() {
     header["warmup"]["rows"] = serde_json::json!([]);
     header["warmup"]["expected"] = serde_json::json!([]);
     let header = serde_json::to_vec(&header).unwrap();
+    // Every row goes right at every level: the whole chain is walked.
     let chain = move |depth: u64| {
-        let mut payload = Vec::new();
-        for v in [6u64, 2] {
-            payload.extend_from_slice(&v.to_le_bytes());
-        }
-        payload.push(1);
-        payload.extend_from_slice(&(2 * depth + 1).to_le_bytes());
-        let leaf = |payload: &mut Vec<u8>| {
-            payload.push(0);
-            payload.extend_from_slice(&0u64.to_le_bytes());
-            payload.extend_from_slice(&1.0f64.to_le_bytes());
-            payload.extend_from_slice(&0.0f64.to_le_bytes());
-        };
-        for k in 0..depth {
-            payload.push(1);
-            payload.extend_from_slice(&0u64.to_le_bytes());
-            // Every row goes right at every level: the whole chain is walked.
-            payload.extend_from_slice(&(-1.0e9f64).to_le_bytes());
-            payload.extend_from_slice(&(2 * k + 1).to_le_bytes());
-            payload.extend_from_slice(&(2 * k + 2).to_le_bytes());
-            leaf(&mut payload);
-        }
-        leaf(&mut payload);
+        let payload = chain_payload(depth, -1.0e9);
         assemble(&header, &payload)
     };
     let handle = std::thread::Builder::new()

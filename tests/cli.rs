@@ -29,6 +29,41 @@ fn one_error_line(out: &Output) -> String {
     lines[0].to_owned()
 }
 
+/// Kills a child process however the test ends.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `modelhost serve` of `shop@production` in `registry` on a free
+/// port with `extra` flags; returns the process and its base URL (from the
+/// first line it prints).
+fn start_serve(registry: &std::path::Path, extra: &[&str]) -> (Guard, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Guard(
+        Command::new(env!("CARGO_BIN_EXE_modelhost"))
+            .args(["serve", "--registry", registry.to_str().unwrap()])
+            .args(["--model", "shop@production", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line[line.find("http://").expect("the address line")..]
+        .trim()
+        .to_owned();
+    (child, url)
+}
+
 #[test]
 fn verify_accepts_good_and_rejects_corrupt_artifacts() {
     let dir = tempfile::tempdir().unwrap();
@@ -132,50 +167,12 @@ fn registry_commands_operate_a_directory() {
 #[cfg(feature = "http")]
 #[test]
 fn serve_with_a_batcher_answers_requests() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let dir = tempfile::tempdir().unwrap();
     let reg = modelhost::registry::Registry::open(dir.path()).unwrap();
     reg.register(common::tree_artifact("shop", 300, 5, 3).unwrap())
         .unwrap();
     reg.set_alias("shop", "production", 1).unwrap();
-    /// Kills the server however the test ends.
-    struct Guard(std::process::Child);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Guard(
-        Command::new(env!("CARGO_BIN_EXE_modelhost"))
-            .args([
-                "serve",
-                "--registry",
-                dir.path().to_str().unwrap(),
-                "--model",
-                "shop@production",
-            ])
-            .args([
-                "--addr",
-                "127.0.0.1:0",
-                "--batch",
-                "--batch-max-wait-us",
-                "200",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    // The first line names the address it listens on.
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line[line.find("http://").expect("the address line")..]
-        .trim()
-        .to_owned();
+    let (child, url) = start_serve(dir.path(), &["--batch", "--batch-max-wait-us", "200"]);
     let body = r#"{"dataframe_records":[{"recency_days":2,"frequency":14,"basket_value":180.5,"product_price":19.99,"device":"desktop"},
                   {"recency_days":300,"frequency":0,"basket_value":0.0,"product_price":149.0,"device":"mobile"}]}"#;
     let mut answer = ureq::post(format!("{url}/invocations"))
@@ -628,42 +625,12 @@ fn gc_keeps_the_rollback_target_and_restore_undoes_it() {
 /// whose metrics join `/metrics` and whose report is served.
 #[test]
 fn serve_with_a_monitor_takes_feedback_and_exports_quality() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let dir = tempfile::tempdir().unwrap();
     let reg = modelhost::registry::Registry::open(dir.path()).unwrap();
     reg.register(common::tree_artifact("shop", 300, 5, 3).unwrap())
         .unwrap();
     reg.set_alias("shop", "production", 1).unwrap();
-    struct Guard(std::process::Child);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Guard(
-        Command::new(env!("CARGO_BIN_EXE_modelhost"))
-            .args([
-                "serve",
-                "--model",
-                "shop@production",
-                "--addr",
-                "127.0.0.1:0",
-            ])
-            .args(["--monitor", "--registry", dir.path().to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line[line.find("http://").expect("the address line")..]
-        .trim()
-        .to_owned();
+    let (_child, url) = start_serve(dir.path(), &["--monitor"]);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
