@@ -106,25 +106,7 @@ fn servers() -> Vec<(&'static str, Arc<InProcessServer>)> {
 }
 
 fn oip_inputs(rows: &[FeatureMap]) -> Value {
-    let schema = common::webshop_schema();
-    let inputs: Vec<Value> = schema
-        .features()
-        .iter()
-        .map(|f| {
-            let data: Vec<Value> = rows
-                .iter()
-                .map(|r| serde_json::to_value(r.get(f.name()).unwrap()).unwrap())
-                .collect();
-            let dt = match f.kind() {
-                modelhost::FeatureKind::Float { .. } => "FP64",
-                modelhost::FeatureKind::Integer { .. } => "INT64",
-                modelhost::FeatureKind::Boolean => "BOOL",
-                _ => "BYTES",
-            };
-            json!({ "name": f.name(), "shape": [rows.len()], "datatype": dt, "data": data })
-        })
-        .collect();
-    Value::Array(inputs)
+    support::http::oip_inputs(&common::webshop_schema(), rows)
 }
 
 #[test]

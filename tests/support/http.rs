@@ -154,3 +154,26 @@ impl Reply {
         self.json()["error"].as_str().unwrap_or_default().to_owned()
     }
 }
+
+/// One OIP input per feature of `schema` for `rows` (JSON data), each of
+/// shape `[N]`.
+pub fn oip_inputs(schema: &modelhost::FeatureSchema, rows: &[modelhost::FeatureMap]) -> Value {
+    let inputs: Vec<Value> = schema
+        .features()
+        .iter()
+        .map(|f| {
+            let data: Vec<Value> = rows
+                .iter()
+                .map(|r| serde_json::to_value(r.get(f.name()).unwrap()).unwrap())
+                .collect();
+            let dt = match f.kind() {
+                modelhost::FeatureKind::Float { .. } => "FP64",
+                modelhost::FeatureKind::Integer { .. } => "INT64",
+                modelhost::FeatureKind::Boolean => "BOOL",
+                _ => "BYTES",
+            };
+            serde_json::json!({ "name": f.name(), "shape": [rows.len()], "datatype": dt, "data": data })
+        })
+        .collect();
+    Value::Array(inputs)
+}
