@@ -9,9 +9,9 @@ use std::sync::Arc;
 use linfa_trees::DecisionTree;
 use sha2::{Digest, Sha256};
 
-use super::ArtifactError;
 use super::header::{ArtifactHeader, Warmup};
 use super::kinds::{DecodeLimits, KindRegistry, ModelKind};
+use super::{ArtifactError, budget};
 use crate::deployment::{Deployment, ReferenceStats};
 use crate::model::{Model, OutputKind, Predictions, TreeLimits};
 use crate::schema::{FeatureBatch, FeatureSchema};
@@ -60,7 +60,10 @@ impl ReadOptions {
     }
 
     /// Largest file accepted, in bytes (default 256 MiB). Also bounds what
-    /// reading can allocate.
+    /// a load can allocate: at most
+    /// [`ALLOCATION_MULTIPLE`](super::ALLOCATION_MULTIPLE) (8) times the
+    /// file size plus [`ALLOCATION_ALLOWANCE`](super::ALLOCATION_ALLOWANCE)
+    /// (32 MiB), whatever the file holds.
     pub fn max_file_bytes(mut self, bytes: u64) -> Self {
         self.max_file_bytes = bytes;
         self
@@ -374,11 +377,13 @@ impl Artifact {
     }
 
     fn parse_header(bytes: &[u8], h: usize) -> Result<ArtifactHeader> {
+        let json = &bytes[PREFIX..PREFIX + h];
+        let budget = budget::header_budget(h);
+        budget::header_price(json, budget)
+            .map_err(|price| ArtifactError::HeaderTooCostly { price, budget })?;
         let header: ArtifactHeader =
-            serde_json::from_slice(&bytes[PREFIX..PREFIX + h]).map_err(|e| {
-                ArtifactError::Header {
-                    reason: e.to_string(),
-                }
+            serde_json::from_slice(json).map_err(|e| ArtifactError::Header {
+                reason: e.to_string(),
             })?;
         header.check()?;
         Ok(header)

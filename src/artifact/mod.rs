@@ -13,7 +13,10 @@
 //! lengths are checked against the actual size with overflow-checked
 //! arithmetic, the JSON header has serde_json's nesting limit, and the
 //! payload is decoded by its kind's decoder, which checks every count
-//! against the bytes that remain before allocating. Decision trees are
+//! against the bytes that remain before allocating. The header is priced
+//! before it is parsed (what parsing each of its values can allocate), so a
+//! whole load allocates at most [`ALLOCATION_MULTIPLE`] times the file size
+//! plus [`ALLOCATION_ALLOWANCE`], whatever the file holds. Decision trees are
 //! stored flat (a node list with child indices) rather than as nested boxes,
 //! so no input can make decoding recurse.
 //!
@@ -36,6 +39,7 @@
 //! flagged unmaintained by RUSTSEC-2025-0141 (no known vulnerability); all of
 //! its use sits in one private module behind two functions.
 
+mod budget;
 mod codec;
 mod file;
 #[cfg(any(feature = "logistic", feature = "forest", feature = "linear"))]
@@ -51,6 +55,7 @@ mod tree;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use budget::{ALLOCATION_ALLOWANCE, ALLOCATION_MULTIPLE};
 pub use file::{
     Artifact, DEFAULT_MAX_FILE_BYTES, FORMAT_VERSION, LoadedArtifact, MAGIC, ReadOptions, Training,
 };
@@ -122,6 +127,17 @@ pub enum ArtifactError {
     Header {
         /// The decoder's message.
         reason: String,
+    },
+    /// The header would cost more memory to parse than a load may allocate
+    /// (see [`ALLOCATION_MULTIPLE`]): refused before it is parsed.
+    #[error(
+        "artifact header would allocate about {price} bytes to parse, over its budget of {budget} bytes"
+    )]
+    HeaderTooCostly {
+        /// The header's price (as far as the scan went).
+        price: u64,
+        /// Its budget: a multiple of its size plus a fixed allowance.
+        budget: u64,
     },
     /// The header decodes but says something impossible (a creation time
     /// or version out of range, duplicate or empty labels, warm-up rows or
