@@ -1695,3 +1695,103 @@ fn config_stats_and_the_model_list_answer_in_tritons_shapes() {
         stats["model_stats"]
     );
 }
+
+#[test]
+fn kserve_v1_models_readiness_and_predict() {
+    let server = webshop_server(1);
+    let s = start(server.clone());
+    let (rows, _) = common::webshop_data(4, 21, 0.1);
+    let want = json!(expected_labels(&server, &rows));
+
+    assert_eq!(
+        s.get("/v1/models").json(),
+        json!({ "models": ["recommender"] })
+    );
+    let ready = s.get("/v1/models/recommender");
+    assert_eq!(ready.status, 200);
+    assert_eq!(
+        ready.json(),
+        json!({ "name": "recommender", "ready": true })
+    );
+    assert_eq!(s.get("/v1/models/nope").status, 404);
+
+    // Objects by name, and rows in schema order.
+    let schema = common::webshop_schema();
+    let in_order: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            schema
+                .features()
+                .iter()
+                // `is_returning` is optional (default false).
+                .map(|f| r.get(f.name()).map_or(json!(false), |v| json!(v)))
+                .collect()
+        })
+        .collect();
+    for instances in [serde_json::to_value(&rows).unwrap(), json!(in_order)] {
+        let body = json!({ "instances": instances });
+        let reply = s.post("/v1/models/recommender:predict", body.to_string());
+        assert_eq!(reply.status, 200, "{}", reply.error());
+        assert_eq!(reply.json()["predictions"], want);
+    }
+    // Probabilities on request: this model has none (400); a tree artifact
+    // with leaf distributions answers one list per instance, in label order.
+    let body = json!({ "instances": rows, "parameters": { "probabilities": true } });
+    let none = s.post("/v1/models/recommender:predict", body.to_string());
+    assert_eq!(none.status, 400);
+    assert!(
+        none.error().contains("no probabilities"),
+        "{}",
+        none.error()
+    );
+    let loaded = common::tree_artifact("shop", 300, 5, 3)
+        .unwrap()
+        .into_loaded(ReadOptions::new())
+        .unwrap();
+    let direct = Arc::new(InProcessServer::new(loaded.deployment().unwrap()).unwrap());
+    let with = start(direct.clone());
+    let reply = with.post("/v1/models/shop:predict", body.to_string());
+    assert_eq!(reply.status, 200, "{}", reply.error());
+    let p = reply.json();
+    let p = p["predictions"].as_array().unwrap();
+    assert_eq!(p.len(), rows.len());
+    for (i, row) in p.iter().enumerate() {
+        let shares: Vec<f64> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let want = direct.predict(PredictRequest::new(&rows[i])).unwrap();
+        let want = want.predictions.probabilities(0).unwrap().to_vec();
+        assert_eq!(want.len(), common::LABELS.len());
+        assert!((want.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert_eq!(shares, want, "row {i}");
+    }
+
+    // Errors, in the OIP shape.
+    for (body, status, needle) in [
+        (json!({}).to_string(), 400, "instances"),
+        (json!({ "instances": [] }).to_string(), 400, "empty"),
+        (json!({ "instances": {"a": 1} }).to_string(), 400, "list"),
+        (
+            json!({ "instances": [{"device": "fridge"}] }).to_string(),
+            400,
+            "device",
+        ),
+        ("not json".to_string(), 400, "JSON"),
+    ] {
+        let reply = s.post("/v1/models/recommender:predict", &body);
+        assert_eq!(reply.status, status, "{body}: {}", reply.error());
+        assert!(reply.error().contains(needle), "{body}: {}", reply.error());
+    }
+    assert_eq!(
+        s.post(
+            "/v1/models/nope:predict",
+            json!({"instances": rows}).to_string()
+        )
+        .status,
+        404
+    );
+    assert_eq!(s.post("/v1/models/recommender:explain", "{}").status, 404);
+}

@@ -188,7 +188,7 @@ fn rows_from_split(
 
 /// `instances` / `inputs`: a list of objects, a list of rows in schema
 /// order, or one object of columns.
-fn rows_from_tensor_format(
+pub(crate) fn rows_from_tensor_format(
     key: &str,
     v: Value,
     schema: &FeatureSchema,

@@ -8,6 +8,8 @@
 //! - **Open Inference Protocol v2** (KServe / Triton REST), so the stock
 //!   `tritonclient.http` client works with its default options;
 //! - **MLflow's scoring protocol** (`POST /invocations`);
+//! - **KServe's V1 protocol** (`GET /v1/models[/{name}]`,
+//!   `POST /v1/models/{name}:predict`; see the `kserve` table below);
 //! - **operations**: Prometheus `GET /metrics`, `GET /openapi.json`, and
 //!   model repository and alias admin endpoints behind a bearer token.
 //!
@@ -36,6 +38,18 @@
 //! .map_err(|e| modelhost::transport::TransportError::io("serve", e).into())
 //! # }
 //! ```
+//!
+//! # KServe V1
+//!
+//! | endpoint | answer |
+//! |---|---|
+//! | `GET /v1/models` | `{"models": ["name", ...]}` |
+//! | `GET /v1/models/{name}` | `{"name": "...", "ready": true}` (503 with `"ready": false`) |
+//! | `POST /v1/models/{name}:predict` | `{"instances": [...]}` → `{"predictions": [...]}`: labels or scores; with `"parameters": {"probabilities": true}`, one list of class probabilities per instance in label order |
+//!
+//! An instance is an object of named features or a list of values in schema
+//! order; columns the schema lacks are dropped. Errors are `{"error": "..."}`
+//! with the OIP status codes.
 //!
 //! # Open Inference Protocol v2
 //!
@@ -210,6 +224,7 @@ mod codec;
 mod error;
 mod feedback;
 mod guard;
+mod kserve;
 mod metrics;
 mod mlflow;
 mod oip;

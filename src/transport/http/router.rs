@@ -19,7 +19,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 
 use super::error::{ApiError, Rejection, Shape};
 use super::metrics::Stats;
-use super::{admin, feedback, guard, metrics, mlflow, oip, openapi, rank, stats};
+use super::{admin, feedback, guard, kserve, metrics, mlflow, oip, openapi, rank, stats};
 use crate::monitor::Monitor;
 use crate::registry::{ModelRef, Registry};
 use crate::server::{ModelServer, PredictRequest, PredictResponse};
@@ -209,6 +209,7 @@ pub(crate) fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<
 /// | `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2` | Open Inference Protocol v2: server liveness, readiness, metadata |
 /// | `GET /v2/models/{name}[/versions/{v}]`, `GET …/ready`, `POST …/infer` | OIP v2: model metadata, readiness, inference (JSON or the binary tensor extension) |
 /// | `POST /invocations`, `GET /ping`, `GET /health`, `GET /version` | MLflow scoring protocol (the first model added) |
+/// | `GET /v1/models`, `GET /v1/models/{name}`, `POST /v1/models/{name}:predict` | KServe V1: models, readiness, prediction |
 /// | `GET /metrics` | Prometheus text format |
 /// | `GET /openapi.json` | OpenAPI 3 document of these endpoints and every model's input schema |
 /// | `POST /v2/repository/index`, `POST /v2/repository/models/{name}/load`, `…/unload`, `POST /admin/models/{name}/aliases/{alias}` | model repository and alias admin (bearer token) |
@@ -542,6 +543,11 @@ fn routes(admission: &Admission) -> Vec<(&'static str, MethodRouter<Arc<Shared>>
         ("/openapi.json", get(openapi::document)),
         ("/v2/models/{name}/feedback", post(feedback::feedback)),
         ("/v2/models/{name}/report", get(feedback::report)),
+        ("/v1/models", get(kserve::models)),
+        (
+            "/v1/models/{name}",
+            get(kserve::model).merge(infer(post(kserve::predict))),
+        ),
     ]
 }
 
