@@ -642,6 +642,11 @@ mod serve {
         /// Milliseconds in-flight requests get to finish on shutdown.
         #[arg(long, default_value_t = 10_000)]
         drain_timeout_ms: u64,
+        /// Also serve the Open Inference Protocol over gRPC on this address
+        /// (the same models, limits, statistics and admin token).
+        #[cfg(feature = "grpc")]
+        #[arg(long)]
+        grpc_addr: Option<SocketAddr>,
     }
 
     fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
@@ -721,6 +726,15 @@ mod serve {
                 }));
             }
         }
+        #[cfg(feature = "grpc")]
+        let (router, grpc) = match args.grpc_addr {
+            Some(addr) => {
+                let (router, grpc) = http.build_with_grpc()?;
+                (router, Some((addr, grpc)))
+            }
+            None => (http.build()?, None),
+        };
+        #[cfg(not(feature = "grpc"))]
         let router = http.build()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -744,9 +758,51 @@ mod serve {
             if let Some(n) = args.max_connections {
                 serve = serve.max_connections(n);
             }
-            serve_with(listener, router, shutdown_signal(), serve)
+            // One signal stops every listener.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = stop.send(true);
+            });
+            let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            #[cfg(feature = "grpc")]
+            let grpc = match grpc {
+                Some((addr, service)) => {
+                    // Bound here, so a taken port stops the start.
+                    let incoming = tonic::transport::server::TcpIncoming::bind(addr)
+                        .map_err(io(format!("listen on {addr} (gRPC)")))?
+                        .with_nodelay(Some(true));
+                    say!("serving {reference} over gRPC on {addr}");
+                    let server = tonic::transport::Server::builder()
+                        .timeout(Duration::from_millis(args.request_timeout_ms.max(1)))
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(incoming, signal(stopped.clone()));
+                    Some(tokio::spawn(server))
+                }
+                None => None,
+            };
+            let http = serve_with(listener, router, signal(stopped), serve)
                 .await
-                .map_err(io("serve"))
+                .map_err(io("serve"));
+            #[cfg(feature = "grpc")]
+            if let Some(grpc) = grpc {
+                match grpc.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        return Err(
+                            TransportError::io("serve gRPC", std::io::Error::other(e)).into()
+                        );
+                    }
+                    Err(e) => {
+                        return Err(
+                            TransportError::io("serve gRPC", std::io::Error::other(e)).into()
+                        );
+                    }
+                }
+            }
+            http
         });
         // Stop following the alias and let a batcher answer what it queued.
         match Arc::try_unwrap(served) {

@@ -9,7 +9,8 @@
 //!
 //! | transport | feature | what it speaks |
 //! |---|---|---|
-//! | [`http`] | `http` | Open Inference Protocol v2 (KServe / Triton REST, with the binary tensor extension), MLflow's `/invocations` scoring protocol, Prometheus `/metrics`, model repository and alias admin endpoints, OpenAPI |
+//! | [`http`] | `http` | Open Inference Protocol v2 (KServe / Triton REST, with the binary tensor extension), MLflow's `/invocations` scoring protocol, KServe V1, Prometheus `/metrics`, model repository and alias admin endpoints, OpenAPI |
+//! | [`grpc`] | `grpc` | Open Inference Protocol v2 over gRPC (Triton's and KServe's `inference.GRPCInferenceService`: health, metadata, inference with typed or raw tensors, config, statistics, repository), built by the same [`HttpTransport`](http::HttpTransport) configuration |
 //!
 //! Transports only translate: they parse the wire format into a
 //! [`PredictRequest`](crate::PredictRequest), call the server, and map its
@@ -19,6 +20,10 @@
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
+
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 
 mod error;
 

@@ -49,7 +49,9 @@ impl FromRequestParts<Arc<Shared>> for Admin {
     }
 }
 
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Rejection> {
+/// Checks the admin bearer token in `headers` (HTTP headers, or gRPC
+/// metadata turned into headers).
+pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Rejection> {
     let Some(expected) = &shared.admin_token else {
         return Err(Rejection::AdminDisabled);
     };
@@ -80,6 +82,47 @@ fn optional_json<T: for<'de> Deserialize<'de> + Default>(bytes: &[u8]) -> Result
     serde_json::from_slice(bytes).map_err(|e| Rejection::MalformedJson(e.to_string()))
 }
 
+/// One model of the repository index.
+pub(crate) struct IndexEntry {
+    pub(crate) name: String,
+    /// The serving version, empty when the server cannot tell.
+    pub(crate) version: String,
+    /// `READY` or `UNAVAILABLE`.
+    pub(crate) state: &'static str,
+    pub(crate) reason: String,
+}
+
+/// Every model with its serving version and state; only the ready ones
+/// when `ready_only`.
+pub(crate) fn index_entries(shared: &Shared, ready_only: bool) -> Vec<IndexEntry> {
+    let mut out = Vec::new();
+    for m in &shared.models {
+        let health = m.server.health();
+        let (state, reason) = if m.is_unloaded() {
+            ("UNAVAILABLE", "unloaded".to_owned())
+        } else if let crate::server::Health::NotReady { reason } = health {
+            ("UNAVAILABLE", reason)
+        } else {
+            ("READY", String::new())
+        };
+        if ready_only && state != "READY" {
+            continue;
+        }
+        let version = m
+            .server
+            .metadata()
+            .map(|meta| meta.version.to_string())
+            .unwrap_or_default();
+        out.push(IndexEntry {
+            name: m.name.to_string(),
+            version,
+            state,
+            reason,
+        });
+    }
+    out
+}
+
 #[derive(Deserialize, Default)]
 struct IndexRequest {
     #[serde(default)]
@@ -93,26 +136,10 @@ pub(crate) async fn index(
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let req: IndexRequest = optional_json(&body(bytes, shared.body_limit)?)?;
-    let mut out = Vec::new();
-    for m in &shared.models {
-        let health = m.server.health();
-        let (state, reason) = if m.is_unloaded() {
-            ("UNAVAILABLE", "unloaded".to_owned())
-        } else if let crate::server::Health::NotReady { reason } = health {
-            ("UNAVAILABLE", reason)
-        } else {
-            ("READY", String::new())
-        };
-        if req.ready && state != "READY" {
-            continue;
-        }
-        let version = m
-            .server
-            .metadata()
-            .map(|meta| meta.version.to_string())
-            .unwrap_or_default();
-        out.push(json!({ "name": &*m.name, "version": version, "state": state, "reason": reason }));
-    }
+    let out: Vec<Value> = index_entries(&shared, req.ready)
+        .into_iter()
+        .map(|e| json!({ "name": e.name, "version": e.version, "state": e.state, "reason": e.reason }))
+        .collect();
     Ok(Json(Value::Array(out)))
 }
 
@@ -147,33 +174,20 @@ fn load_into(managed: &Managed, reference: &ModelRef) -> crate::Result<(u64, boo
     Ok((report.to, true))
 }
 
-/// `POST /v2/repository/models/{name}/load`: loads the configured reference
-/// (or `{"parameters": {"version": N}}`) from the registry, swaps it in if
-/// it is not serving already, and marks the model ready again.
-pub(crate) async fn load(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-    _: Admin,
-    bytes: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let req: LoadRequest = optional_json(&body(bytes, shared.body_limit)?)?;
-    let entry = shared.model(&name)?;
-    let asked_version = match &req.parameters.version {
-        None => None,
-        Some(v) => Some(
-            match v {
-                Value::Number(n) => n.as_u64(),
-                Value::String(s) => s.parse().ok(),
-                _ => None,
-            }
-            .filter(|&v| v > 0)
-            .ok_or_else(|| Rejection::InvalidVersion(v.to_string()))?,
-        ),
-    };
+/// Loads `asked_version` (default: the configured reference) of the model
+/// called `name` from its registry, swaps it in if it is not serving
+/// already, and marks the model ready again. Returns the serving version
+/// and whether a swap happened.
+pub(crate) async fn load_model(
+    shared: &Shared,
+    name: &str,
+    asked_version: Option<u64>,
+) -> Result<(u64, bool), Rejection> {
+    let entry = shared.model(name)?;
     let (serving, swapped) = match &entry.managed {
         Some(managed) => {
             let reference = match asked_version {
-                Some(v) => ModelRef::Version(name.clone(), v),
+                Some(v) => ModelRef::Version(name.to_owned(), v),
                 None => managed.reference.clone(),
             };
             let managed = managed.clone();
@@ -186,9 +200,36 @@ pub(crate) async fn load(
                 })?
         }
         None if asked_version.is_none() => (entry.server.metadata()?.version, false),
-        None => return Err(Rejection::NotManaged(name).into()),
+        None => return Err(Rejection::NotManaged(name.to_owned())),
     };
     entry.unloaded.store(false, Ordering::Release);
+    Ok((serving, swapped))
+}
+
+/// `POST /v2/repository/models/{name}/load`: loads the configured reference
+/// (or `{"parameters": {"version": N}}`) from the registry, swaps it in if
+/// it is not serving already, and marks the model ready again.
+pub(crate) async fn load(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    _: Admin,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let req: LoadRequest = optional_json(&body(bytes, shared.body_limit)?)?;
+    let asked_version = match &req.parameters.version {
+        None => None,
+        Some(v) => Some(
+            match v {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            }
+            .filter(|&v| v > 0)
+            .ok_or_else(|| Rejection::InvalidVersion(v.to_string()))?,
+        ),
+    };
+    let (serving, swapped) = load_model(&shared, &name, asked_version).await?;
+    let entry = shared.model(&name)?;
     Ok(Json(json!({
         "name": &*entry.name,
         "version": serving,
@@ -210,11 +251,20 @@ pub(crate) async fn unload(
     // The body (OIP allows `{"parameters": {...}}`) is read but not needed.
     let _: Value =
         optional_json::<Option<Value>>(&body(bytes, shared.body_limit)?)?.unwrap_or(Value::Null);
-    let entry = shared.model(&name)?;
-    entry.unloaded.store(true, Ordering::Release);
+    let entry = unload_model(&shared, &name)?;
     Ok(Json(
         json!({ "name": &*entry.name, "state": "UNAVAILABLE" }),
     ))
+}
+
+/// Marks the model called `name` unavailable.
+pub(crate) fn unload_model<'s>(
+    shared: &'s Shared,
+    name: &str,
+) -> Result<&'s super::router::ModelEntry, Rejection> {
+    let entry = shared.model(name)?;
+    entry.unloaded.store(true, Ordering::Release);
+    Ok(entry)
 }
 
 #[derive(Deserialize)]

@@ -141,7 +141,7 @@ impl Rejection {
         }
     }
 
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Self::BodyTooLarge { limit } => {
                 format!("request body exceeds the limit of {limit} bytes")

@@ -219,20 +219,20 @@
 //! before the handler runs, and the router and its metrics labels are built
 //! from one table of routes.
 
-mod admin;
-mod codec;
-mod error;
+pub(crate) mod admin;
+pub(crate) mod codec;
+pub(crate) mod error;
 mod feedback;
 mod guard;
 mod kserve;
 mod metrics;
 mod mlflow;
-mod oip;
+pub(crate) mod oip;
 mod openapi;
 mod rank;
-mod router;
+pub(crate) mod router;
 mod serve;
-mod stats;
+pub(crate) mod stats;
 
 pub use router::{
     Blocking, DEFAULT_BODY_LIMIT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_ROWS, HttpTransport,

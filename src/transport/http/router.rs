@@ -101,6 +101,10 @@ pub(crate) struct Shared {
     pub(crate) renderer: Option<MetricsRenderer>,
     pub(crate) blocking: Blocking,
     pub(crate) stats: Stats,
+    /// The inference admission slots, shared by every transport built
+    /// from one configuration.
+    pub(crate) admission: Arc<tokio::sync::Semaphore>,
+    pub(crate) max_in_flight: usize,
 }
 
 impl Shared {
@@ -387,6 +391,38 @@ impl HttpTransport {
     /// [`Error::NotReady`](crate::Error::NotReady) when a server cannot report its metadata (its
     /// name).
     pub fn build(self) -> Result<Router> {
+        let (shared, admission) = self.into_shared()?;
+        Ok(router(shared, &admission))
+    }
+
+    /// Builds the router and the gRPC service of the same models: both
+    /// share the models, the admission limit, the statistics, the unloaded
+    /// state and the admin token, so a model unloaded over one protocol is
+    /// unloaded over the other, and `/stats` counts both.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    #[cfg(feature = "grpc")]
+    pub fn build_with_grpc(self) -> Result<(Router, crate::transport::grpc::GrpcService)> {
+        let (shared, admission) = self.into_shared()?;
+        let grpc = crate::transport::grpc::service(shared.clone());
+        Ok((router(shared, &admission), grpc))
+    }
+
+    /// Builds only the gRPC service (see [`transport::grpc`](crate::transport::grpc)),
+    /// to add to a host's tonic server.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    #[cfg(feature = "grpc")]
+    pub fn build_grpc(self) -> Result<crate::transport::grpc::GrpcService> {
+        let (shared, _) = self.into_shared()?;
+        Ok(crate::transport::grpc::service(shared))
+    }
+
+    fn into_shared(self) -> Result<(Arc<Shared>, Admission)> {
         if self.models.is_empty() {
             return Err(crate::transport::TransportError::NoModels.into());
         }
@@ -420,13 +456,10 @@ impl HttpTransport {
             .into());
         }
         let admission = Admission::new(self.max_in_flight);
-        let table = routes(&admission);
-        let patterns: Vec<&'static str> = table.iter().map(|(pattern, _)| *pattern).collect();
-        let router = table
-            .into_iter()
-            .fold(Router::new(), |router, (pattern, handlers)| {
-                router.route(pattern, handlers)
-            });
+        let patterns: Vec<&'static str> = routes(&admission)
+            .iter()
+            .map(|(pattern, _)| *pattern)
+            .collect();
         let shared = Arc::new(Shared {
             models,
             admin_token: self.admin_token,
@@ -435,25 +468,38 @@ impl HttpTransport {
             renderer: self.renderer,
             blocking: self.blocking,
             stats: Stats::new(&patterns),
+            admission: admission.slots.clone(),
+            max_in_flight: admission.limit,
         });
-        // Outermost last: every request is counted, then checked for a
-        // declared length over the limit and its encoding before any body
-        // byte is read, then decompressed under the same body limit.
-        Ok(router
-            .fallback(|| async { ApiError::from(Rejection::RouteNotFound) })
-            .method_not_allowed_fallback(|| async { ApiError::from(Rejection::MethodNotAllowed) })
-            .layer(DefaultBodyLimit::max(self.body_limit))
-            .layer(RequestDecompressionLayer::new().gzip(true).deflate(true))
-            .layer(axum::middleware::from_fn_with_state(
-                shared.clone(),
-                guard::declared_body,
-            ))
-            .layer(axum::middleware::from_fn_with_state(
-                shared.clone(),
-                metrics::track,
-            ))
-            .with_state(shared))
+        Ok((shared, admission))
     }
+}
+
+/// The router of `shared`'s models.
+fn router(shared: Arc<Shared>, admission: &Admission) -> Router {
+    let body_limit = shared.body_limit;
+    let router = routes(admission)
+        .into_iter()
+        .fold(Router::new(), |router, (pattern, handlers)| {
+            router.route(pattern, handlers)
+        });
+    // Outermost last: every request is counted, then checked for a
+    // declared length over the limit and its encoding before any body
+    // byte is read, then decompressed under the same body limit.
+    router
+        .fallback(|| async { ApiError::from(Rejection::RouteNotFound) })
+        .method_not_allowed_fallback(|| async { ApiError::from(Rejection::MethodNotAllowed) })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestDecompressionLayer::new().gzip(true).deflate(true))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            guard::declared_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            metrics::track,
+        ))
+        .with_state(shared)
 }
 
 /// The shared admission limit of the inference routes.

@@ -78,8 +78,37 @@ impl ModelStats {
     }
 }
 
+/// What one version's counters read at one moment.
+pub(crate) struct VersionSnapshot {
+    pub(crate) version: u64,
+    pub(crate) success: u64,
+    pub(crate) success_ns: u64,
+    pub(crate) fail: u64,
+    pub(crate) fail_ns: u64,
+    /// Milliseconds since the Unix epoch of the last request.
+    pub(crate) last_ms: u64,
+}
+
+impl ModelStats {
+    /// Every kept version's counters, oldest version first.
+    pub(crate) fn snapshot(&self) -> Vec<VersionSnapshot> {
+        let versions = self.versions.read().unwrap_or_else(PoisonError::into_inner);
+        versions
+            .iter()
+            .map(|(v, s)| VersionSnapshot {
+                version: *v,
+                success: s.success.load(Relaxed),
+                success_ns: s.success_ns.load(Relaxed),
+                fail: s.fail.load(Relaxed),
+                fail_ns: s.fail_ns.load(Relaxed),
+                last_ms: s.last_ms.load(Relaxed),
+            })
+            .collect()
+    }
+}
+
 /// Triton's name for a feature's datatype.
-fn triton_type(kind: &FeatureKind) -> &'static str {
+pub(crate) fn triton_type(kind: &FeatureKind) -> &'static str {
     match kind {
         FeatureKind::Float { .. } => "TYPE_FP64",
         FeatureKind::Integer { .. } => "TYPE_INT64",
@@ -155,29 +184,23 @@ pub(crate) async fn all_stats(State(shared): State<Arc<Shared>>) -> Json<Value> 
 }
 
 fn stats_of(name: &str, stats: &ModelStats) -> Vec<Value> {
-    let versions = stats
-        .versions
-        .read()
-        .unwrap_or_else(PoisonError::into_inner);
-    versions
-        .iter()
-        .map(|(v, s)| {
-            let count = |c: &AtomicU64, ns: &AtomicU64| {
-                json!({ "count": c.load(Relaxed), "ns": ns.load(Relaxed) })
-            };
-            let success = s.success.load(Relaxed);
+    stats
+        .snapshot()
+        .into_iter()
+        .map(|s| {
             let zero = json!({ "count": 0, "ns": 0 });
+            let success = json!({ "count": s.success, "ns": s.success_ns });
             json!({
                 "name": name,
-                "version": v.to_string(),
-                "last_inference": s.last_ms.load(Relaxed),
-                "inference_count": success,
-                "execution_count": success,
+                "version": s.version.to_string(),
+                "last_inference": s.last_ms,
+                "inference_count": s.success,
+                "execution_count": s.success,
                 "inference_stats": {
-                    "success": count(&s.success, &s.success_ns),
-                    "fail": count(&s.fail, &s.fail_ns),
+                    "success": success,
+                    "fail": { "count": s.fail, "ns": s.fail_ns },
                     "queue": zero, "compute_input": zero,
-                    "compute_infer": count(&s.success, &s.success_ns),
+                    "compute_infer": success,
                     "compute_output": zero,
                 },
                 "batch_stats": [],

@@ -41,11 +41,24 @@ pub(super) struct RequestedOutput {
 }
 
 /// A decoded input tensor.
-pub(super) struct Decoded {
+pub(crate) struct Decoded {
     name: String,
     datatype: Datatype,
     shape: Vec<i64>,
     values: Values,
+}
+
+impl Decoded {
+    /// A tensor decoded by another transport (gRPC): `values` hold the
+    /// element count of `shape`.
+    pub(crate) fn new(name: String, datatype: Datatype, shape: Vec<i64>, values: Values) -> Self {
+        Self {
+            name,
+            datatype,
+            shape,
+            values,
+        }
+    }
 }
 
 /// A boolean request parameter (`binary_data`, `binary_data_output`).
@@ -136,7 +149,7 @@ pub(super) fn decode_inputs(
 
 /// Turns decoded tensors into a request: one named input per feature, or
 /// one 2-D float matrix of already encoded rows in schema order.
-pub(super) fn to_request(
+pub(crate) fn to_request(
     entry: &ModelEntry,
     mut inputs: Vec<Decoded>,
     max_rows: usize,
@@ -223,12 +236,38 @@ pub(super) fn to_request(
 }
 
 /// One output to return, and whether in binary.
-pub(super) struct OutputSpec {
-    pub(super) name: String,
-    pub(super) binary: bool,
+pub(crate) struct OutputSpec {
+    pub(crate) name: String,
+    pub(crate) binary: bool,
     /// Triton's `classification` parameter: the top this many classes per
     /// row, as `"score:index:label"` strings.
-    pub(super) classification: Option<usize>,
+    pub(crate) classification: Option<usize>,
+}
+
+impl OutputSpec {
+    /// An output asked for by name, checked: a known output, and
+    /// `classification` only on the label.
+    pub(crate) fn checked(
+        name: String,
+        binary: bool,
+        classification: Option<usize>,
+    ) -> Result<Self, Rejection> {
+        if ![LABEL, PROBABILITIES, SCORE].contains(&name.as_str()) {
+            return Err(Rejection::BadRequest(format!(
+                "unknown output `{name}`: outputs are `{LABEL}` and `{PROBABILITIES}` (classifiers) or `{SCORE}` (regression)"
+            )));
+        }
+        if classification.is_some() && name != LABEL {
+            return Err(Rejection::BadRequest(format!(
+                "parameter `classification` applies to the `{LABEL}` output, not `{name}`"
+            )));
+        }
+        Ok(Self {
+            name,
+            binary,
+            classification,
+        })
+    }
 }
 
 /// The outputs asked for (`None`: all of them).
@@ -245,12 +284,6 @@ pub(super) fn requested(
                 None => default_binary,
                 Some(_) => flag(o.parameters.as_ref(), "binary_data")?,
             };
-            if ![LABEL, PROBABILITIES, SCORE].contains(&o.name.as_str()) {
-                return Err(Rejection::BadRequest(format!(
-                    "unknown output `{}`: outputs are `{LABEL}` and `{PROBABILITIES}` (classifiers) or `{SCORE}` (regression)",
-                    o.name
-                )));
-            }
             let classification = match o.parameters.as_ref().and_then(|p| p.get("classification")) {
                 None => None,
                 Some(v) => Some(
@@ -264,17 +297,7 @@ pub(super) fn requested(
                         })?,
                 ),
             };
-            if classification.is_some() && o.name != LABEL {
-                return Err(Rejection::BadRequest(format!(
-                    "parameter `classification` applies to the `{LABEL}` output, not `{}`",
-                    o.name
-                )));
-            }
-            Ok(OutputSpec {
-                name: o.name,
-                binary,
-                classification,
-            })
+            OutputSpec::checked(o.name, binary, classification)
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)

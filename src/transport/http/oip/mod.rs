@@ -6,9 +6,9 @@
 //!   with every length and shape checked before anything is allocated for it;
 //! - `response`: model metadata and inference responses, JSON or binary.
 
-mod decode;
+pub(crate) mod decode;
 mod handlers;
-mod response;
+pub(crate) mod response;
 
 pub(crate) use handlers::{
     infer, live, model_metadata, model_ready, ready, server_metadata, version_infer,

@@ -64,12 +64,32 @@ pub(super) fn metadata_json(meta: &ModelMetadata) -> Value {
     })
 }
 
-/// Renders the response, JSON or with binary outputs.
-pub(super) fn respond(
+/// The values of one output tensor.
+pub(crate) enum OutputData {
+    /// `BYTES` elements.
+    Strings(Vec<String>),
+    /// `FP64` elements.
+    F64(Vec<f64>),
+}
+
+/// One output tensor of a response, before it is put on the wire.
+pub(crate) struct Output {
+    pub(crate) name: String,
+    pub(crate) datatype: &'static str,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) data: OutputData,
+    /// Asked for in the binary tensor extension (HTTP only).
+    pub(crate) binary: bool,
+}
+
+/// The output tensors of `r` that `specs` ask for (`None`: every output
+/// the model has), in the order asked. Protocol-neutral: the HTTP transport
+/// renders them as JSON or binary, the gRPC transport as raw contents.
+pub(crate) fn outputs(
     r: &PredictResponse,
     specs: Option<Vec<OutputSpec>>,
     default_binary: bool,
-) -> Result<Response, Rejection> {
+) -> Result<Vec<Output>, Rejection> {
     let n = r.len();
     let p = &r.predictions;
     // What the output promises (a deployment's warm-up holds the model to
@@ -94,17 +114,11 @@ pub(super) fn respond(
                 .collect()
         }
     };
-    let mut binary = Vec::new();
-    let mut any_binary = false;
-    let mut outputs = Vec::with_capacity(specs.len());
+    let mut out = Vec::with_capacity(specs.len());
     for spec in specs {
         let unavailable =
             || Rejection::BadRequest(format!("model `{}` has no output `{}`", r.model, spec.name));
-        let mut tensor = Map::new();
-        tensor.insert("name".into(), spec.name.clone().into());
-        let start = binary.len();
-        let data: Value;
-        match spec.name.as_str() {
+        let (datatype, shape, data) = match spec.name.as_str() {
             LABEL if spec.classification.is_some() => {
                 // Triton's classification extension: per row, the top k
                 // classes by probability as "score:index:label", best first.
@@ -133,73 +147,86 @@ pub(super) fn respond(
                         ));
                     }
                 }
-                tensor.insert("datatype".into(), "BYTES".into());
-                tensor.insert("shape".into(), json!([n, k]));
-                if spec.binary {
-                    codec::encode_bytes_elements(cells.iter().map(String::as_str), &mut binary);
-                    data = Value::Null;
-                } else {
-                    data = cells.into_iter().map(Value::from).collect();
-                }
+                ("BYTES", vec![n, k], OutputData::Strings(cells))
             }
             LABEL => {
                 if p.class_indices().is_none() {
                     return Err(unavailable());
                 }
-                let labels = (0..n).map(|i| r.label(i).unwrap_or_default());
-                tensor.insert("datatype".into(), "BYTES".into());
-                tensor.insert("shape".into(), json!([n]));
-                if spec.binary {
-                    codec::encode_bytes_elements(labels, &mut binary);
-                    data = Value::Null;
-                } else {
-                    data = labels.map(Value::from).collect();
-                }
+                let labels = (0..n)
+                    .map(|i| r.label(i).unwrap_or_default().to_owned())
+                    .collect();
+                ("BYTES", vec![n], OutputData::Strings(labels))
             }
             PROBABILITIES => {
                 if !has_probabilities {
                     return Err(unavailable());
                 }
                 let k = r.output.labels().map_or(0, |l| l.len());
-                let flat = (0..n).flat_map(|i| {
-                    p.probabilities(i)
-                        .map(|row| row.to_vec())
-                        .unwrap_or_default()
-                });
-                tensor.insert("datatype".into(), "FP64".into());
-                tensor.insert("shape".into(), json!([n, k]));
-                if spec.binary {
-                    codec::encode_f64(flat, &mut binary);
-                    data = Value::Null;
-                } else {
-                    data = flat.map(Value::from).collect();
-                }
+                let flat = (0..n)
+                    .flat_map(|i| {
+                        p.probabilities(i)
+                            .map(|row| row.to_vec())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                ("FP64", vec![n, k], OutputData::F64(flat))
             }
             _ => {
                 let Some(scores) = p.score_values() else {
                     return Err(unavailable());
                 };
-                tensor.insert("datatype".into(), "FP64".into());
-                tensor.insert("shape".into(), json!([n]));
-                if spec.binary {
-                    codec::encode_f64(scores.iter().copied(), &mut binary);
-                    data = Value::Null;
-                } else {
-                    data = scores.iter().copied().map(Value::from).collect();
-                }
+                ("FP64", vec![n], OutputData::F64(scores.to_vec()))
             }
-        }
-        if spec.binary {
+        };
+        out.push(Output {
+            name: spec.name,
+            datatype,
+            shape,
+            data,
+            binary: spec.binary,
+        });
+    }
+    Ok(out)
+}
+
+/// Renders the response, JSON or with binary outputs.
+pub(super) fn respond(
+    r: &PredictResponse,
+    specs: Option<Vec<OutputSpec>>,
+    default_binary: bool,
+) -> Result<Response, Rejection> {
+    let mut binary = Vec::new();
+    let mut any_binary = false;
+    let mut tensors = Vec::new();
+    for o in outputs(r, specs, default_binary)? {
+        let mut tensor = Map::new();
+        tensor.insert("name".into(), o.name.into());
+        tensor.insert("datatype".into(), o.datatype.into());
+        tensor.insert("shape".into(), json!(o.shape));
+        if o.binary {
+            let start = binary.len();
+            match &o.data {
+                OutputData::Strings(v) => {
+                    codec::encode_bytes_elements(v.iter().map(String::as_str), &mut binary);
+                }
+                OutputData::F64(v) => codec::encode_f64(v.iter().copied(), &mut binary),
+            }
             any_binary = true;
             tensor.insert(
                 "parameters".into(),
                 json!({ "binary_data_size": binary.len() - start }),
             );
         } else {
+            let data: Value = match o.data {
+                OutputData::Strings(v) => v.into_iter().map(Value::from).collect(),
+                OutputData::F64(v) => v.into_iter().map(Value::from).collect(),
+            };
             tensor.insert("data".into(), data);
         }
-        outputs.push(Value::Object(tensor));
+        tensors.push(Value::Object(tensor));
     }
+    let outputs = tensors;
     let mut head = Map::new();
     head.insert("model_name".into(), (*r.model).into());
     head.insert("model_version".into(), r.version.to_string().into());
