@@ -4,7 +4,8 @@
 # tritonclient_check.py. The server is stopped however the check ends.
 #
 # Usage: tests/python/run.sh [PYTHON]   (default: python3; it needs
-# tritonclient[http] and requests, as .ci/run installs into a venv)
+# tritonclient[http,grpc], kserve and requests, as .ci/run installs into a
+# venv)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON="${1:-python3}"
@@ -32,9 +33,13 @@ trap cleanup EXIT
 "$TARGET/debug/examples/webshop_predict" "$WORK/registry" 40 >"$WORK/expected.json"
 echo "py-check-token-$RANDOM$RANDOM" >"$WORK/token"
 
-PORT="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+free_port() {
+    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+PORT="$(free_port)"
+GRPC_PORT="$(free_port)"
 "$TARGET/debug/modelhost" serve --registry "$WORK/registry" --model recommender@production \
-    --addr "127.0.0.1:$PORT" --admin-token-file "$WORK/token" --watch-interval-ms 500 \
+    --addr "127.0.0.1:$PORT" --grpc-addr "127.0.0.1:$GRPC_PORT" --admin-token-file "$WORK/token" --watch-interval-ms 500 \
     >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
@@ -56,3 +61,9 @@ fi
 
 echo "-- tritonclient and MLflow checks"
 timeout 300 "$PYTHON" tests/python/tritonclient_check.py "127.0.0.1:$PORT" "$WORK/expected.json" "$(cat "$WORK/token")"
+
+echo "-- tritonclient.grpc checks"
+timeout 300 "$PYTHON" tests/python/grpc_check.py "127.0.0.1:$GRPC_PORT" "127.0.0.1:$PORT" "$WORK/expected.json" "$(cat "$WORK/token")"
+
+echo "-- KServe client checks (gRPC and V1 REST)"
+timeout 300 "$PYTHON" tests/python/kserve_check.py "127.0.0.1:$GRPC_PORT" "127.0.0.1:$PORT" "$WORK/expected.json"
