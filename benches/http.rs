@@ -11,8 +11,12 @@
 //!   depth-8 decision tree on the async worker ([`Blocking::Inline`]);
 //! - **modelhost pool**: the same with calls on tokio's blocking pool
 //!   ([`Blocking::Pool`]),
+//! - **modelhost gRPC** (with the `grpc` feature): `ModelInfer` with one
+//!   typed input per feature, each concurrent caller on its own HTTP/2
+//!   stream, 8 streams per connection (`GRPC_STREAMS_PER_CONNECTION`),
 //!
-//! with 1 and 32 concurrent connections, side by side in one run. The
+//! with 1 and 32 concurrent connections (streams for gRPC), side by side in
+//! one run. The
 //! server runs on its own multi-threaded tokio runtime (2 workers), the
 //! client on another (2 workers), on one 2-core machine, so client and
 //! server share the cores as they would on a loaded host.
@@ -96,6 +100,7 @@ struct Server {
     runtime: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    grpc: bool,
 }
 
 impl Server {
@@ -117,8 +122,131 @@ impl Server {
             runtime,
             stop: Some(stop),
             task: Some(task),
+            grpc: false,
         }
     }
+
+    /// The gRPC service of `transport` on 127.0.0.1:0.
+    #[cfg(feature = "grpc")]
+    fn start_grpc(transport: HttpTransport) -> Self {
+        let runtime = runtime("server");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let service = transport.build_grpc().expect("grpc service");
+        let (addr, task) = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            let task = tokio::spawn(async move {
+                tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(incoming, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .map_err(std::io::Error::other)
+            });
+            (addr, task)
+        });
+        Self {
+            addr,
+            runtime,
+            stop: Some(stop),
+            task: Some(task),
+            grpc: true,
+        }
+    }
+}
+
+/// Single-row `ModelInfer` calls back to back on one stream of `client`
+/// until `end`; latencies (µs) of the calls started after `measure_from`.
+#[cfg(feature = "grpc")]
+async fn grpc_caller(
+    mut client: modelhost::transport::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient<
+        tonic::transport::Channel,
+    >,
+    measure_from: Instant,
+    end: Instant,
+) -> Vec<u32> {
+    use modelhost::transport::grpc::proto::model_infer_request::InferInputTensor;
+    use modelhost::transport::grpc::proto::{InferTensorContents, ModelInferRequest};
+    let tensor = |name: &str, datatype: &str, contents: InferTensorContents| InferInputTensor {
+        name: name.into(),
+        datatype: datatype.into(),
+        shape: vec![1],
+        parameters: Default::default(),
+        contents: Some(contents),
+    };
+    let request = ModelInferRequest {
+        model_name: "recommender".into(),
+        id: "bench".into(),
+        inputs: vec![
+            tensor(
+                "recency_days",
+                "INT64",
+                InferTensorContents {
+                    int64_contents: vec![12],
+                    ..Default::default()
+                },
+            ),
+            tensor(
+                "frequency",
+                "INT64",
+                InferTensorContents {
+                    int64_contents: vec![4],
+                    ..Default::default()
+                },
+            ),
+            tensor(
+                "basket_value",
+                "FP64",
+                InferTensorContents {
+                    fp64_contents: vec![83.5],
+                    ..Default::default()
+                },
+            ),
+            tensor(
+                "product_price",
+                "FP64",
+                InferTensorContents {
+                    fp64_contents: vec![24.99],
+                    ..Default::default()
+                },
+            ),
+            tensor(
+                "device",
+                "BYTES",
+                InferTensorContents {
+                    bytes_contents: vec![b"desktop".to_vec()],
+                    ..Default::default()
+                },
+            ),
+            tensor(
+                "is_returning",
+                "BOOL",
+                InferTensorContents {
+                    bool_contents: vec![true],
+                    ..Default::default()
+                },
+            ),
+        ],
+        ..Default::default()
+    };
+    let mut latencies = Vec::with_capacity(1 << 16);
+    loop {
+        let start = Instant::now();
+        if start >= end {
+            break;
+        }
+        let response = client.model_infer(request.clone()).await.expect("infer");
+        std::hint::black_box(response);
+        if start >= measure_from {
+            latencies.push(u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX));
+        }
+    }
+    latencies
 }
 
 impl Drop for Server {
@@ -187,6 +315,7 @@ struct Figures {
 fn load(
     client: &tokio::runtime::Runtime,
     addr: SocketAddr,
+    grpc: bool,
     connections: usize,
     secs: f64,
 ) -> Figures {
@@ -195,9 +324,13 @@ fn load(
     let measure_from = start + Duration::from_millis(500);
     let end = measure_from + Duration::from_secs_f64(secs);
     let mut all: Vec<u32> = client.block_on(async {
-        let tasks: Vec<_> = (0..connections)
-            .map(|_| tokio::spawn(connection(addr, body.clone(), measure_from, end)))
-            .collect();
+        let tasks: Vec<_> = if grpc {
+            grpc_callers(addr, connections, measure_from, end).await
+        } else {
+            (0..connections)
+                .map(|_| tokio::spawn(connection(addr, body.clone(), measure_from, end)))
+                .collect()
+        };
         let mut all = Vec::new();
         for t in tasks {
             all.extend(t.await.expect("connection task"));
@@ -211,6 +344,53 @@ fn load(
         p50_us: pct(0.50),
         p99_us: pct(0.99),
     }
+}
+
+/// HTTP/2 streams per connection of the gRPC load: `GRPC_STREAMS_PER_CONNECTION`
+/// (default 8), so 32 callers share 4 connections.
+#[cfg(feature = "grpc")]
+fn streams_per_connection() -> usize {
+    std::env::var("GRPC_STREAMS_PER_CONNECTION")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8usize)
+        .max(1)
+}
+
+/// `n` callers, each on its own HTTP/2 stream, sharing connections
+/// [`streams_per_connection`] at a time.
+#[cfg(feature = "grpc")]
+async fn grpc_callers(
+    addr: SocketAddr,
+    n: usize,
+    measure_from: Instant,
+    end: Instant,
+) -> Vec<tokio::task::JoinHandle<Vec<u32>>> {
+    let per = streams_per_connection();
+    let mut tasks = Vec::with_capacity(n);
+    for first in (0..n).step_by(per) {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .expect("connect");
+        let client = modelhost::transport::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient::new(channel);
+        for _ in first..(first + per).min(n) {
+            tasks.push(tokio::spawn(grpc_caller(client.clone(), measure_from, end)));
+        }
+    }
+    tasks
+}
+
+#[cfg(not(feature = "grpc"))]
+async fn grpc_callers(
+    _: SocketAddr,
+    _: usize,
+    _: Instant,
+    _: Instant,
+) -> Vec<tokio::task::JoinHandle<Vec<u32>>> {
+    unreachable!("gRPC targets need the grpc feature")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -253,11 +433,16 @@ fn main() {
         "modelhost OIP infer, blocking pool",
         Server::start(
             HttpTransport::new()
-                .model(server)
+                .model(server.clone())
                 .blocking(Blocking::Pool)
                 .build()
                 .expect("router"),
         ),
+    );
+    #[cfg(feature = "grpc")]
+    add(
+        "modelhost gRPC ModelInfer",
+        Server::start_grpc(HttpTransport::new().model(server.clone())),
     );
     if let Some(addr) = external {
         targets.push((format!("external {addr}"), None, addr));
@@ -276,7 +461,8 @@ fn main() {
             // Rotate the order so no server always runs first or last.
             for k in 0..targets.len() {
                 let i = (k + round) % targets.len();
-                figures[i].push(load(&client, targets[i].2, connections, secs));
+                let grpc = targets[i].1.as_ref().is_some_and(|s| s.grpc);
+                figures[i].push(load(&client, targets[i].2, grpc, connections, secs));
             }
         }
         let summary: Vec<(f64, f64, f64)> = figures
