@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 
-use super::{Model, ModelError, OutputKind, Predictions, TreeClassifier, check_width};
+use super::{
+    Model, ModelError, OutputKind, Predictions, TreeClassifier, check_width, each_row,
+};
 use crate::schema::FeatureSchema;
 
 /// Trees over the same schema and labels that vote: the prediction is the
@@ -75,24 +77,27 @@ impl Model for ForestClassifier {
         check_width(&self.schema, &rows)?;
         let k = self.output.labels().map_or(0, |l| l.len());
         let n = rows.nrows();
-        let mut votes = Array2::<f64>::zeros((n, k));
-        for tree in &self.trees {
-            for (i, row) in rows.rows().into_iter().enumerate() {
-                votes[(i, tree.class_of(row))] += 1.0;
-            }
-        }
         let share = 1.0 / self.trees.len() as f64;
+        let mut votes = vec![0.0; n * k];
         let mut classes = Vec::with_capacity(n);
-        for mut row in votes.rows_mut() {
+        let mut i = 0;
+        each_row(rows, |row| {
+            let v = &mut votes[i * k..(i + 1) * k];
+            for tree in &self.trees {
+                v[tree.class_of(row)] += 1.0;
+            }
             let mut best = 0;
             for j in 1..k {
-                if row[j] > row[best] {
+                if v[j] > v[best] {
                     best = j;
                 }
             }
             classes.push(best);
-            row *= share;
-        }
-        Predictions::classes(classes, k)?.with_probabilities(votes)
+            for x in v.iter_mut() {
+                *x *= share;
+            }
+            i += 1;
+        });
+        Predictions::classes_with_probabilities(classes, k, votes)
     }
 }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::ArrayView2;
 
-use super::{Model, ModelError, OutputKind, Predictions, check_width};
+use super::{Model, ModelError, OutputKind, Predictions, check_width, each_row};
 use crate::schema::FeatureSchema;
 
 /// How a [`LogisticClassifier`] turns scores into classes.
@@ -146,7 +146,8 @@ impl Model for LogisticClassifier {
         let k = self.output.labels().map_or(0, |l| l.len());
         let n = rows.nrows();
         let mut classes = Vec::with_capacity(n);
-        let mut p = Array2::<f64>::zeros((n, k));
+        let mut p = vec![0.0; n * k];
+        let mut i = 0;
         match &self.form {
             LogisticForm::Binary {
                 weights,
@@ -154,13 +155,14 @@ impl Model for LogisticClassifier {
                 positive,
                 negative,
             } => {
-                for (i, row) in rows.rows().into_iter().enumerate() {
+                each_row(rows, |row| {
                     let z = row.iter().zip(weights).map(|(x, w)| x * w).sum::<f64>() + intercept;
                     let pos = 1.0 / (1.0 + (-z).exp());
                     classes.push(if pos >= 0.5 { *positive } else { *negative });
-                    p[(i, *positive)] = pos;
-                    p[(i, *negative)] = 1.0 - pos;
-                }
+                    p[i * k + *positive] = pos;
+                    p[i * k + *negative] = 1.0 - pos;
+                    i += 1;
+                });
             }
             LogisticForm::Multinomial {
                 weights,
@@ -169,7 +171,7 @@ impl Model for LogisticClassifier {
             } => {
                 let c = columns.len();
                 let mut scores = vec![0.0; c];
-                for (i, row) in rows.rows().into_iter().enumerate() {
+                each_row(rows, |row| {
                     scores.copy_from_slice(intercepts);
                     for (x, w) in row.iter().zip(weights.chunks_exact(c)) {
                         for (s, w) in scores.iter_mut().zip(w) {
@@ -186,12 +188,13 @@ impl Model for LogisticClassifier {
                     let max = scores[best];
                     let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
                     for (j, s) in scores.iter().enumerate() {
-                        p[(i, columns[j])] = (s - max).exp() / total;
+                        p[i * k + columns[j]] = (s - max).exp() / total;
                     }
-                }
+                    i += 1;
+                });
             }
         }
-        Predictions::classes(classes, k)?.with_probabilities(p)
+        Predictions::classes_with_probabilities(classes, k, p)
     }
 }
 
@@ -255,17 +258,11 @@ impl Model for LinearRegressor {
 
     fn predict_batch(&self, rows: ArrayView2<'_, f64>) -> Result<Predictions, ModelError> {
         check_width(&self.schema, &rows)?;
-        Ok(Predictions::scores(
-            rows.rows()
-                .into_iter()
-                .map(|row| {
-                    row.iter()
-                        .zip(&self.weights)
-                        .map(|(x, w)| x * w)
-                        .sum::<f64>()
-                        + self.intercept
-                })
-                .collect(),
-        ))
+        let mut scores = Vec::with_capacity(rows.nrows());
+        each_row(rows, |row| {
+            let dot: f64 = row.iter().zip(&self.weights).map(|(x, w)| x * w).sum();
+            scores.push(dot + self.intercept);
+        });
+        Ok(Predictions::scores(scores))
     }
 }

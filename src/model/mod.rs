@@ -95,6 +95,24 @@ pub fn check_width(schema: &FeatureSchema, rows: &ArrayView2<'_, f64>) -> Result
     }
 }
 
+/// Calls `f` with each row of `rows` as a slice: borrowed from a
+/// standard-layout matrix (the usual case), copied into one reused buffer
+/// otherwise. Models index slices far more cheaply than strided views.
+pub(crate) fn each_row(rows: ArrayView2<'_, f64>, mut f: impl FnMut(&[f64])) {
+    let width = rows.ncols();
+    match rows.as_slice() {
+        Some(all) if width > 0 => all.chunks_exact(width).for_each(f),
+        _ => {
+            let mut buf = Vec::with_capacity(width);
+            for row in rows.rows() {
+                buf.clear();
+                buf.extend(row.iter().copied());
+                f(&buf);
+            }
+        }
+    }
+}
+
 /// Checks that input validated against `found` is encoded as `expected` wants.
 pub(crate) fn check_schema(
     expected: &FeatureSchema,

@@ -92,7 +92,8 @@ enum Inner {
     Classes {
         n_labels: usize,
         classes: Vec<usize>,
-        probabilities: Option<Array2<f64>>,
+        /// Rows × labels, row-major: row `i` is `[i * n_labels..][..n_labels]`.
+        probabilities: Option<Vec<f64>>,
     },
     Scores(Vec<f64>),
 }
@@ -124,23 +125,67 @@ impl Predictions {
     ///
     /// [`ModelError::InvalidPredictions`] for regression output or a shape that is
     /// not rows × labels.
-    pub fn with_probabilities(mut self, p: Array2<f64>) -> Result<Self, ModelError> {
+    pub fn with_probabilities(self, p: Array2<f64>) -> Result<Self, ModelError> {
+        let (rows, cols) = p.dim();
+        let values = if p.is_standard_layout() {
+            let (v, offset) = p.into_raw_vec_and_offset();
+            match offset {
+                Some(0) | None => v,
+                Some(o) => v[o..o + rows * cols].to_vec(),
+            }
+        } else {
+            p.iter().copied().collect()
+        };
+        self.with_probability_rows(values, rows, cols)
+    }
+
+    /// Class predictions with their probabilities given row-major (row `i`
+    /// is `probabilities[i * n_labels..(i + 1) * n_labels]`): the shape a
+    /// model fills row by row, without building a matrix.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidPredictions`] if a class index is not below
+    /// `n_labels`, or `probabilities` does not hold `n_labels` values per
+    /// class.
+    pub fn classes_with_probabilities(
+        classes: Vec<usize>,
+        n_labels: usize,
+        probabilities: Vec<f64>,
+    ) -> Result<Self, ModelError> {
+        let rows = classes.len();
+        if rows.checked_mul(n_labels) != Some(probabilities.len()) {
+            return Err(ModelError::InvalidPredictions {
+                reason: format!(
+                    "{} probabilities for {rows} rows of {n_labels} labels",
+                    probabilities.len()
+                ),
+            });
+        }
+        Self::classes(classes, n_labels)?.with_probability_rows(probabilities, rows, n_labels)
+    }
+
+    fn with_probability_rows(
+        mut self,
+        values: Vec<f64>,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Self, ModelError> {
         match &mut self.inner {
             Inner::Classes {
                 n_labels,
                 classes,
                 probabilities,
             } => {
-                if p.dim() != (classes.len(), *n_labels) {
+                if (rows, cols) != (classes.len(), *n_labels) {
                     return Err(ModelError::InvalidPredictions {
                         reason: format!(
-                            "probabilities have shape {:?}, expected ({}, {n_labels})",
-                            p.dim(),
+                            "probabilities have shape ({rows}, {cols}), expected ({}, {n_labels})",
                             classes.len(),
                         ),
                     });
                 }
-                *probabilities = Some(p);
+                *probabilities = Some(values);
                 Ok(self)
             }
             Inner::Scores(_) => Err(ModelError::InvalidPredictions {
@@ -195,8 +240,23 @@ impl Predictions {
         match &self.inner {
             Inner::Classes {
                 probabilities: Some(p),
+                n_labels,
+                classes,
+            } if i < classes.len() => Some(ArrayView1::from(&p[i * n_labels..(i + 1) * n_labels])),
+            _ => None,
+        }
+    }
+
+    /// The probability of class `class` in every row, in row order, where
+    /// the model provides probabilities (what ranking by one label reads).
+    #[must_use]
+    pub fn probability_column(&self, class: usize) -> Option<Vec<f64>> {
+        match &self.inner {
+            Inner::Classes {
+                probabilities: Some(p),
+                n_labels,
                 ..
-            } if i < p.nrows() => Some(p.row(i)),
+            } if class < *n_labels => Some(p.iter().skip(class).step_by(*n_labels).copied().collect()),
             _ => None,
         }
     }
@@ -228,7 +288,7 @@ impl Predictions {
                 classes: classes[range.clone()].to_vec(),
                 probabilities: probabilities
                     .as_ref()
-                    .map(|p| p.slice_axis(ndarray::Axis(0), range.into()).to_owned()),
+                    .map(|p| p[range.start * n_labels..range.end * n_labels].to_vec()),
             },
             Inner::Scores(s) => Inner::Scores(s[range].to_vec()),
         };
@@ -242,7 +302,7 @@ impl Predictions {
             Inner::Classes {
                 classes,
                 probabilities,
-                ..
+                n_labels,
             } => classes.get(i).map(|&c| Prediction::Class {
                 index: c,
                 label: output
@@ -250,7 +310,9 @@ impl Predictions {
                     .and_then(|l| l.get(c))
                     .cloned()
                     .unwrap_or_default(),
-                probabilities: probabilities.as_ref().map(|p| p.row(i).to_vec()),
+                probabilities: probabilities
+                    .as_ref()
+                    .map(|p| p[i * n_labels..(i + 1) * n_labels].to_vec()),
             }),
             Inner::Scores(s) => s.get(i).map(|&v| Prediction::Score { value: v }),
         }

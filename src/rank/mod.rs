@@ -244,16 +244,15 @@ fn scores(r: &PredictResponse, label: Option<String>) -> Result<(Vec<f64>, Optio
                     })?,
                 None => labels.len().saturating_sub(1),
             };
-            let mut scores = Vec::with_capacity(p.len());
-            for i in 0..p.len() {
-                let row = p.probabilities(i).ok_or_else(|| Error::Rank {
-                    reason: format!(
-                        "model {} version {} gives no probabilities to rank by",
-                        r.model, r.version
-                    ),
-                })?;
-                scores.push(row[column]);
-            }
+            let scores = p.probability_column(column);
+            // No rows, no probabilities needed.
+            let scores = scores.or_else(|| p.is_empty().then(Vec::new));
+            let scores = scores.ok_or_else(|| Error::Rank {
+                reason: format!(
+                    "model {} version {} gives no probabilities to rank by",
+                    r.model, r.version
+                ),
+            })?;
             Ok((scores, labels.get(column).cloned()))
         }
     }

@@ -70,6 +70,9 @@ struct Inner {
     features: Vec<Feature>,
     /// Per-feature compiled checks, parallel to `features`.
     compiled: Vec<Compiled>,
+    /// The same checks for already encoded values as plain ranges, parallel
+    /// to `features`; `None` when a feature accepts non-finite values.
+    fast: Option<Box<[FastCheck]>>,
     /// Indices of `features`, sorted by name, for a merge join with the
     /// (sorted) entries of a [`FeatureMap`].
     by_name: Vec<usize>,
@@ -95,6 +98,63 @@ enum Compiled {
         index: HashMap<String, usize>,
         unknown: Option<usize>,
     },
+}
+
+/// An encoded value passes when it lies in `lo..=hi` (so NaN never does)
+/// and, for `integral` features, has no fraction: the whole of
+/// [`FeatureSchema::check_encoded`] for every feature that refuses
+/// non-finite values, as two comparisons and a cast.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FastCheck {
+    lo: f64,
+    hi: f64,
+    integral: bool,
+}
+
+impl FastCheck {
+    #[inline]
+    pub(super) fn passes(self, v: f64) -> bool {
+        // Integral without a conversion or a libm call: below 2^52 in
+        // magnitude, adding and removing 2^52 rounds to the nearest integer,
+        // which is the value itself only for an integer; from 2^52 on every
+        // double is an integer. (NaN fails the range below.)
+        const TWO_52: f64 = 4_503_599_627_370_496.0;
+        let a = v.abs();
+        #[allow(clippy::float_cmp)]
+        let integral = !self.integral | (a >= TWO_52) | ((a + TWO_52) - TWO_52 == a);
+        // `&`, not `&&`: no branches, so the loop over a row stays tight.
+        (v >= self.lo) & (v <= self.hi) & integral
+    }
+
+    fn of(c: &Compiled) -> Option<Self> {
+        let exact = MAX_EXACT_INT as f64;
+        Some(match c {
+            Compiled::Float {
+                allow_non_finite: true,
+                ..
+            } => return None,
+            Compiled::Float { min, max, .. } => Self {
+                lo: min.max(-f64::MAX),
+                hi: max.min(f64::MAX),
+                integral: false,
+            },
+            Compiled::Integer { min, max } => Self {
+                lo: min.max(-exact),
+                hi: max.min(exact),
+                integral: true,
+            },
+            Compiled::Boolean => Self {
+                lo: 0.0,
+                hi: 1.0,
+                integral: true,
+            },
+            Compiled::Categorical { index, .. } => Self {
+                lo: 0.0,
+                hi: index.len() as f64 - 1.0,
+                integral: true,
+            },
+        })
+    }
 }
 
 /// The serialized form of a schema; deserializing goes through the builder,
@@ -214,9 +274,11 @@ impl SchemaBuilder {
             }
         }
         let fingerprint = fingerprint(&self.features);
+        let fast = compiled.iter().map(FastCheck::of).collect();
         let mut inner = Inner {
             features: self.features,
             compiled,
+            fast,
             by_name,
             defaults: Vec::new(),
             extra: self.extra,
@@ -426,6 +488,12 @@ fn in_range(v: f64, min: f64, max: f64) -> Result<f64, ViolationKind> {
 impl FeatureSchema {
     /// Checks an already encoded value for feature `i` against the rules its
     /// raw form would have to pass (see `schema/encoded.rs`).
+    /// The checks of [`check_encoded`](Self::check_encoded) as ranges, one
+    /// per feature, when every feature has one.
+    pub(super) fn fast_checks(&self) -> Option<&[FastCheck]> {
+        self.inner.fast.as_deref()
+    }
+
     pub(super) fn check_encoded(&self, i: usize, v: f64) -> Result<f64, ViolationKind> {
         let lossy = |expected| ViolationKind::LossyCast {
             value: FeatureValue::Float(v),
@@ -539,6 +607,7 @@ impl FeatureSchema {
             inner: Arc::new(Inner {
                 features: inner.features.clone(),
                 compiled: inner.compiled.clone(),
+                fast: inner.fast.clone(),
                 by_name: inner.by_name.clone(),
                 defaults: inner.defaults.clone(),
                 extra: policy,

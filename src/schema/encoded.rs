@@ -6,6 +6,7 @@
 
 use ndarray::Array2;
 
+use super::definition::FastCheck;
 use super::{FeatureBatch, FeatureSchema, FeatureVector, InputError, SchemaError, Violation};
 
 impl FeatureSchema {
@@ -47,6 +48,12 @@ impl FeatureSchema {
     /// ```
     pub fn validate_encoded(&self, row: &[f64]) -> Result<FeatureVector, InputError> {
         self.check_width(row.len())?;
+        if let Some(checks) = self.fast_checks() {
+            let mut values: Box<[f64]> = row.into();
+            if fast_pass(checks, &mut values) {
+                return Ok(FeatureVector::new(values, self.clone()));
+            }
+        }
         let mut violations = Vec::new();
         let values: Box<[f64]> = row
             .iter()
@@ -88,6 +95,11 @@ impl FeatureSchema {
         } else {
             rows.as_standard_layout().into_owned()
         };
+        if let (Some(checks), Some(values)) = (self.fast_checks(), rows.as_slice_mut())
+            && fast_pass(checks, values)
+        {
+            return Ok(FeatureBatch::new(rows, self.clone()));
+        }
         let mut violations = Vec::new();
         for (r, mut row) in rows.rows_mut().into_iter().enumerate() {
             for (i, v) in row.iter_mut().enumerate() {
@@ -132,6 +144,20 @@ impl FeatureSchema {
             }
         }
     }
+}
+
+/// Checks rows of `checks.len()` values each and normalizes `-0.0` to the
+/// `0.0` validation produces; `false` when any value fails (the caller then
+/// runs the full checks to name every violation).
+fn fast_pass(checks: &[FastCheck], values: &mut [f64]) -> bool {
+    let mut ok = true;
+    for row in values.chunks_exact_mut(checks.len()) {
+        for (v, c) in row.iter_mut().zip(checks) {
+            ok &= c.passes(*v);
+            *v += 0.0;
+        }
+    }
+    ok
 }
 
 #[cfg(test)]
@@ -264,5 +290,96 @@ mod tests {
             s.validate_encoded_batch(ndarray::Array2::zeros((2, 4))),
             Err(InputError::WidthMismatch { .. })
         ));
+    }
+
+    /// The range form of the checks (`FastCheck`) accepts exactly the values
+    /// the full checks accept, and produces the same values.
+    mod fast_path {
+        use proptest::prelude::*;
+
+        use crate::FeatureSchema;
+        use crate::schema::Feature;
+
+        fn finite_schema() -> FeatureSchema {
+            FeatureSchema::builder()
+                .feature(Feature::integer("n").min(-3.0).max(1e17))
+                .feature(Feature::integer("open"))
+                .feature(Feature::float("x").min(-1.5).max(2.0))
+                .feature(Feature::float("free"))
+                .feature(Feature::boolean("b"))
+                .feature(Feature::categorical("c", ["a", "b", "c"]))
+                .build()
+                .unwrap()
+        }
+
+        fn edge() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(f64::NEG_INFINITY),
+                Just(-0.0),
+                Just(0.0),
+                Just(1.0),
+                Just(2.0),
+                Just(-3.0),
+                Just(2.5),
+                Just(9_007_199_254_740_992.0),
+                Just(9_007_199_254_740_994.0),
+                Just(-9_007_199_254_740_994.0),
+                Just(f64::MAX),
+                Just(-f64::MAX),
+                Just(f64::MIN_POSITIVE),
+                (-4i64..4).prop_map(|i| i as f64),
+                any::<f64>(),
+                -10.0f64..10.0,
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn agrees_with_the_full_checks(row in proptest::collection::vec(edge(), 6)) {
+                let schema = finite_schema();
+                prop_assert!(schema.fast_checks().is_some());
+                let expected: Vec<Result<f64, _>> = row
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| schema.check_encoded(i, v).map(|v| v + 0.0))
+                    .collect();
+                let fast = schema.validate_encoded(&row);
+                let batch = schema.validate_encoded_batch(
+                    ndarray::Array2::from_shape_vec((1, 6), row.clone()).unwrap(),
+                );
+                if expected.iter().all(Result::is_ok) {
+                    let want: Vec<u64> =
+                        expected.iter().map(|v| v.clone().unwrap().to_bits()).collect();
+                    let got: Vec<u64> =
+                        fast.unwrap().as_slice().iter().map(|v| v.to_bits()).collect();
+                    prop_assert_eq!(&got, &want);
+                    let got: Vec<u64> = batch.unwrap().rows().iter().map(|v| v.to_bits()).collect();
+                    prop_assert_eq!(&got, &want);
+                } else {
+                    let bad = expected.iter().filter(|r| r.is_err()).count();
+                    for e in [fast.unwrap_err(), batch.unwrap_err()] {
+                        match e {
+                            crate::schema::InputError::Schema(e) => {
+                                prop_assert_eq!(e.violations().len(), bad);
+                            }
+                            other => prop_assert!(false, "unexpected {}", other),
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn a_feature_that_allows_non_finite_values_takes_the_full_checks() {
+            let schema = FeatureSchema::builder()
+                .feature(Feature::float("any").allow_non_finite())
+                .build()
+                .unwrap();
+            assert!(schema.fast_checks().is_none());
+            assert!(schema.validate_encoded(&[f64::NAN]).is_ok());
+        }
     }
 }
