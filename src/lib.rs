@@ -75,6 +75,8 @@
 //! |---|---|---|
 //! | `linfa` | yes | [`LinfaModel`], the adapter for linfa and linfa-trees models |
 //! | `http` | no | [`transport::http`]: an axum `Router` speaking Open Inference Protocol v2 and MLflow scoring, with `/metrics`, admin endpoints and OpenAPI (adds axum and tokio) |
+//! | `grpc` | no | [`transport::grpc`]: the Open Inference Protocol over gRPC (tonic), sharing the HTTP transport's models and limits |
+//! | `nats` | no | [`transport::stream`]: predictions for NATS JetStream event streams, at least once end to end and de-duplicated (adds async-nats and tokio) |
 //! | `prometheus` | no | [`monitor::prometheus`]: install `metrics-exporter-prometheus` as the recorder |
 //! | `tracing` | no | the crate's events (alerts, failed loads, connection trouble) through `tracing`, which hands them to `log` when no subscriber is set |
 //! | `logistic`, `forest`, `linear` | no | pack fitted linfa-logistic, linfa-ensemble and linfa-linear models as artifacts ([`Artifact::random_forest`](artifact::Artifact) and others); serving them needs no feature |

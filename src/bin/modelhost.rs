@@ -66,6 +66,10 @@ enum Command {
     /// scoring, metrics), following an alias as it moves.
     #[cfg(feature = "http")]
     Serve(serve::ServeArgs),
+    /// Predict for a NATS JetStream event stream: events in, predictions
+    /// and dead letters out, acknowledged once published.
+    #[cfg(feature = "nats")]
+    Stream(stream::StreamArgs),
 }
 
 #[derive(Subcommand)]
@@ -145,6 +149,10 @@ enum RegistryCommand {
         version: u64,
     },
 }
+
+#[cfg(feature = "nats")]
+#[path = "modelhost/stream.rs"]
+mod stream;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -236,6 +244,8 @@ fn run(cli: Cli) -> modelhost::Result<()> {
         Command::Registry { command } => registry(open_registry(registry_dir)?, command),
         #[cfg(feature = "http")]
         Command::Serve(args) => serve::run(args, open_registry(registry_dir)?),
+        #[cfg(feature = "nats")]
+        Command::Stream(args) => stream::run(args, open_registry(registry_dir)?),
     }
 }
 

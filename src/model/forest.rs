@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use ndarray::ArrayView2;
 
-use super::{
-    Model, ModelError, OutputKind, Predictions, TreeClassifier, check_width, each_row,
-};
+use super::{Model, ModelError, OutputKind, Predictions, TreeClassifier, check_width, each_row};
 use crate::schema::FeatureSchema;
 
 /// Trees over the same schema and labels that vote: the prediction is the

@@ -256,7 +256,9 @@ impl Predictions {
                 probabilities: Some(p),
                 n_labels,
                 ..
-            } if class < *n_labels => Some(p.iter().skip(class).step_by(*n_labels).copied().collect()),
+            } if class < *n_labels => {
+                Some(p.iter().skip(class).step_by(*n_labels).copied().collect())
+            }
             _ => None,
         }
     }

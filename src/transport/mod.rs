@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | [`http`] | `http` | Open Inference Protocol v2 (KServe / Triton REST, with the binary tensor extension), MLflow's `/invocations` scoring protocol, KServe V1, Prometheus `/metrics`, model repository and alias admin endpoints, OpenAPI |
 //! | [`grpc`] | `grpc` | Open Inference Protocol v2 over gRPC (Triton's and KServe's `inference.GRPCInferenceService`: health, metadata, inference with typed or raw tensors, config, statistics, repository), built by the same [`HttpTransport`](http::HttpTransport) configuration |
+//! | [`stream`] | `nats` | event streams: a broker-agnostic loop (decode, predict, publish with a de-duplication id, then acknowledge; dead letters; bounded retries) with a NATS JetStream adapter |
 //!
 //! Transports only translate: they parse the wire format into a
 //! [`PredictRequest`](crate::PredictRequest), call the server, and map its
@@ -24,6 +25,10 @@ pub mod http;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
+
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub mod stream;
 
 mod error;
 
