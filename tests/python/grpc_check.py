@@ -132,6 +132,11 @@ except InferenceServerException as e:
 too_many = (rows * (10001 // len(rows) + 1))[:10001]
 over = code_of(lambda: client.infer(MODEL, triton_inputs(too_many)))
 check("grpc rows over the limit: RESOURCE_EXHAUSTED", over == "StatusCode.RESOURCE_EXHAUSTED", over)
+# A message over the body limit (2 MiB by default: 300,000 rows of raw
+# tensors) is refused before it is decoded, as Triton refuses it.
+huge = (rows * (300000 // len(rows) + 1))[:300000]
+over = code_of(lambda: client.infer(MODEL, triton_inputs(huge)))
+check("grpc message over the body limit: RESOURCE_EXHAUSTED", over == "StatusCode.RESOURCE_EXHAUSTED", over)
 
 config = client.get_model_config(MODEL, as_json=True)["config"]
 check("grpc model config", config["name"] == MODEL and config["backend"] == "modelhost" and len(config["input"]) == len(TYPES), config)

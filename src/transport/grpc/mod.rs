@@ -36,7 +36,8 @@
 //!
 //! Streaming inference, shared memory, trace and log settings answer
 //! `UNIMPLEMENTED`. Limits are the REST ones: a message over the body limit
-//! is refused by tonic with `RESOURCE_EXHAUSTED` before it is decoded, rows
+//! is refused before it is decoded, with `RESOURCE_EXHAUSTED` (as gRPC's own
+//! servers answer; tonic's `OUT_OF_RANGE` is rewritten), rows
 //! over the row limit with `RESOURCE_EXHAUSTED`, and inference beyond the
 //! admission limit with `UNAVAILABLE` at once. Errors carry the REST
 //! message; codes follow the REST status: 400 `INVALID_ARGUMENT`, 401
@@ -77,8 +78,70 @@ use proto::model_infer_response::InferOutputTensor;
 use proto::model_metadata_response::TensorMetadata;
 use proto::*;
 
-/// The tonic service to add to a `tonic::transport::Server`.
-pub type GrpcService = GrpcInferenceServiceServer<Inference>;
+/// The tonic service to add to a `tonic::transport::Server`: the
+/// generated `GRPCInferenceService` server, with one change to tonic's
+/// answers. A message over the body limit is refused before it is decoded;
+/// tonic reports that as `OUT_OF_RANGE`, gRPC's own servers (and so Triton)
+/// as `RESOURCE_EXHAUSTED`, which is what clients retry-classify as a limit,
+/// so the status is rewritten to `RESOURCE_EXHAUSTED` with tonic's message.
+#[derive(Debug, Clone)]
+pub struct GrpcService {
+    inner: GrpcInferenceServiceServer<Inference>,
+}
+
+impl tonic::server::NamedService for GrpcService {
+    const NAME: &'static str =
+        <GrpcInferenceServiceServer<Inference> as tonic::server::NamedService>::NAME;
+}
+
+impl<B> tonic::codegen::Service<tonic::codegen::http::Request<B>> for GrpcService
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = tonic::codegen::http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tonic::codegen::Service::<tonic::codegen::http::Request<B>>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, request: tonic::codegen::http::Request<B>) -> Self::Future {
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = answer.await?;
+            over_limit_is_resource_exhausted(response.headers_mut());
+            Ok(response)
+        })
+    }
+}
+
+/// Rewrites tonic's `OUT_OF_RANGE` for a request message over the decoding
+/// limit (a trailers-only answer: the status is in the headers) to
+/// `RESOURCE_EXHAUSTED`.
+fn over_limit_is_resource_exhausted(headers: &mut tonic::codegen::http::HeaderMap) {
+    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
+    if headers.get("grpc-status").and_then(|v| v.to_str().ok()) != Some(out_of_range.as_str()) {
+        return;
+    }
+    let too_large = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|m| {
+            m.replace("%20", " ")
+                .starts_with("Error, decoded message length too large")
+        });
+    if too_large {
+        headers.insert(
+            "grpc-status",
+            tonic::codegen::http::HeaderValue::from(tonic::Code::ResourceExhausted as i32),
+        );
+    }
+}
 
 /// The implementation of `inference.GRPCInferenceService` over the models
 /// of one [`HttpTransport`](crate::transport::http::HttpTransport) configuration.
@@ -98,7 +161,10 @@ impl fmt::Debug for Inference {
 /// decoding them.
 pub(crate) fn service(shared: Arc<Shared>) -> GrpcService {
     let limit = shared.body_limit;
-    GrpcInferenceServiceServer::new(Inference { shared }).max_decoding_message_size(limit)
+    GrpcService {
+        inner: GrpcInferenceServiceServer::new(Inference { shared })
+            .max_decoding_message_size(limit),
+    }
 }
 
 /// The gRPC status of a rejection: the code of its REST status, and the
