@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nats
 import pandas as pd
+from nats.js.api import AckPolicy, ConsumerConfig
 
 FEATURES = ["recency_days", "frequency", "basket_value", "product_price", "device", "is_returning"]
 DEVICES = ["mobile", "desktop", "tablet"]
@@ -111,7 +112,12 @@ async def throughput(nc, js, payloads, command):
         await wait_for(js, EVENTS, 600)
     finally:
         stop(proc)
-    sub = await js.pull_subscribe("bench.predictions", stream="BENCH_PREDICTIONS")
+    # No acknowledgements: the reader must not stall at max ack pending.
+    sub = await js.pull_subscribe(
+        "bench.predictions",
+        stream="BENCH_PREDICTIONS",
+        config=ConsumerConfig(ack_policy=AckPolicy.NONE),
+    )
     first = last = None
     seen = set()
     got = 0

@@ -82,13 +82,14 @@ drive() {
     drive "modelhost stream --batch" "${MH[@]}" --batch --batch-max-wait-us 500
     drive "python (nats-py + scikit-learn), per event" "${PYC[@]}"
     drive "python (nats-py + scikit-learn), per fetched batch" "${PYC[@]}" --batch
-} > "$WORK/results.jsonl"
+} | tee "$WORK/results.jsonl" >&2
 
 echo "| consumer | events/s (backlog) | p50 latency | p99 latency |"
 echo "|---|---|---|---|"
-"$PY" -c '
+"$PY" - "$WORK/results.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    print(f"| {r[\"target\"]} | {r[\"events_per_s\"]:,} | {r[\"p50_ms\"]} ms | {r[\"p99_ms\"]} ms |")
-' "$WORK/results.jsonl"
+    t, rate, p50, p99 = r["target"], r["events_per_s"], r["p50_ms"], r["p99_ms"]
+    print(f"| {t} | {rate:,} | {p50} ms | {p99} ms |")
+PY

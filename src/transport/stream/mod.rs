@@ -545,6 +545,20 @@ fn decode(payload: &[u8], options: &StreamOptions) -> Result<Event, Failure> {
             ),
         });
     }
+    // Count containers before parsing, so a payload of a million tiny
+    // objects is refused without building them: a valid event has one
+    // object per row, plus an envelope.
+    let (objects, arrays) = containers(payload);
+    if objects > options.max_rows + 1 || arrays > 1 {
+        return Err(Failure::Rejected {
+            kind: if arrays > 1 { "malformed" } else { "too_large" },
+            message: format!(
+                "the payload holds {objects} objects and {arrays} arrays; an event is one \
+                 feature map or an array of at most {} (feature values are scalars)",
+                options.max_rows
+            ),
+        });
+    }
     let malformed = |e: serde_json::Error| Failure::Rejected {
         kind: "malformed",
         message: format!("the payload is not a JSON feature map or array of them: {e}"),
@@ -610,6 +624,32 @@ fn decode(payload: &[u8], options: &StreamOptions) -> Result<Event, Failure> {
         }
     };
     Ok(Event { id, rows })
+}
+
+/// Objects and arrays in a JSON text, outside strings (a cheap scan: no
+/// allocation, no validation).
+fn containers(json: &[u8]) -> (usize, usize) {
+    let (mut objects, mut arrays) = (0, 0);
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' => objects += 1,
+                b'[' => arrays += 1,
+                _ => {}
+            }
+        }
+    }
+    (objects, arrays)
 }
 
 impl StreamOutput {
@@ -703,6 +743,15 @@ mod tests {
             "malformed"
         );
         assert_eq!(rejected_kind(br#"[1, 2]"#), "malformed");
+        // Refused by counting, before any parsing.
+        assert_eq!(rejected_kind(br#"[{}, {}, {}, {"#), "too_large");
+        assert_eq!(rejected_kind(br#"{"a": [[1]]}"#), "malformed");
+    }
+
+    #[test]
+    fn containers_are_counted_outside_strings_only() {
+        assert_eq!(containers(br#"{"a{[": "}]\"{", "b": [1]}"#), (1, 1));
+        assert_eq!(containers(b"[{},{}]"), (2, 1));
     }
 
     #[test]
