@@ -84,6 +84,7 @@
 
 mod alert;
 mod drift;
+mod drift_html;
 mod error;
 mod metrics;
 mod observer;
@@ -99,9 +100,11 @@ mod window;
 pub use alert::{
     Alert, AlertRule, AlertSink, AlertState, CallbackSink, Direction, LogSink, Metric,
 };
+pub use drift::offline::{CsvLimits, DataSet, compare, compare_with};
+pub use drift::stattest::{KS_EXACT_MAX_N, LARGE_REFERENCE};
 pub use drift::{
-    Binning, CategoricalTest, DriftReport, DriftThresholds, FeatureDrift, Verdict, histogram,
-    histogram_bin_edges, jensen_shannon, ks_statistic, psi,
+    Binning, ColumnKind, ColumnTest, Distribution, DriftReport, DriftThresholds, FeatureDrift,
+    MAX_BINS, StatTest, Verdict, histogram, histogram_bin_edges, jensen_shannon, ks_statistic, psi,
 };
 pub use error::MonitorError;
 pub use metrics::{

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::alert::AlertState;
-use super::drift::{DriftThresholds, Verdict};
+use super::drift::DriftThresholds;
 use super::snapshot::MonitorSnapshot;
 
 const PALETTE: [&str; 8] = [
@@ -65,12 +65,28 @@ fn utc(ms: u64) -> String {
     )
 }
 
-fn verdict_color(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Stable => "#2ca02c",
-        Verdict::Warn => "#e6a700",
-        Verdict::Drift => "#d62728",
+/// Ticks at "nice" numbers (1, 2 or 5 times a power of ten) covering
+/// `lo..=hi` with about `n` intervals.
+pub(crate) fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo || n == 0 {
+        return vec![lo];
     }
+    let raw = (hi - lo) / n as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).floor();
+    let last = (hi / step).ceil();
+    let count = ((last - first) as usize).min(50);
+    // Round away representation noise (0.30000000000000004).
+    let digits = (-step.log10().floor()).max(0.0) as i32 + 1;
+    let p = 10f64.powi(digits);
+    (0..=count)
+        .map(|i| ((first + i as f64) * step * p).round() / p)
+        .collect()
 }
 
 /// One line of a chart: name, colour, points.
@@ -83,20 +99,13 @@ struct Rule<'a> {
     color: &'a str,
 }
 
-/// The PSI warn and drift thresholds as chart rules.
-fn psi_rules(t: &DriftThresholds) -> [Rule<'static>; 2] {
-    [
-        Rule {
-            value: t.psi_warn,
-            label: "warn",
-            color: "#e6a700",
-        },
-        Rule {
-            value: t.psi_drift,
-            label: "drift",
-            color: "#d62728",
-        },
-    ]
+/// Evidently's PSI threshold as a chart rule.
+fn psi_rules(_t: &DriftThresholds) -> [Rule<'static>; 1] {
+    [Rule {
+        value: super::StatTest::Psi.default_threshold(),
+        label: "PSI 0.1",
+        color: "#d62728",
+    }]
 }
 
 /// A line chart with numeric axes. Non-finite points are skipped.
@@ -117,7 +126,7 @@ fn line_chart(
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{t}</title>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {w} {h}" role="img"><title>{t}</title>"#,
         t = esc(title)
     );
     if pts().next().is_none() {
@@ -147,26 +156,32 @@ fn line_chart(
     y0 = y0.min(0.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
     let sx = |x: f64| left + (x - x0) / (x1 - x0) * pw;
-    let sy = |y: f64| top + ph - (y - y0) / (y1 - y0) * ph;
     // Axes and ticks.
     let _ = write!(
         svg,
         r##"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>"##
     );
-    for i in 0..=4 {
-        let y = y0 + (y1 - y0) * f64::from(i) / 4.0;
+    let yt = nice_ticks(y0, y1, 4);
+    y0 = y0.min(yt[0]);
+    y1 = y1.max(*yt.last().unwrap_or(&y1));
+    let sy = |y: f64| top + ph - (y - y0) / (y1 - y0) * ph;
+    for y in yt {
         let _ = write!(
             svg,
-            r##"<line x1="{left}" x2="{r}" y1="{py:.1}" y2="{py:.1}" stroke="#e5e5e5"/><text x="{tx}" y="{ty:.1}" font-size="11" text-anchor="end" fill="#555">{y:.3}</text>"##,
+            r##"<line x1="{left}" x2="{r}" y1="{py:.1}" y2="{py:.1}" stroke="#e5e5e5"/><text x="{tx}" y="{ty:.1}" font-size="11" text-anchor="end" fill="#555">{y}</text>"##,
             r = left + pw,
             py = sy(y),
             tx = left - 5.0,
             ty = sy(y) + 4.0
         );
-        let x = x0 + (x1 - x0) * f64::from(i) / 4.0;
+    }
+    for x in nice_ticks(x0, x1, 4)
+        .into_iter()
+        .filter(|x| *x >= x0 && *x <= x1)
+    {
         let _ = write!(
             svg,
-            r##"<text x="{px:.1}" y="{ty}" font-size="11" text-anchor="middle" fill="#555">{x:.0}</text>"##,
+            r##"<text x="{px:.1}" y="{ty}" font-size="11" text-anchor="middle" fill="#555">{x}</text>"##,
             px = sx(x),
             ty = top + ph + 15.0
         );
@@ -243,7 +258,7 @@ fn bar_chart(title: &str, items: &[(String, f64, &str)], rules: &[Rule<'_>]) -> 
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{t}</title>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {w} {h}" role="img"><title>{t}</title>"#,
         t = esc(title)
     );
     for (k, (name, v, color)) in items.iter().enumerate() {
@@ -294,9 +309,10 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
         html,
         r#"<!DOCTYPE html>
 <html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><meta charset="utf-8"/><title>{t}</title>
-<style>body{{font-family:sans-serif;margin:2em;color:#222;max-width:960px}}table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}.firing{{color:#d62728;font-weight:bold}}.ok{{color:#2ca02c}}h2{{margin-top:1.5em;border-bottom:1px solid #eee}}</style>
+<style>body{{font-family:sans-serif;margin:2em;color:#222;max-width:none}}table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}th{{background:#f3f3f3}}{css}td:first-child,th:first-child{{text-align:left}}.firing{{color:#d62728;font-weight:bold}}.ok{{color:#2ca02c}}h2{{margin-top:1.5em;border-bottom:1px solid #eee}}</style>
 </head><body><h1>{t}</h1>"#,
-        t = esc(&title)
+        t = esc(&title),
+        css = super::drift_html::CSS
     );
     let err_rate = if s.requests > 0 {
         s.errors as f64 / s.requests as f64 * 100.0
@@ -358,57 +374,11 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
 
     // Drift.
     html.push_str("<h2>Input drift</h2>");
-    let t = &s.thresholds;
     match &s.drift {
         None => html.push_str(
-            "<p>No window has been scored yet (or the model has no reference statistics).</p>",
+            "<p>No row has been compared yet (or the model has no reference statistics).</p>",
         ),
-        Some(d) => {
-            let _ = write!(
-                html,
-                "<p>Window {} of version {}: {} rows ({} kept). {} of {} features drift (share {:.2}); dataset drift: <b>{}</b>.</p>",
-                d.window,
-                d.version,
-                d.rows,
-                d.kept_rows,
-                d.drifted,
-                d.features.len(),
-                d.drift_share,
-                if d.dataset_drift { "yes" } else { "no" }
-            );
-            let items: Vec<(String, f64, &str)> = d
-                .features
-                .iter()
-                .chain(&d.prediction)
-                .filter_map(|f| Some((f.name.clone(), f.psi?, verdict_color(f.verdict))))
-                .collect();
-            html.push_str(&bar_chart(
-                "PSI per feature in the last window",
-                &items,
-                &psi_rules(t),
-            ));
-            html.push_str("<table><tr><th>feature</th><th>kind</th><th>PSI</th><th>KS</th><th>JS</th><th>reference mean</th><th>window mean</th><th>verdict</th></tr>");
-            for f in d.features.iter().chain(&d.prediction) {
-                let _ = write!(
-                    html,
-                    r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style="color:{}">{:?}</td></tr>"#,
-                    esc(&f.name),
-                    if f.categorical {
-                        "categorical"
-                    } else {
-                        "numeric"
-                    },
-                    num(f.psi, 4),
-                    num(f.ks, 4),
-                    num(f.js, 4),
-                    num(f.reference_mean, 3),
-                    num(f.current_mean, 3),
-                    verdict_color(f.verdict),
-                    f.verdict
-                );
-            }
-            html.push_str("</table>");
-        }
+        Some(d) => html.push_str(&super::drift_html::section(d)),
     }
     let mut names: Vec<&String> = s.windows.iter().flat_map(|w| w.psi.keys()).collect();
     names.sort();
@@ -438,7 +408,7 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
         "PSI",
         "evaluation period",
         &series,
-        &psi_rules(t),
+        &psi_rules(&s.thresholds),
     ));
 
     // Quality.

@@ -226,19 +226,11 @@ impl MonitorBuilder {
             _ => {}
         }
         let t = &c.thresholds;
-        let all = [
-            t.psi_warn,
-            t.psi_drift,
-            t.js_warn,
-            t.js_drift,
-            t.dataset_share,
-        ];
-        if all.iter().any(|v| !v.is_finite() || *v < 0.0)
-            || t.psi_warn > t.psi_drift
-            || t.js_warn > t.js_drift
-            || matches!(t.binning, crate::monitor::Binning::Fixed(0))
-        {
-            return bad(format!("invalid drift thresholds {t:?}"));
+        if let Some(reason) = t.problem() {
+            return bad(format!("invalid drift thresholds: {reason}"));
+        }
+        if matches!(t.binning, crate::monitor::Binning::Fixed(0)) {
+            return bad("invalid drift thresholds: binning into 0 bins".into());
         }
         if let Some(labels) = self.output.labels()
             && c.positive_class >= labels.len()
@@ -296,6 +288,7 @@ impl MonitorBuilder {
                     scratch: Vec::new(),
                     history: VecDeque::new(),
                     last_drift: None,
+                    warned_small: false,
                     outputs: VecDeque::from([(self.version, self.output)]),
                 }),
                 pendings: Mutex::new(pendings),

@@ -41,7 +41,7 @@ use ndarray::ArrayView2;
 use thread_local::ThreadLocal;
 
 use super::alert::{AlertRule, AlertSink, Alerts, Metric};
-use super::drift::{Column, DriftReport, DriftThresholds, Verdict, compare};
+use super::drift::{Column, DriftReport, DriftThresholds, compare};
 use super::error::MonitorError;
 use super::metrics::{self as m, OUTCOMES, VersionHandles};
 use super::quality::{Actual, Pending, Pendings, QualityMetrics, QualityPoint, Rolling};
@@ -239,6 +239,8 @@ struct Live {
     scratch: Vec<f64>,
     history: VecDeque<WindowPoint>,
     last_drift: Option<DriftReport>,
+    /// Whether a window's warnings were logged (once per monitor).
+    warned_small: bool,
     outputs: VecDeque<(u64, Arc<OutputKind>)>,
 }
 

@@ -54,7 +54,7 @@ impl Monitor {
             sketched_rows: lifetime.3,
             pending_feedback: pending,
             latency,
-            thresholds: self.config.thresholds,
+            thresholds: self.config.thresholds.clone(),
             windows,
             drift,
             quality: self.quality(),
