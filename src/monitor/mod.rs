@@ -114,5 +114,5 @@ pub use metrics::{
 };
 pub use observer::{MemoryUse, Monitor, MonitorBuilder, Sampling};
 pub use quality::{Actual, QualityMetrics, QualityPoint};
-pub use snapshot::{MonitorSnapshot, WindowPoint};
+pub use snapshot::{MonitorSnapshot, SwapMark, WindowPoint};
 pub use window::LatencyHistogram;

@@ -109,12 +109,51 @@ fn psi_rules(_t: &DriftThresholds) -> [Rule<'static>; 1] {
 }
 
 /// A line chart with numeric axes. Non-finite points are skipped.
+/// A vertical marker on a time axis (a swap or a rollback).
+struct Mark {
+    /// Seconds since the chart's origin.
+    x: f64,
+    label: String,
+    /// `swap-marker` or `rollback-marker`.
+    class: &'static str,
+}
+
+/// How a chart's x axis is labelled.
+#[derive(Clone, Copy)]
+enum XAxis {
+    /// Seconds since this many milliseconds after the epoch, labelled as
+    /// UTC times of day.
+    Time(u64),
+}
+
+/// The swaps of a snapshot as markers on a time axis from `origin_ms`.
+fn swap_marks(s: &MonitorSnapshot, origin_ms: u64) -> Vec<Mark> {
+    s.swaps
+        .iter()
+        .map(|w| Mark {
+            x: w.at_ms.saturating_sub(origin_ms) as f64 / 1e3,
+            label: if w.rollback {
+                format!("rollback v{}→v{}", w.from, w.to)
+            } else {
+                format!("v{}→v{}", w.from, w.to)
+            },
+            class: if w.rollback {
+                "rollback-marker"
+            } else {
+                "swap-marker"
+            },
+        })
+        .collect()
+}
+
 fn line_chart(
     title: &str,
     y_label: &str,
     x_label: &str,
     series: &[Series<'_>],
     rules: &[Rule<'_>],
+    axis: XAxis,
+    marks: &[Mark],
 ) -> String {
     let (w, h, left, right, top, bottom) = (720.0, 300.0, 60.0, 150.0, 30.0, 40.0);
     let pts = || {
@@ -144,6 +183,12 @@ fn line_chart(
     );
     for r in rules {
         y1 = y1.max(r.value * 1.1);
+    }
+    for m in marks {
+        if m.x.is_finite() {
+            x0 = x0.min(m.x);
+            x1 = x1.max(m.x);
+        }
     }
     if x1 <= x0 {
         x0 -= 0.5;
@@ -175,15 +220,38 @@ fn line_chart(
             ty = sy(y) + 4.0
         );
     }
-    for x in nice_ticks(x0, x1, 4)
+    for x in nice_ticks(x0, x1, 5)
         .into_iter()
         .filter(|x| *x >= x0 && *x <= x1)
     {
+        let label = match axis {
+            XAxis::Time(origin) => {
+                let t = utc(origin + (x * 1e3).round() as u64);
+                t.get(11..19).unwrap_or(&t).to_owned()
+            }
+        };
         let _ = write!(
             svg,
-            r##"<text x="{px:.1}" y="{ty}" font-size="11" text-anchor="middle" fill="#555">{x}</text>"##,
+            r##"<text x="{px:.1}" y="{ty}" font-size="11" text-anchor="middle" fill="#555">{label}</text>"##,
             px = sx(x),
             ty = top + ph + 15.0
+        );
+    }
+    for (k, m) in marks.iter().enumerate() {
+        let px = sx(m.x);
+        let color = if m.class == "rollback-marker" {
+            "#d62728"
+        } else {
+            "#9467bd"
+        };
+        let _ = write!(
+            svg,
+            r#"<g class="{c}"><line x1="{px:.1}" x2="{px:.1}" y1="{top}" y2="{b}" stroke="{color}" stroke-width="1.5" stroke-dasharray="3,3"/><text x="{tx:.1}" y="{ty:.1}" font-size="10" fill="{color}">{l}</text></g>"#,
+            c = m.class,
+            b = top + ph,
+            tx = px + 3.0,
+            ty = top + 10.0 + 11.0 * (k % 3) as f64,
+            l = esc(&m.label)
         );
     }
     let _ = write!(
@@ -218,14 +286,16 @@ fn line_chart(
         if path.len() == 1 {
             let _ = write!(
                 svg,
-                r#"<circle cx="{}" r="3" fill="{color}"/>"#,
-                path[0].replace(',', "\" cy=\"")
+                r#"<circle class="series" data-series="{n}" cx="{}" r="3" fill="{color}"/>"#,
+                path[0].replace(',', "\" cy=\""),
+                n = esc(name)
             );
         } else if !path.is_empty() {
             let _ = write!(
                 svg,
-                r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
-                path.join(" ")
+                r#"<polyline class="series" data-series="{n}" fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+                path.join(" "),
+                n = esc(name)
             );
         }
         let ly = top + 14.0 + 16.0 * k as f64;
@@ -383,11 +453,13 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
     let mut names: Vec<&String> = s.windows.iter().flat_map(|w| w.psi.keys()).collect();
     names.sort();
     names.dedup();
-    let scored: Vec<(usize, &super::snapshot::WindowPoint)> = s
+    let origin = s.started_at_ms;
+    let secs = |ms: u64| ms.saturating_sub(origin) as f64 / 1e3;
+    let marks = swap_marks(s, origin);
+    let scored: Vec<&super::snapshot::WindowPoint> = s
         .windows
         .iter()
-        .enumerate()
-        .filter(|(_, w)| w.drift_share.is_some())
+        .filter(|w| w.drift_share.is_some())
         .collect();
     let series: Vec<Series<'_>> = names
         .iter()
@@ -398,7 +470,7 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
                 PALETTE[k % PALETTE.len()],
                 scored
                     .iter()
-                    .filter_map(|(i, w)| Some((*i as f64, *w.psi.get(*n)?)))
+                    .filter_map(|w| Some((secs(w.ended_at_ms), *w.psi.get(*n)?)))
                     .collect(),
             )
         })
@@ -406,9 +478,11 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
     html.push_str(&line_chart(
         "PSI per feature over windows",
         "PSI",
-        "evaluation period",
+        "time (UTC)",
         &series,
         &psi_rules(&s.thresholds),
+        XAxis::Time(origin),
+        &marks,
     ));
 
     // Quality.
@@ -435,28 +509,43 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
         html.push_str("</table>");
     }
     let h = &s.quality_history;
-    let pick = |f: fn(&super::QualityMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
-        h.iter()
-            .enumerate()
-            .filter_map(|(i, p)| Some((i as f64, f(&p.metrics)?)))
-            .collect()
-    };
-    let series = vec![
-        ("accuracy".to_owned(), PALETTE[0], pick(|m| m.accuracy)),
-        ("precision".to_owned(), PALETTE[1], pick(|m| m.precision)),
-        ("recall".to_owned(), PALETTE[2], pick(|m| m.recall)),
-        ("AUC".to_owned(), PALETTE[4], pick(|m| m.auc)),
-        ("MAE".to_owned(), PALETTE[3], pick(|m| m.mae)),
-    ]
-    .into_iter()
-    .filter(|(_, _, p)| !p.is_empty())
-    .collect::<Vec<_>>();
+    // One series per version and metric: versions are never merged into
+    // one line.
+    let mut versions: Vec<u64> = h.iter().map(|p| p.metrics.version).collect();
+    versions.dedup();
+    type Pick = fn(&super::QualityMetrics) -> Option<f64>;
+    let metrics: [(&str, Pick); 5] = [
+        ("accuracy", |m| m.accuracy),
+        ("precision", |m| m.precision),
+        ("recall", |m| m.recall),
+        ("AUC", |m| m.auc),
+        ("MAE", |m| m.mae),
+    ];
+    let mut series = Vec::new();
+    for (vi, v) in versions.iter().enumerate() {
+        for (mi, (name, f)) in metrics.iter().enumerate() {
+            let points: Vec<(f64, f64)> = h
+                .iter()
+                .filter(|p| p.metrics.version == *v)
+                .filter_map(|p| Some((secs(p.at_ms), f(&p.metrics)?)))
+                .collect();
+            if !points.is_empty() {
+                series.push((
+                    format!("{name} v{v}"),
+                    PALETTE[(mi + 3 * vi) % PALETTE.len()],
+                    points,
+                ));
+            }
+        }
+    }
     html.push_str(&line_chart(
-        "Rolling quality over time",
+        "Rolling quality over time, per version",
         "rolling value",
-        "evaluation (every N outcomes)",
+        "time (UTC)",
         &series,
         &[],
+        XAxis::Time(origin),
+        &marks,
     ));
 
     // Latency.
@@ -464,20 +553,21 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
     let lat = |f: fn(&super::snapshot::WindowPoint) -> Option<f64>| -> Vec<(f64, f64)> {
         s.windows
             .iter()
-            .enumerate()
-            .filter_map(|(i, w)| Some((i as f64, f(w)? * 1e6)))
+            .filter_map(|w| Some((secs(w.ended_at_ms), f(w)? * 1e6)))
             .collect()
     };
     html.push_str(&line_chart(
         "Latency per evaluation period",
         "latency (µs)",
-        "evaluation period",
+        "time (UTC)",
         &[
             ("p50".to_owned(), PALETTE[0], lat(|w| w.p50_seconds)),
             ("p90".to_owned(), PALETTE[1], lat(|w| w.p90_seconds)),
             ("p99".to_owned(), PALETTE[3], lat(|w| w.p99_seconds)),
         ],
         &[],
+        XAxis::Time(origin),
+        &marks,
     ));
     let buckets: Vec<(String, f64, &str)> = s
         .latency

@@ -72,6 +72,24 @@ pub struct MonitorSnapshot {
     pub active_alerts: Vec<Alert>,
     /// Recent alert transitions, oldest first.
     pub alert_log: Vec<Alert>,
+    /// Swaps and rollbacks of the serving version, oldest first (the last
+    /// 256).
+    #[serde(default)]
+    pub swaps: Vec<SwapMark>,
+}
+
+/// A change of the serving version, for the report's markers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SwapMark {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The version that served before.
+    pub from: u64,
+    /// The version serving after.
+    pub to: u64,
+    /// Whether it was a rollback.
+    pub rollback: bool,
 }
 
 /// One completed evaluation period.

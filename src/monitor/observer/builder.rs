@@ -289,6 +289,7 @@ impl MonitorBuilder {
                     history: VecDeque::new(),
                     last_drift: None,
                     warned_small: false,
+                    swaps: VecDeque::new(),
                     outputs: VecDeque::from([(self.version, self.output)]),
                 }),
                 pendings: Mutex::new(pendings),

@@ -46,7 +46,7 @@ use super::error::MonitorError;
 use super::metrics::{self as m, OUTCOMES, VersionHandles};
 use super::quality::{Actual, Pending, Pendings, QualityMetrics, QualityPoint, Rolling};
 use super::shard::{Sampler, Shard};
-use super::snapshot::{MonitorSnapshot, WindowPoint};
+use super::snapshot::{MonitorSnapshot, SwapMark, WindowPoint};
 use super::window::{Completed, LatencyHistogram, Window};
 use super::{Alert, report};
 use crate::Result;
@@ -241,6 +241,8 @@ struct Live {
     last_drift: Option<DriftReport>,
     /// Whether a window's warnings were logged (once per monitor).
     warned_small: bool,
+    /// The last swaps and rollbacks, for the report.
+    swaps: VecDeque<SwapMark>,
     outputs: VecDeque<(u64, Arc<OutputKind>)>,
 }
 
