@@ -172,7 +172,7 @@ fn the_report_has_a_time_axis_markers_per_version_series_and_distributions() {
             server
                 .predict(PredictRequest::new(&row(id, shift)).with_id(id.to_string()))
                 .unwrap();
-            let yes = id % 3 == 0;
+            let yes = id.is_multiple_of(3);
             monitor
                 .record_outcome(&id.to_string(), if yes { "yes" } else { "no" })
                 .unwrap();

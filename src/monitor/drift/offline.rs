@@ -205,17 +205,18 @@ impl DataSet {
                 ));
             }
             for (j, &v) in row.iter().enumerate() {
-                if let FeatureKind::Categorical { levels, .. } = schema.features()[j].kind() {
-                    if v.is_finite() && (v < 0.0 || v.fract() != 0.0 || v >= levels.len() as f64) {
-                        return Err(input(
-                            i,
-                            format!(
-                                "{v} is not a level index of {:?} ({} levels)",
-                                schema.features()[j].name(),
-                                levels.len()
-                            ),
-                        ));
-                    }
+                if let FeatureKind::Categorical { levels, .. } = schema.features()[j].kind()
+                    && v.is_finite()
+                    && (v < 0.0 || v.fract() != 0.0 || v >= levels.len() as f64)
+                {
+                    return Err(input(
+                        i,
+                        format!(
+                            "{v} is not a level index of {:?} ({} levels)",
+                            schema.features()[j].name(),
+                            levels.len()
+                        ),
+                    ));
                 }
                 b.ds.columns[j].push(v);
             }

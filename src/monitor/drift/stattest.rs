@@ -315,10 +315,10 @@ fn ks_p_value(a: &Column, b: &Column) -> f64 {
 /// The two-sided p-value of the two-sample KS statistic `d` for sample
 /// sizes `n1` and `n2`, as scipy's `ks_2samp` in `auto` mode computes it.
 pub(crate) fn ks_2samp_p(n1: u64, n2: u64, d: f64) -> f64 {
-    if n1.max(n2) as usize <= KS_EXACT_MAX_N {
-        if let Some(p) = ks_exact(n1, n2, d) {
-            return p.clamp(0.0, 1.0);
-        }
+    if n1.max(n2) as usize <= KS_EXACT_MAX_N
+        && let Some(p) = ks_exact(n1, n2, d)
+    {
+        return p.clamp(0.0, 1.0);
     }
     let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
     let en = (m * n / (m + n)).round();
@@ -414,7 +414,7 @@ fn outer_prob_inside(m: u64, n: u64, g: u64, h: u64) -> f64 {
 /// the Pelz–Good expansion elsewhere (scipy uses Durbin's matrix for some
 /// of those cases; the two agree to about 1e-6 at `n > 140`).
 fn kolmogorov_sf(n: f64, x: f64) -> f64 {
-    if !(n >= 1.0) || x.is_nan() {
+    if n.is_nan() || n < 1.0 || x.is_nan() {
         return f64::NAN;
     }
     if x >= 1.0 {

@@ -320,7 +320,7 @@ impl PredictObserver for Monitor {
             .map(|r| &**r)
             .or(self.config.explicit_reference.as_ref())
             .filter(|r| r.features.len() == d.schema().len());
-        let reference = stats.map(|s| Arc::new(Reference::new(s)));
+        let reference = stats.map(|s| Arc::new(Reference::new(s, d.schema())));
         let mut live = lock(&self.live);
         self.sketching.store(reference.is_some(), Relaxed);
         self.width.store(d.schema().len(), Relaxed);

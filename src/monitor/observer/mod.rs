@@ -273,13 +273,26 @@ struct Lifetime {
 struct Reference {
     names: Vec<String>,
     categorical: Vec<bool>,
+    /// Level names of categorical features (empty for others), for the
+    /// report's bar charts.
+    levels: Vec<Vec<String>>,
     columns: Vec<Column>,
     prediction: Option<(bool, Column)>,
 }
 
 impl Reference {
-    fn new(stats: &ReferenceStats) -> Self {
+    fn new(stats: &ReferenceStats, schema: &crate::schema::FeatureSchema) -> Self {
+        let levels = schema
+            .features()
+            .iter()
+            .map(|f| match f.kind() {
+                crate::schema::FeatureKind::Categorical { levels, .. } => levels.clone(),
+                crate::schema::FeatureKind::Boolean => vec!["false".into(), "true".into()],
+                _ => Vec::new(),
+            })
+            .collect();
         Self {
+            levels,
             names: stats.features.iter().map(|f| f.name.clone()).collect(),
             categorical: stats.features.iter().map(|f| f.categorical).collect(),
             columns: stats

@@ -169,7 +169,19 @@ impl Monitor {
             }
             let (columns, predictions) = completed.columns();
             let features: Vec<_> = (0..r.columns.len())
-                .map(|j| compare(&r.names[j], r.categorical[j], &r.columns[j], &columns[j], t))
+                .map(|j| {
+                    let mut f =
+                        compare(&r.names[j], r.categorical[j], &r.columns[j], &columns[j], t);
+                    if let Some(levels) = r.levels.get(j).filter(|l| !l.is_empty()) {
+                        f.distribution.labels = f
+                            .distribution
+                            .values
+                            .iter()
+                            .map(|&v| levels.get(v as usize).cloned().unwrap_or_default())
+                            .collect();
+                    }
+                    f
+                })
                 .collect();
             let prediction = r
                 .prediction
