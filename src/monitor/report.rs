@@ -155,7 +155,8 @@ fn line_chart(
     axis: XAxis,
     marks: &[Mark],
 ) -> String {
-    let (w, h, left, right, top, bottom) = (720.0, 300.0, 60.0, 150.0, 30.0, 40.0);
+    // Wide enough that at full page width text stays near its nominal size.
+    let (w, h, left, right, top, bottom) = (1400.0, 320.0, 60.0, 150.0, 30.0, 40.0);
     let pts = || {
         series
             .iter()
@@ -220,14 +221,20 @@ fn line_chart(
             ty = sy(y) + 4.0
         );
     }
-    for x in nice_ticks(x0, x1, 5)
-        .into_iter()
-        .filter(|x| *x >= x0 && *x <= x1)
-    {
+    let xt = nice_ticks(x0, x1, 6);
+    // Sub-second steps show milliseconds, so ticks never repeat a label.
+    let fine = xt.len() > 1 && xt[1] - xt[0] < 1.0;
+    for x in xt.into_iter().filter(|x| *x >= x0 && *x <= x1) {
         let label = match axis {
             XAxis::Time(origin) => {
-                let t = utc(origin + (x * 1e3).round() as u64);
-                t.get(11..19).unwrap_or(&t).to_owned()
+                let ms = origin + (x * 1e3).round() as u64;
+                let t = utc(ms);
+                let hms = t.get(11..19).unwrap_or(&t);
+                if fine {
+                    format!("{hms}.{:03}", ms % 1_000)
+                } else {
+                    hms.to_owned()
+                }
             }
         };
         let _ = write!(
@@ -315,7 +322,7 @@ fn line_chart(
 
 /// Horizontal bars, one per item, with vertical threshold rules.
 fn bar_chart(title: &str, items: &[(String, f64, &str)], rules: &[Rule<'_>]) -> String {
-    let (w, left, right, row) = (720.0, 170.0, 80.0, 22.0);
+    let (w, left, right, row) = (1400.0, 170.0, 80.0, 22.0);
     let h = 40.0 + row * items.len().max(1) as f64;
     let max = items
         .iter()
