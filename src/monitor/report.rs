@@ -597,6 +597,29 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn ticks_are_nice_numbers() {
+        use super::nice_ticks;
+        assert_eq!(nice_ticks(0.0, 1.628, 4), vec![0.0, 0.5, 1.0, 1.5, 2.0]);
+        assert_eq!(
+            nice_ticks(0.0, 64.368, 4),
+            vec![0.0, 20.0, 40.0, 60.0, 80.0]
+        );
+        assert_eq!(nice_ticks(0.1, 0.7, 3), vec![0.0, 0.2, 0.4, 0.6, 0.8]);
+        for (lo, hi) in [(0.0, 0.003), (-5.0, 17.0), (1e6, 3.3e6), (0.25, 0.26)] {
+            let t = nice_ticks(lo, hi, 5);
+            assert!(t[0] <= lo && *t.last().unwrap() >= hi, "{t:?}");
+            let step = t[1] - t[0];
+            let mantissa = step / 10f64.powf(step.log10().floor());
+            assert!(
+                [1.0, 2.0, 5.0].iter().any(|m| (mantissa - m).abs() < 1e-9),
+                "{t:?}"
+            );
+        }
+        assert_eq!(nice_ticks(1.0, 1.0, 4), vec![1.0]);
+        assert_eq!(nice_ticks(f64::NAN, 1.0, 4).len(), 1);
+    }
+
+    #[test]
     fn utc_dates() {
         assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00 UTC");

@@ -629,6 +629,30 @@ mod tests {
         assert!(DataSet::from_csv(&s, bytes, CsvLimits::default()).is_err());
     }
 
+    /// Arbitrary bytes never panic the reader, and errors stay short.
+    #[test]
+    fn arbitrary_bytes_do_not_panic() {
+        let s = schema();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let alphabet = b"x,c\n\r\"ab0123456789.-e \xff\x00";
+        for round in 0..2_000 {
+            let len = round % 200;
+            let mut bytes = b"x,c\n".to_vec();
+            for _ in 0..len {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                bytes.push(alphabet[(seed >> 33) as usize % alphabet.len()]);
+            }
+            match DataSet::from_csv(&s, bytes.as_slice(), CsvLimits::default()) {
+                Ok(ds) => {
+                    let _ = compare(&s, &ds, &ds).unwrap();
+                }
+                Err(e) => assert!(e.to_string().len() < 300, "{e}"),
+            }
+        }
+    }
+
     #[test]
     fn unknown_levels_are_matched_by_name_across_data_sets() {
         let s = schema();
