@@ -247,6 +247,9 @@ fn drift_is_detected_per_window_and_alerts_fire_once() {
     // Back to normal for two windows: both resolve, once.
     serve(0.0, 500.0, 500);
     serve(0.0, 500.0, 500);
+    // Windows are scored, and sinks called, on the monitor's thread; a
+    // read waits for the windows handed to it.
+    monitor.flush();
     let alerts = seen.lock().unwrap();
     assert_eq!(alerts.len(), 4, "{alerts:?}");
     assert!(alerts[2..].iter().all(|a| a.state == AlertState::Resolved));
