@@ -111,7 +111,7 @@
 //! sketched like single requests.
 
 mod alert;
-mod drift;
+pub mod drift;
 mod drift_html;
 mod error;
 mod metrics;
@@ -128,11 +128,10 @@ mod window;
 pub use alert::{
     Alert, AlertRule, AlertSink, AlertState, CallbackSink, Direction, LogSink, Metric,
 };
-pub use drift::offline::{CsvLimits, DataSet, compare, compare_with};
-pub use drift::stattest::{KS_EXACT_MAX_N, LARGE_REFERENCE};
 pub use drift::{
-    Binning, ColumnKind, ColumnTest, Distribution, DriftReport, DriftThresholds, FeatureDrift,
-    MAX_BINS, StatTest, Verdict, histogram, histogram_bin_edges, jensen_shannon, ks_statistic, psi,
+    Binning, ColumnKind, ColumnTest, CsvLimits, DataSet, Distribution, DriftReport,
+    DriftThresholds, FeatureDrift, KS_EXACT_MAX_N, LARGE_REFERENCE, MAX_BINS, StatTest, Verdict,
+    compare, compare_with, histogram, histogram_bin_edges, jensen_shannon, ks_statistic, psi,
 };
 pub use error::MonitorError;
 pub use metrics::{

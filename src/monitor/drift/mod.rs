@@ -1,8 +1,27 @@
-//! Drift statistics: binning, PSI, Kolmogorov–Smirnov and Jensen–Shannon,
-//! Evidently's drift tests and their default choice per column
-//! ([`stattest`]), the per-feature and dataset-level verdicts built from
-//! them, and the offline comparison of two data sets ([`offline`]) (the
-//! conventions are stated in the `monitor` module docs).
+//! Drift: binning, PSI, Kolmogorov–Smirnov and Jensen–Shannon, Evidently's
+//! drift tests and their default choice per column ([`StatTest`]), the
+//! per-feature and dataset-level verdicts built from them, and the offline
+//! comparison of two data sets ([`compare`] over [`DataSet`]s). The
+//! conventions are stated in the [`monitor`](super) module docs; every item
+//! here is also re-exported there.
+//!
+//! ```
+//! use modelhost::monitor::drift::{self, CsvLimits, DataSet};
+//! use modelhost::schema::{Feature, FeatureSchema};
+//!
+//! let schema = FeatureSchema::builder()
+//!     .feature(Feature::float("price"))
+//!     .feature(Feature::categorical("device", ["mobile", "desktop"]))
+//!     .build()?;
+//! let reference = "price,device\n9.5,mobile\n12.0,desktop\n10.5,mobile\n";
+//! let current = "price,device\n19.5,desktop\n22.0,desktop\n20.5,desktop\n";
+//! let read = |csv: &str| DataSet::from_csv(&schema, csv.as_bytes(), CsvLimits::default());
+//! let report = drift::compare(&schema, &read(reference)?, &read(current)?)?;
+//! for f in &report.features {
+//!     println!("{}: {} {:?} at {} -> {:?}", f.name, f.test, f.score, f.threshold, f.verdict);
+//! }
+//! # Ok::<(), modelhost::Error>(())
+//! ```
 
 pub(crate) mod offline;
 pub(crate) mod stattest;
@@ -11,7 +30,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use stattest::{ColumnKind, StatTest};
+pub use offline::{CsvLimits, DataSet, compare, compare_with};
+pub use stattest::{ColumnKind, KS_EXACT_MAX_N, LARGE_REFERENCE, StatTest};
 
 /// How numeric columns are cut into bins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -691,7 +711,7 @@ fn union_distinct(a: &Column, b: &Column) -> usize {
     n + (ra.len() - i) + (rb.len() - j)
 }
 
-pub(crate) fn compare(
+pub(crate) fn compare_column(
     name: &str,
     categorical: bool,
     reference: &Column,
@@ -741,7 +761,7 @@ pub(crate) fn compare(
 }
 
 /// Drift of every feature (and the predictions): one window of a monitor,
-/// or an offline comparison ([`compare`](crate::monitor::compare)).
+/// or an offline comparison ([`compare`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DriftReport {

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Column, DriftReport, DriftThresholds, compare as compare_column};
+use super::{Column, DriftReport, DriftThresholds, compare_column};
 use crate::Result;
 use crate::monitor::MonitorError;
 use crate::schema::{FeatureKind, FeatureMap, FeatureSchema, FeatureValue};

@@ -41,7 +41,7 @@ use ndarray::ArrayView2;
 use thread_local::ThreadLocal;
 
 use super::alert::{AlertRule, AlertSink, Alerts, Metric};
-use super::drift::{Column, DriftReport, DriftThresholds, compare};
+use super::drift::{Column, DriftReport, DriftThresholds, compare_column as compare};
 use super::error::MonitorError;
 use super::metrics::{self as m, OUTCOMES, VersionHandles};
 use super::quality::{Actual, Pending, Pendings, QualityMetrics, QualityPoint, Rolling};
