@@ -66,8 +66,8 @@
 //! threshold, and also carries PSI, KS and Jensen–Shannon for context and
 //! the [`Distribution`] (bins or values, and each side's shares) behind
 //! them. `tests/drift_parity.rs` checks tests, verdicts and scores against
-//! Evidently 0.7.23 (scores within 1e-12; the asymptotic KS p-value within
-//! 1e-6).
+//! Evidently 0.7.23 (scores within 1e-12 relative, the asymptotic KS
+//! p-value included).
 //!
 //! Binning for PSI and Jensen–Shannon follows Evidently's
 //! `get_binned_data` (the tests check them against numpy, scipy and
