@@ -31,7 +31,7 @@ echo "== modelhost drift on the same files"
 # cannot swap it underneath the comparison.
 BIN="$WORK/modelhost"
 for _ in 1 2 3; do
-    cargo build --quiet --features cli --bin modelhost
+    cargo build --quiet --all-features --bin modelhost
     cp "$TARGET/debug/modelhost" "$BIN"
     "$BIN" drift --help >/dev/null 2>&1 && break
 done

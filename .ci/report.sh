@@ -26,7 +26,7 @@ trap 'rm -rf "$WORK"' EXIT
 echo "== generating the reports"
 MODELHOST_REPORT_OUT="$WORK/monitor.html" cargo test --quiet --all-features --test monitor_drift \
     the_report_has_a_time_axis_markers_per_version_series_and_distributions -- --exact
-cargo build --quiet --features cli --bin modelhost
+cargo build --quiet --all-features --bin modelhost
 cp "$TARGET/debug/modelhost" "$WORK/modelhost"
 "$WORK/modelhost" drift --schema tests/data/drift/large_mixed/schema.json \
     --reference tests/data/drift/large_mixed/reference.csv \
