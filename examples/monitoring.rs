@@ -107,10 +107,12 @@ fn main() -> modelhost::Result<()> {
             );
             for f in &d.features {
                 println!(
-                    "    {:<14} PSI {:>7.3}  KS {:.3}  {:?}",
+                    "    {:<14} {:<13} {:>10.4} (threshold {})  PSI {:>7.3}  {:?}",
                     f.name,
+                    f.test.name(),
+                    f.score.unwrap_or(f64::NAN),
+                    f.threshold,
                     f.psi.unwrap_or(f64::NAN),
-                    f.ks.unwrap_or(f64::NAN),
                     f.verdict
                 );
             }

@@ -220,9 +220,15 @@ fn main() -> modelhost::Result<()> {
         for f in d
             .features
             .iter()
-            .filter(|f| f.psi.is_some_and(|p| p > 0.25))
+            .filter(|f| f.verdict == modelhost::monitor::Verdict::Drift)
         {
-            println!("     {:<14} PSI {:.2}", f.name, f.psi.unwrap_or(f64::NAN));
+            println!(
+                "     {:<14} {} {:.3} (threshold {})",
+                f.name,
+                f.test.name(),
+                f.score.unwrap_or(f64::NAN),
+                f.threshold
+            );
         }
     }
     for q in monitor.quality() {

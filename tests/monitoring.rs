@@ -247,6 +247,9 @@ fn drift_is_detected_per_window_and_alerts_fire_once() {
     // Back to normal for two windows: both resolve, once.
     serve(0.0, 500.0, 500);
     serve(0.0, 500.0, 500);
+    // Windows are scored, and sinks called, on the monitor's thread; a
+    // read waits for the windows handed to it.
+    monitor.flush();
     let alerts = seen.lock().unwrap();
     assert_eq!(alerts.len(), 4, "{alerts:?}");
     assert!(alerts[2..].iter().all(|a| a.state == AlertState::Resolved));
@@ -1015,10 +1018,19 @@ fn snapshots_round_trip_and_the_report_is_well_formed() {
     monitor.write_report(dir.path().join("r.html")).unwrap();
 
     assert!(MonitorSnapshot::from_json("{}").is_err());
-    let future = snapshot
-        .to_json()
-        .replacen("\"format\": 1", "\"format\": 99", 1);
+    let json = snapshot.to_json();
+    assert!(json.contains("\"format\": 2"));
+    let future = json.replacen("\"format\": 2", "\"format\": 99", 1);
     assert!(MonitorSnapshot::from_json(&future).is_err());
+    // Format 1 (before the drift tests) is refused with a message that
+    // says why, not with the first field it lacks.
+    let old = MonitorSnapshot::from_json(r#"{"format": 1, "model": "m"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        old.contains("format 1") && old.contains("older modelhost"),
+        "{old}"
+    );
     assert!(MonitorSnapshot::read(dir.path().join("missing.json")).is_err());
 }
 

@@ -9,6 +9,11 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
+
+// A binary's root resolves `mod x;` beside itself (src/bin/x.rs), so the
+// path keeps the subcommand in the binary's own folder.
+#[path = "modelhost/drift.rs"]
+mod drift;
 use modelhost::artifact::{Artifact, ArtifactHeader, ReadOptions};
 use modelhost::registry::{Better, ModelRef, Registry, Retire};
 
@@ -57,6 +62,10 @@ enum Command {
         #[arg(long, default_value = "report.html")]
         out: PathBuf,
     },
+    /// Compare a current data set with a reference (CSV files) feature by
+    /// feature with Evidently's default drift tests; print the verdicts and
+    /// optionally write an HTML report.
+    Drift(drift::DriftArgs),
     /// Operate a registry directory (given by --registry).
     Registry {
         #[command(subcommand)]
@@ -241,6 +250,7 @@ fn run(cli: Cli) -> modelhost::Result<()> {
             );
             Ok(())
         }
+        Command::Drift(args) => drift::run(&args),
         Command::Registry { command } => registry(open_registry(registry_dir)?, command),
         #[cfg(feature = "http")]
         Command::Serve(args) => serve::run(args, open_registry(registry_dir)?),

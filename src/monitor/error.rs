@@ -50,6 +50,26 @@ pub enum MonitorError {
         source: Arc<serde_json::Error>,
     },
 
+    /// A CSV data set could not be read: its line and what was wrong with
+    /// it (the message is bounded; long values are cut).
+    #[error("CSV line {line}: {reason}")]
+    Csv {
+        /// The 1-based line (1 is the header).
+        line: u64,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A row given for an offline drift comparison does not fit the
+    /// schema.
+    #[error("drift input row {row}: {reason}")]
+    DriftInput {
+        /// The 0-based row.
+        row: usize,
+        /// What does not fit.
+        reason: String,
+    },
+
     /// The metrics exporter could not be installed.
     #[error("cannot install the metrics exporter: {reason}")]
     Exporter {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::alert::AlertState;
-use super::drift::{DriftThresholds, Verdict};
+use super::drift::DriftThresholds;
 use super::snapshot::MonitorSnapshot;
 
 const PALETTE: [&str; 8] = [
@@ -65,12 +65,28 @@ fn utc(ms: u64) -> String {
     )
 }
 
-fn verdict_color(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Stable => "#2ca02c",
-        Verdict::Warn => "#e6a700",
-        Verdict::Drift => "#d62728",
+/// Ticks at "nice" numbers (1, 2 or 5 times a power of ten) covering
+/// `lo..=hi` with about `n` intervals.
+pub(crate) fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo || n == 0 {
+        return vec![lo];
     }
+    let raw = (hi - lo) / n as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).floor();
+    let last = (hi / step).ceil();
+    let count = ((last - first) as usize).min(50);
+    // Round away representation noise (0.30000000000000004).
+    let digits = (-step.log10().floor()).max(0.0) as i32 + 1;
+    let p = 10f64.powi(digits);
+    (0..=count)
+        .map(|i| ((first + i as f64) * step * p).round() / p)
+        .collect()
 }
 
 /// One line of a chart: name, colour, points.
@@ -83,31 +99,64 @@ struct Rule<'a> {
     color: &'a str,
 }
 
-/// The PSI warn and drift thresholds as chart rules.
-fn psi_rules(t: &DriftThresholds) -> [Rule<'static>; 2] {
-    [
-        Rule {
-            value: t.psi_warn,
-            label: "warn",
-            color: "#e6a700",
-        },
-        Rule {
-            value: t.psi_drift,
-            label: "drift",
-            color: "#d62728",
-        },
-    ]
+/// Evidently's PSI threshold as a chart rule.
+fn psi_rules(_t: &DriftThresholds) -> [Rule<'static>; 1] {
+    [Rule {
+        value: super::StatTest::Psi.default_threshold(),
+        label: "PSI 0.1",
+        color: "#d62728",
+    }]
 }
 
 /// A line chart with numeric axes. Non-finite points are skipped.
+/// A vertical marker on a time axis (a swap or a rollback).
+struct Mark {
+    /// Seconds since the chart's origin.
+    x: f64,
+    label: String,
+    /// `swap-marker` or `rollback-marker`.
+    class: &'static str,
+}
+
+/// How a chart's x axis is labelled.
+#[derive(Clone, Copy)]
+enum XAxis {
+    /// Seconds since this many milliseconds after the epoch, labelled as
+    /// UTC times of day.
+    Time(u64),
+}
+
+/// The swaps of a snapshot as markers on a time axis from `origin_ms`.
+fn swap_marks(s: &MonitorSnapshot, origin_ms: u64) -> Vec<Mark> {
+    s.swaps
+        .iter()
+        .map(|w| Mark {
+            x: w.at_ms.saturating_sub(origin_ms) as f64 / 1e3,
+            label: if w.rollback {
+                format!("rollback v{}→v{}", w.from, w.to)
+            } else {
+                format!("v{}→v{}", w.from, w.to)
+            },
+            class: if w.rollback {
+                "rollback-marker"
+            } else {
+                "swap-marker"
+            },
+        })
+        .collect()
+}
+
 fn line_chart(
     title: &str,
     y_label: &str,
     x_label: &str,
     series: &[Series<'_>],
     rules: &[Rule<'_>],
+    axis: XAxis,
+    marks: &[Mark],
 ) -> String {
-    let (w, h, left, right, top, bottom) = (720.0, 300.0, 60.0, 150.0, 30.0, 40.0);
+    // Wide enough that at full page width text stays near its nominal size.
+    let (w, h, left, right, top, bottom) = (1400.0, 320.0, 60.0, 150.0, 30.0, 40.0);
     let pts = || {
         series
             .iter()
@@ -117,7 +166,7 @@ fn line_chart(
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{t}</title>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {w} {h}" role="img"><title>{t}</title>"#,
         t = esc(title)
     );
     if pts().next().is_none() {
@@ -136,6 +185,12 @@ fn line_chart(
     for r in rules {
         y1 = y1.max(r.value * 1.1);
     }
+    for m in marks {
+        if m.x.is_finite() {
+            x0 = x0.min(m.x);
+            x1 = x1.max(m.x);
+        }
+    }
     if x1 <= x0 {
         x0 -= 0.5;
         x1 += 0.5;
@@ -147,28 +202,63 @@ fn line_chart(
     y0 = y0.min(0.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
     let sx = |x: f64| left + (x - x0) / (x1 - x0) * pw;
-    let sy = |y: f64| top + ph - (y - y0) / (y1 - y0) * ph;
     // Axes and ticks.
     let _ = write!(
         svg,
         r##"<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>"##
     );
-    for i in 0..=4 {
-        let y = y0 + (y1 - y0) * f64::from(i) / 4.0;
+    let yt = nice_ticks(y0, y1, 4);
+    y0 = y0.min(yt[0]);
+    y1 = y1.max(*yt.last().unwrap_or(&y1));
+    let sy = |y: f64| top + ph - (y - y0) / (y1 - y0) * ph;
+    for y in yt {
         let _ = write!(
             svg,
-            r##"<line x1="{left}" x2="{r}" y1="{py:.1}" y2="{py:.1}" stroke="#e5e5e5"/><text x="{tx}" y="{ty:.1}" font-size="11" text-anchor="end" fill="#555">{y:.3}</text>"##,
+            r##"<line x1="{left}" x2="{r}" y1="{py:.1}" y2="{py:.1}" stroke="#e5e5e5"/><text x="{tx}" y="{ty:.1}" font-size="11" text-anchor="end" fill="#555">{y}</text>"##,
             r = left + pw,
             py = sy(y),
             tx = left - 5.0,
             ty = sy(y) + 4.0
         );
-        let x = x0 + (x1 - x0) * f64::from(i) / 4.0;
+    }
+    let xt = nice_ticks(x0, x1, 6);
+    // Sub-second steps show milliseconds, so ticks never repeat a label.
+    let fine = xt.len() > 1 && xt[1] - xt[0] < 1.0;
+    for x in xt.into_iter().filter(|x| *x >= x0 && *x <= x1) {
+        let label = match axis {
+            XAxis::Time(origin) => {
+                let ms = origin + (x * 1e3).round() as u64;
+                let t = utc(ms);
+                let hms = t.get(11..19).unwrap_or(&t);
+                if fine {
+                    format!("{hms}.{:03}", ms % 1_000)
+                } else {
+                    hms.to_owned()
+                }
+            }
+        };
         let _ = write!(
             svg,
-            r##"<text x="{px:.1}" y="{ty}" font-size="11" text-anchor="middle" fill="#555">{x:.0}</text>"##,
+            r##"<text x="{px:.1}" y="{ty}" font-size="11" text-anchor="middle" fill="#555">{label}</text>"##,
             px = sx(x),
             ty = top + ph + 15.0
+        );
+    }
+    for (k, m) in marks.iter().enumerate() {
+        let px = sx(m.x);
+        let color = if m.class == "rollback-marker" {
+            "#d62728"
+        } else {
+            "#9467bd"
+        };
+        let _ = write!(
+            svg,
+            r#"<g class="{c}"><line x1="{px:.1}" x2="{px:.1}" y1="{top}" y2="{b}" stroke="{color}" stroke-width="1.5" stroke-dasharray="3,3"/><text x="{tx:.1}" y="{ty:.1}" font-size="10" fill="{color}">{l}</text></g>"#,
+            c = m.class,
+            b = top + ph,
+            tx = px + 3.0,
+            ty = top + 10.0 + 11.0 * (k % 3) as f64,
+            l = esc(&m.label)
         );
     }
     let _ = write!(
@@ -203,14 +293,16 @@ fn line_chart(
         if path.len() == 1 {
             let _ = write!(
                 svg,
-                r#"<circle cx="{}" r="3" fill="{color}"/>"#,
-                path[0].replace(',', "\" cy=\"")
+                r#"<circle class="series" data-series="{n}" cx="{}" r="3" fill="{color}"/>"#,
+                path[0].replace(',', "\" cy=\""),
+                n = esc(name)
             );
         } else if !path.is_empty() {
             let _ = write!(
                 svg,
-                r#"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
-                path.join(" ")
+                r#"<polyline class="series" data-series="{n}" fill="none" stroke="{color}" stroke-width="2" points="{}"/>"#,
+                path.join(" "),
+                n = esc(name)
             );
         }
         let ly = top + 14.0 + 16.0 * k as f64;
@@ -230,7 +322,7 @@ fn line_chart(
 
 /// Horizontal bars, one per item, with vertical threshold rules.
 fn bar_chart(title: &str, items: &[(String, f64, &str)], rules: &[Rule<'_>]) -> String {
-    let (w, left, right, row) = (720.0, 170.0, 80.0, 22.0);
+    let (w, left, right, row) = (1400.0, 170.0, 80.0, 22.0);
     let h = 40.0 + row * items.len().max(1) as f64;
     let max = items
         .iter()
@@ -243,7 +335,7 @@ fn bar_chart(title: &str, items: &[(String, f64, &str)], rules: &[Rule<'_>]) -> 
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{t}</title>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {w} {h}" role="img"><title>{t}</title>"#,
         t = esc(title)
     );
     for (k, (name, v, color)) in items.iter().enumerate() {
@@ -294,9 +386,10 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
         html,
         r#"<!DOCTYPE html>
 <html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><meta charset="utf-8"/><title>{t}</title>
-<style>body{{font-family:sans-serif;margin:2em;color:#222;max-width:960px}}table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}.firing{{color:#d62728;font-weight:bold}}.ok{{color:#2ca02c}}h2{{margin-top:1.5em;border-bottom:1px solid #eee}}</style>
+<style>body{{font-family:sans-serif;margin:2em;color:#222;max-width:none}}table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}}th{{background:#f3f3f3}}{css}td:first-child,th:first-child{{text-align:left}}.firing{{color:#d62728;font-weight:bold}}.ok{{color:#2ca02c}}h2{{margin-top:1.5em;border-bottom:1px solid #eee}}</style>
 </head><body><h1>{t}</h1>"#,
-        t = esc(&title)
+        t = esc(&title),
+        css = super::drift_html::CSS
     );
     let err_rate = if s.requests > 0 {
         s.errors as f64 / s.requests as f64 * 100.0
@@ -358,66 +451,22 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
 
     // Drift.
     html.push_str("<h2>Input drift</h2>");
-    let t = &s.thresholds;
     match &s.drift {
         None => html.push_str(
-            "<p>No window has been scored yet (or the model has no reference statistics).</p>",
+            "<p>No row has been compared yet (or the model has no reference statistics).</p>",
         ),
-        Some(d) => {
-            let _ = write!(
-                html,
-                "<p>Window {} of version {}: {} rows ({} kept). {} of {} features drift (share {:.2}); dataset drift: <b>{}</b>.</p>",
-                d.window,
-                d.version,
-                d.rows,
-                d.kept_rows,
-                d.drifted,
-                d.features.len(),
-                d.drift_share,
-                if d.dataset_drift { "yes" } else { "no" }
-            );
-            let items: Vec<(String, f64, &str)> = d
-                .features
-                .iter()
-                .chain(&d.prediction)
-                .filter_map(|f| Some((f.name.clone(), f.psi?, verdict_color(f.verdict))))
-                .collect();
-            html.push_str(&bar_chart(
-                "PSI per feature in the last window",
-                &items,
-                &psi_rules(t),
-            ));
-            html.push_str("<table><tr><th>feature</th><th>kind</th><th>PSI</th><th>KS</th><th>JS</th><th>reference mean</th><th>window mean</th><th>verdict</th></tr>");
-            for f in d.features.iter().chain(&d.prediction) {
-                let _ = write!(
-                    html,
-                    r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td style="color:{}">{:?}</td></tr>"#,
-                    esc(&f.name),
-                    if f.categorical {
-                        "categorical"
-                    } else {
-                        "numeric"
-                    },
-                    num(f.psi, 4),
-                    num(f.ks, 4),
-                    num(f.js, 4),
-                    num(f.reference_mean, 3),
-                    num(f.current_mean, 3),
-                    verdict_color(f.verdict),
-                    f.verdict
-                );
-            }
-            html.push_str("</table>");
-        }
+        Some(d) => html.push_str(&super::drift_html::section(d)),
     }
     let mut names: Vec<&String> = s.windows.iter().flat_map(|w| w.psi.keys()).collect();
     names.sort();
     names.dedup();
-    let scored: Vec<(usize, &super::snapshot::WindowPoint)> = s
+    let origin = s.started_at_ms;
+    let secs = |ms: u64| ms.saturating_sub(origin) as f64 / 1e3;
+    let marks = swap_marks(s, origin);
+    let scored: Vec<&super::snapshot::WindowPoint> = s
         .windows
         .iter()
-        .enumerate()
-        .filter(|(_, w)| w.drift_share.is_some())
+        .filter(|w| w.drift_share.is_some())
         .collect();
     let series: Vec<Series<'_>> = names
         .iter()
@@ -428,7 +477,7 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
                 PALETTE[k % PALETTE.len()],
                 scored
                     .iter()
-                    .filter_map(|(i, w)| Some((*i as f64, *w.psi.get(*n)?)))
+                    .filter_map(|w| Some((secs(w.ended_at_ms), *w.psi.get(*n)?)))
                     .collect(),
             )
         })
@@ -436,9 +485,11 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
     html.push_str(&line_chart(
         "PSI per feature over windows",
         "PSI",
-        "evaluation period",
+        "time (UTC)",
         &series,
-        &psi_rules(t),
+        &psi_rules(&s.thresholds),
+        XAxis::Time(origin),
+        &marks,
     ));
 
     // Quality.
@@ -465,28 +516,43 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
         html.push_str("</table>");
     }
     let h = &s.quality_history;
-    let pick = |f: fn(&super::QualityMetrics) -> Option<f64>| -> Vec<(f64, f64)> {
-        h.iter()
-            .enumerate()
-            .filter_map(|(i, p)| Some((i as f64, f(&p.metrics)?)))
-            .collect()
-    };
-    let series = vec![
-        ("accuracy".to_owned(), PALETTE[0], pick(|m| m.accuracy)),
-        ("precision".to_owned(), PALETTE[1], pick(|m| m.precision)),
-        ("recall".to_owned(), PALETTE[2], pick(|m| m.recall)),
-        ("AUC".to_owned(), PALETTE[4], pick(|m| m.auc)),
-        ("MAE".to_owned(), PALETTE[3], pick(|m| m.mae)),
-    ]
-    .into_iter()
-    .filter(|(_, _, p)| !p.is_empty())
-    .collect::<Vec<_>>();
+    // One series per version and metric: versions are never merged into
+    // one line.
+    let mut versions: Vec<u64> = h.iter().map(|p| p.metrics.version).collect();
+    versions.dedup();
+    type Pick = fn(&super::QualityMetrics) -> Option<f64>;
+    let metrics: [(&str, Pick); 5] = [
+        ("accuracy", |m| m.accuracy),
+        ("precision", |m| m.precision),
+        ("recall", |m| m.recall),
+        ("AUC", |m| m.auc),
+        ("MAE", |m| m.mae),
+    ];
+    let mut series = Vec::new();
+    for (vi, v) in versions.iter().enumerate() {
+        for (mi, (name, f)) in metrics.iter().enumerate() {
+            let points: Vec<(f64, f64)> = h
+                .iter()
+                .filter(|p| p.metrics.version == *v)
+                .filter_map(|p| Some((secs(p.at_ms), f(&p.metrics)?)))
+                .collect();
+            if !points.is_empty() {
+                series.push((
+                    format!("{name} v{v}"),
+                    PALETTE[(mi + 3 * vi) % PALETTE.len()],
+                    points,
+                ));
+            }
+        }
+    }
     html.push_str(&line_chart(
-        "Rolling quality over time",
+        "Rolling quality over time, per version",
         "rolling value",
-        "evaluation (every N outcomes)",
+        "time (UTC)",
         &series,
         &[],
+        XAxis::Time(origin),
+        &marks,
     ));
 
     // Latency.
@@ -494,20 +560,21 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
     let lat = |f: fn(&super::snapshot::WindowPoint) -> Option<f64>| -> Vec<(f64, f64)> {
         s.windows
             .iter()
-            .enumerate()
-            .filter_map(|(i, w)| Some((i as f64, f(w)? * 1e6)))
+            .filter_map(|w| Some((secs(w.ended_at_ms), f(w)? * 1e6)))
             .collect()
     };
     html.push_str(&line_chart(
         "Latency per evaluation period",
         "latency (µs)",
-        "evaluation period",
+        "time (UTC)",
         &[
             ("p50".to_owned(), PALETTE[0], lat(|w| w.p50_seconds)),
             ("p90".to_owned(), PALETTE[1], lat(|w| w.p90_seconds)),
             ("p99".to_owned(), PALETTE[3], lat(|w| w.p99_seconds)),
         ],
         &[],
+        XAxis::Time(origin),
+        &marks,
     ));
     let buckets: Vec<(String, f64, &str)> = s
         .latency
@@ -529,6 +596,29 @@ pub(crate) fn render_html(s: &MonitorSnapshot) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ticks_are_nice_numbers() {
+        use super::nice_ticks;
+        assert_eq!(nice_ticks(0.0, 1.628, 4), vec![0.0, 0.5, 1.0, 1.5, 2.0]);
+        assert_eq!(
+            nice_ticks(0.0, 64.368, 4),
+            vec![0.0, 20.0, 40.0, 60.0, 80.0]
+        );
+        assert_eq!(nice_ticks(0.1, 0.7, 3), vec![0.0, 0.2, 0.4, 0.6, 0.8]);
+        for (lo, hi) in [(0.0, 0.003), (-5.0, 17.0), (1e6, 3.3e6), (0.25, 0.26)] {
+            let t = nice_ticks(lo, hi, 5);
+            assert!(t[0] <= lo && *t.last().unwrap() >= hi, "{t:?}");
+            let step = t[1] - t[0];
+            let mantissa = step / 10f64.powf(step.log10().floor());
+            assert!(
+                [1.0, 2.0, 5.0].iter().any(|m| (mantissa - m).abs() < 1e-9),
+                "{t:?}"
+            );
+        }
+        assert_eq!(nice_ticks(1.0, 1.0, 4), vec![1.0]);
+        assert_eq!(nice_ticks(f64::NAN, 1.0, 4).len(), 1);
+    }
+
     #[test]
     fn utc_dates() {
         assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");

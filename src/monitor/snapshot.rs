@@ -72,6 +72,24 @@ pub struct MonitorSnapshot {
     pub active_alerts: Vec<Alert>,
     /// Recent alert transitions, oldest first.
     pub alert_log: Vec<Alert>,
+    /// Swaps and rollbacks of the serving version, oldest first (the last
+    /// 256).
+    #[serde(default)]
+    pub swaps: Vec<SwapMark>,
+}
+
+/// A change of the serving version, for the report's markers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SwapMark {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The version that served before.
+    pub from: u64,
+    /// The version serving after.
+    pub to: u64,
+    /// Whether it was a rollback.
+    pub rollback: bool,
 }
 
 /// One completed evaluation period.
@@ -104,7 +122,12 @@ pub struct WindowPoint {
 
 impl MonitorSnapshot {
     /// The format version this crate writes and reads.
-    pub const FORMAT: u32 = 1;
+    ///
+    /// Format 2 (this version) added the drift tests and distributions to
+    /// [`DriftReport`] and replaced the PSI thresholds of
+    /// [`DriftThresholds`]; format 1 snapshots are refused with an error
+    /// that says so (take the snapshot again with this version).
+    pub const FORMAT: u32 = 2;
 
     /// The snapshot as pretty-printed JSON.
     #[must_use]
@@ -120,21 +143,30 @@ impl MonitorSnapshot {
     /// [`MonitorError::Snapshot`] for invalid JSON, a missing field, or a
     /// format other than [`FORMAT`](Self::FORMAT).
     pub fn from_json(json: &str) -> Result<Self> {
-        let s: Self = serde_json::from_str(json).map_err(|e| MonitorError::Snapshot {
+        let bad = |e: serde_json::Error| MonitorError::Snapshot {
             source: Arc::new(e),
-        })?;
-        if s.format != Self::FORMAT {
-            let e = <serde_json::Error as serde::de::Error>::custom(format!(
-                "snapshot format {} is not supported (expected {})",
-                s.format,
-                Self::FORMAT
-            ));
-            return Err(MonitorError::Snapshot {
-                source: Arc::new(e),
-            }
-            .into());
+        };
+        // The format first, so an older snapshot gets a clear message
+        // rather than the first field it lacks.
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
         }
-        Ok(s)
+        let f: Format = serde_json::from_str(json).map_err(bad)?;
+        if f.format != Self::FORMAT {
+            let e = <serde_json::Error as serde::de::Error>::custom(format!(
+                "snapshot format {} is not supported (expected {}){}",
+                f.format,
+                Self::FORMAT,
+                if f.format < Self::FORMAT {
+                    "; it was written by an older modelhost: take it again with this one"
+                } else {
+                    ""
+                }
+            ));
+            return Err(bad(e).into());
+        }
+        Ok(serde_json::from_str(json).map_err(bad)?)
     }
 
     /// Reads a snapshot file.

@@ -170,6 +170,9 @@ pub(crate) struct Period {
 pub(crate) struct Completed {
     pub(crate) rows: u64,
     pub(crate) kept: u64,
+    /// Whether the window had filled (a partial one is scored only when
+    /// asked for).
+    pub(crate) complete: bool,
     width: usize,
     /// Kept rows, row after row, in ring order (order does not matter for
     /// distributions).
@@ -184,6 +187,7 @@ impl Completed {
         Self {
             rows: 0,
             kept: 0,
+            complete: false,
             width: 0,
             values: Vec::new(),
             predictions: Vec::new(),
@@ -300,10 +304,25 @@ impl Window {
         Completed {
             rows,
             kept,
+            complete: true,
             width,
             values,
             predictions,
             period: std::mem::take(&mut self.period),
+        }
+    }
+
+    /// A copy of the window so far, before it completes (the period's
+    /// counts stay).
+    pub(crate) fn partial(&self) -> Completed {
+        Completed {
+            rows: self.rows_seen.min(self.window_rows),
+            kept: self.len as u64,
+            complete: false,
+            width: self.width,
+            values: self.values.clone(),
+            predictions: self.predictions.clone(),
+            period: Period::default(),
         }
     }
 
@@ -315,6 +334,11 @@ impl Window {
     /// Values currently held (for memory-bound tests).
     pub(crate) fn held_values(&self) -> usize {
         self.values.capacity() + self.predictions.capacity()
+    }
+
+    /// Rows kept in the window now.
+    pub(crate) fn partial_rows(&self) -> usize {
+        self.len
     }
 
     pub(crate) fn capacity_rows(&self) -> usize {

@@ -16,6 +16,25 @@ use super::thread::spawn_thread;
 /// Requests that fail or carry an id are reported whatever the sampling,
 /// so error counts and the feedback join see each one.
 ///
+/// # How long a window takes to fill
+///
+/// A thread serving `r` rows a second sketches about `min(r, per_second)`
+/// of them a second with [`Sampling::UpTo`] (`r / n` with
+/// [`Sampling::Every(n)`](Sampling::Every)), so a window of `w` rows
+/// fills in about `w / (threads × min(r, per_second))` seconds. With the
+/// defaults (1,000-row windows, 1,000 rows a second per thread), a thread
+/// at 100 requests a second fills a window in 10 s; one at 50,000 a second
+/// still sketches about 1,000 a second and fills it in about 1 s.
+///
+/// A replay is the exception: 2,000 rows pushed through in a few
+/// milliseconds are a rate far above `per_second`, so only about one in
+/// ⌈rate / per_second⌉ is kept (a few dozen rows) and a 1,000-row window
+/// never fills. Replay with `Sampling::Every(1)`, or compare the data set
+/// offline with [`compare`](crate::monitor::compare).
+/// [`Monitor::drift`] reports a window that has not filled yet as partial
+/// ([`DriftReport::complete`](crate::monitor::DriftReport::complete) is
+/// `false`) with its row count.
+///
 /// With sampling, `modelhost_request_duration_seconds` observes the timed
 /// requests only, so its `_count` is below `modelhost_requests_total`;
 /// quantiles, and `_sum / _count`, are estimates from the sample.
@@ -54,6 +73,7 @@ pub struct MonitorBuilder {
     output: Arc<OutputKind>,
     header_reference: Option<Arc<ReferenceStats>>,
     width: usize,
+    schema: crate::schema::FeatureSchema,
     config: Config,
     rules: Vec<AlertRule>,
     sinks: Vec<Arc<dyn AlertSink>>,
@@ -226,19 +246,11 @@ impl MonitorBuilder {
             _ => {}
         }
         let t = &c.thresholds;
-        let all = [
-            t.psi_warn,
-            t.psi_drift,
-            t.js_warn,
-            t.js_drift,
-            t.dataset_share,
-        ];
-        if all.iter().any(|v| !v.is_finite() || *v < 0.0)
-            || t.psi_warn > t.psi_drift
-            || t.js_warn > t.js_drift
-            || matches!(t.binning, crate::monitor::Binning::Fixed(0))
-        {
-            return bad(format!("invalid drift thresholds {t:?}"));
+        if let Some(reason) = t.problem() {
+            return bad(format!("invalid drift thresholds: {reason}"));
+        }
+        if matches!(t.binning, crate::monitor::Binning::Fixed(0)) {
+            return bad("invalid drift thresholds: binning into 0 bins".into());
         }
         if let Some(labels) = self.output.labels()
             && c.positive_class >= labels.len()
@@ -261,7 +273,7 @@ impl MonitorBuilder {
             .as_deref()
             .or(c.explicit_reference.as_ref())
             .filter(|r| r.features.len() == self.width)
-            .map(|r| Arc::new(Reference::new(r)));
+            .map(|r| Arc::new(Reference::new(r, &self.schema)));
         let handles = VersionHandles::register(&self.model, self.version);
         m::set_version(&self.model, self.version);
         let now = now_ms();
@@ -296,6 +308,8 @@ impl MonitorBuilder {
                     scratch: Vec::new(),
                     history: VecDeque::new(),
                     last_drift: None,
+                    warned_small: false,
+                    swaps: VecDeque::new(),
                     outputs: VecDeque::from([(self.version, self.output)]),
                 }),
                 pendings: Mutex::new(pendings),
@@ -327,6 +341,7 @@ impl Monitor {
             output: initial.output().clone(),
             header_reference: initial.reference().cloned(),
             width: initial.schema().len(),
+            schema: initial.schema().clone(),
             config: Config {
                 window_rows: 1_000,
                 step_rows: 1_000,

@@ -320,10 +320,19 @@ impl PredictObserver for Monitor {
             .map(|r| &**r)
             .or(self.config.explicit_reference.as_ref())
             .filter(|r| r.features.len() == d.schema().len());
-        let reference = stats.map(|s| Arc::new(Reference::new(s)));
+        let reference = stats.map(|s| Arc::new(Reference::new(s, d.schema())));
         let mut live = lock(&self.live);
         self.sketching.store(reference.is_some(), Relaxed);
         self.width.store(d.schema().len(), Relaxed);
+        if live.swaps.len() == 256 {
+            live.swaps.pop_front();
+        }
+        live.swaps.push_back(SwapMark {
+            at_ms: now_ms(),
+            from: e.from,
+            to: e.to,
+            rollback: e.rollback,
+        });
         live.version = e.to;
         live.reference = reference;
         live.window.restart(d.schema().len());

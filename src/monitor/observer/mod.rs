@@ -41,12 +41,12 @@ use ndarray::ArrayView2;
 use thread_local::ThreadLocal;
 
 use super::alert::{AlertRule, AlertSink, Alerts, Metric};
-use super::drift::{Column, DriftReport, DriftThresholds, Verdict, compare};
+use super::drift::{Column, DriftReport, DriftThresholds, compare_column as compare};
 use super::error::MonitorError;
 use super::metrics::{self as m, OUTCOMES, VersionHandles};
 use super::quality::{Actual, Pending, Pendings, QualityMetrics, QualityPoint, Rolling};
 use super::shard::{Sampler, Shard};
-use super::snapshot::{MonitorSnapshot, WindowPoint};
+use super::snapshot::{MonitorSnapshot, SwapMark, WindowPoint};
 use super::window::{Completed, LatencyHistogram, Window};
 use super::{Alert, report};
 use crate::Result;
@@ -239,6 +239,10 @@ struct Live {
     scratch: Vec<f64>,
     history: VecDeque<WindowPoint>,
     last_drift: Option<DriftReport>,
+    /// Whether a window's warnings were logged (once per monitor).
+    warned_small: bool,
+    /// The last swaps and rollbacks, for the report.
+    swaps: VecDeque<SwapMark>,
     outputs: VecDeque<(u64, Arc<OutputKind>)>,
 }
 
@@ -269,13 +273,26 @@ struct Lifetime {
 struct Reference {
     names: Vec<String>,
     categorical: Vec<bool>,
+    /// Level names of categorical features (empty for others), for the
+    /// report's bar charts.
+    levels: Vec<Vec<String>>,
     columns: Vec<Column>,
     prediction: Option<(bool, Column)>,
 }
 
 impl Reference {
-    fn new(stats: &ReferenceStats) -> Self {
+    fn new(stats: &ReferenceStats, schema: &crate::schema::FeatureSchema) -> Self {
+        let levels = schema
+            .features()
+            .iter()
+            .map(|f| match f.kind() {
+                crate::schema::FeatureKind::Categorical { levels, .. } => levels.clone(),
+                crate::schema::FeatureKind::Boolean => vec!["false".into(), "true".into()],
+                _ => Vec::new(),
+            })
+            .collect();
         Self {
+            levels,
             names: stats.features.iter().map(|f| f.name.clone()).collect(),
             categorical: stats.features.iter().map(|f| f.categorical).collect(),
             columns: stats

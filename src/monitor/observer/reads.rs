@@ -9,7 +9,7 @@ impl Monitor {
     #[must_use]
     pub fn snapshot(&self) -> MonitorSnapshot {
         self.flush();
-        let (version, lifetime, windows, drift, latency) = {
+        let (version, lifetime, windows, drift, latency, swaps) = {
             let live = lock(&self.live);
             let mut latency = live.lifetime.latency.clone();
             latency.merge(&lock(&self.latency));
@@ -24,6 +24,7 @@ impl Monitor {
                 live.history.iter().cloned().collect(),
                 live.last_drift.clone(),
                 latency,
+                live.swaps.iter().copied().collect(),
             )
         };
         let quality_history = {
@@ -54,13 +55,14 @@ impl Monitor {
             sketched_rows: lifetime.3,
             pending_feedback: pending,
             latency,
-            thresholds: self.config.thresholds,
+            thresholds: self.config.thresholds.clone(),
             windows,
             drift,
             quality: self.quality(),
             quality_history,
             active_alerts: active,
             alert_log: log,
+            swaps,
         }
     }
 

@@ -8,11 +8,35 @@ use super::*;
 type RuleValue<'a> = dyn FnMut(&mut Alerts, usize, &AlertRule, u64, f64, u64) + 'a;
 
 impl Monitor {
-    /// The drift report of the last completed window, if any.
+    /// The drift report of the last completed window; before the first
+    /// window of the serving version completes, the report of the partial
+    /// window so far ([`DriftReport::complete`] is `false`, `rows` says how
+    /// many rows it covers, and its first warning says so). `None` only
+    /// when no row has been sketched against a reference yet.
+    ///
+    /// Scoring a partial window records nothing: no history point, no
+    /// alert evaluation.
     #[must_use]
     pub fn drift(&self) -> Option<DriftReport> {
         self.flush();
-        self.last_drift()
+        let (job, last) = {
+            let live = lock(&self.live);
+            let current = live
+                .last_drift
+                .as_ref()
+                .is_some_and(|d| d.version == live.version);
+            let job = (!current && live.window.partial_rows() > 0)
+                .then(|| {
+                    let r = live.reference.clone()?;
+                    Some((live.window.partial(), (r, live.version, live.window_index)))
+                })
+                .flatten();
+            (job, live.last_drift.clone())
+        };
+        match job {
+            Some((partial, reference)) => self.score(&partial, Some(reference)).or(last),
+            None => last,
+        }
     }
 
     pub(super) fn last_drift(&self) -> Option<DriftReport> {
@@ -113,42 +137,90 @@ impl Monitor {
         completed: Completed,
         reference: Option<(Arc<Reference>, u64, u64)>,
     ) -> Vec<Alert> {
+        let report = self.score(&completed, reference);
+        if let Some(r) = report.as_ref().filter(|r| !r.warnings.is_empty()) {
+            let mut live = lock(&self.live);
+            if !live.warned_small {
+                live.warned_small = true;
+                drop(live);
+                emit!(
+                    warn,
+                    "model {}: drift window {} of version {}: {} (said once per monitor)",
+                    self.model,
+                    r.window,
+                    r.version,
+                    r.warnings.join("; ")
+                );
+            }
+        }
+        self.record(completed, report)
+    }
+
+    /// The drift report of a window, or `None` without a reference.
+    fn score(
+        &self,
+        completed: &Completed,
+        reference: Option<(Arc<Reference>, u64, u64)>,
+    ) -> Option<DriftReport> {
         let t = &self.config.thresholds;
-        let report = reference.and_then(|(r, version, index)| {
+        reference.and_then(|(r, version, index)| {
             if completed.width() != r.columns.len() || completed.kept == 0 {
                 return None;
             }
             let (columns, predictions) = completed.columns();
             let features: Vec<_> = (0..r.columns.len())
-                .map(|j| compare(&r.names[j], r.categorical[j], &r.columns[j], &columns[j], t))
+                .map(|j| {
+                    let mut f =
+                        compare(&r.names[j], r.categorical[j], &r.columns[j], &columns[j], t);
+                    if let Some(levels) = r.levels.get(j).filter(|l| !l.is_empty()) {
+                        f.distribution.labels = f
+                            .distribution
+                            .values
+                            .iter()
+                            .map(|&v| levels.get(v as usize).cloned().unwrap_or_default())
+                            .collect();
+                    }
+                    f
+                })
                 .collect();
             let prediction = r
                 .prediction
                 .as_ref()
                 .filter(|_| !predictions.sorted.is_empty())
                 .map(|(cat, col)| compare("prediction", *cat, col, &predictions, t));
-            let drifted = features
-                .iter()
-                .filter(|f| f.verdict == Verdict::Drift)
-                .count();
-            let share = if features.is_empty() {
-                0.0
-            } else {
-                drifted as f64 / features.len() as f64
-            };
-            Some(DriftReport {
+            let mut report = DriftReport {
                 model: self.model.to_string(),
                 version,
                 window: index,
                 rows: completed.rows,
                 kept_rows: completed.kept,
+                complete: completed.complete,
+                window_rows: self.config.window_rows,
+                warnings: Vec::new(),
                 features,
                 prediction,
-                drifted,
-                drift_share: share,
-                dataset_drift: !r.columns.is_empty() && share >= t.dataset_share,
-            })
-        });
+                drifted: 0,
+                drift_share: 0.0,
+                dataset_drift: false,
+            };
+            report.tally(t.dataset_share);
+            report.warn_small();
+            if !completed.complete {
+                report.warnings.insert(
+                    0,
+                    format!(
+                        "partial window: {} of {} rows so far",
+                        completed.rows, self.config.window_rows
+                    ),
+                );
+            }
+            Some(report)
+        })
+    }
+
+    /// Records a scored (or unscored) window: gauges, its history point,
+    /// the last report, and the drift rules.
+    fn record(&self, completed: Completed, report: Option<DriftReport>) -> Vec<Alert> {
         if let Some(r) = &report {
             for f in r.features.iter().chain(&r.prediction) {
                 if let Some(psi) = f.psi {

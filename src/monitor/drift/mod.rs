@@ -1,8 +1,37 @@
-//! Drift statistics: binning, PSI, Kolmogorov–Smirnov and Jensen–Shannon,
-//! and the per-feature and dataset-level verdicts built from them (the
-//! conventions are stated in the `monitor` module docs).
+//! Drift: binning, PSI, Kolmogorov–Smirnov and Jensen–Shannon, Evidently's
+//! drift tests and their default choice per column ([`StatTest`]), the
+//! per-feature and dataset-level verdicts built from them, and the offline
+//! comparison of two data sets ([`compare`] over [`DataSet`]s). The
+//! conventions are stated in the [`monitor`](super) module docs; every item
+//! here is also re-exported there.
+//!
+//! ```
+//! use modelhost::monitor::drift::{self, CsvLimits, DataSet};
+//! use modelhost::schema::{Feature, FeatureSchema};
+//!
+//! let schema = FeatureSchema::builder()
+//!     .feature(Feature::float("price"))
+//!     .feature(Feature::categorical("device", ["mobile", "desktop"]))
+//!     .build()?;
+//! let reference = "price,device\n9.5,mobile\n12.0,desktop\n10.5,mobile\n";
+//! let current = "price,device\n19.5,desktop\n22.0,desktop\n20.5,desktop\n";
+//! let read = |csv: &str| DataSet::from_csv(&schema, csv.as_bytes(), CsvLimits::default());
+//! let report = drift::compare(&schema, &read(reference)?, &read(current)?)?;
+//! for f in &report.features {
+//!     println!("{}: {} {:?} at {} -> {:?}", f.name, f.test, f.score, f.threshold, f.verdict);
+//! }
+//! # Ok::<(), modelhost::Error>(())
+//! ```
+
+pub(crate) mod offline;
+pub(crate) mod stattest;
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub use offline::{CsvLimits, DataSet, compare, compare_with};
+pub use stattest::{ColumnKind, KS_EXACT_MAX_N, LARGE_REFERENCE, StatTest};
 
 /// How numeric columns are cut into bins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -13,7 +42,9 @@ pub enum Binning {
     /// combined data, so about `ceil(log2(n) + 1)` bins (the default).
     #[default]
     Sturges,
-    /// A fixed number of equal-width bins (Evidently's own PSI default is 10).
+    /// A fixed number of equal-width bins. Evidently's `n_bins` parameter
+    /// is ignored for numeric columns (its `get_binned_data` always uses
+    /// Sturges edges), so only this choice departs from Evidently.
     Fixed(usize),
 }
 
@@ -128,7 +159,7 @@ pub(crate) struct Column {
     pub(crate) sorted: Vec<f64>,
     pub(crate) distinct: usize,
     /// Distinct values in order, with how often each occurs.
-    runs: Vec<(f64, u64)>,
+    pub(crate) runs: Vec<(f64, u64)>,
     mean: Option<f64>,
 }
 
@@ -173,12 +204,22 @@ impl Column {
 
 /// Evidently's `get_binned_data` without the smoothing: each side's share of
 /// rows per bin (or per distinct value), or `None` if a side is empty.
-fn binned(
+pub(crate) fn binned(
     reference: &Column,
     current: &Column,
     categorical: bool,
     binning: Binning,
 ) -> Option<(Vec<f64>, Vec<f64>)> {
+    bins(reference, current, categorical, binning).map(|b| (b.reference, b.current))
+}
+
+/// The bins behind a binned comparison, with their edges or values.
+pub(crate) fn bins(
+    reference: &Column,
+    current: &Column,
+    categorical: bool,
+    binning: Binning,
+) -> Option<Distribution> {
     let (nr, nc) = (reference.sorted.len(), current.sorted.len());
     if nr == 0 || nc == 0 {
         return None;
@@ -190,13 +231,17 @@ fn binned(
         let edges = edges_of(nr + nc, lo, hi, binning);
         let r = histogram(&reference.sorted, &edges);
         let c = histogram(&current.sorted, &edges);
-        return Some((
-            r.iter().map(|&k| k as f64 / nr as f64).collect(),
-            c.iter().map(|&k| k as f64 / nc as f64).collect(),
-        ));
+        return Some(Distribution {
+            edges,
+            values: Vec::new(),
+            labels: Vec::new(),
+            reference: r.iter().map(|&k| k as f64 / nr as f64).collect(),
+            current: c.iter().map(|&k| k as f64 / nc as f64).collect(),
+            omitted: 0,
+        });
     }
     // Value counts over the union of the distinct values, merged in order.
-    let (mut r, mut c) = (Vec::new(), Vec::new());
+    let (mut r, mut c, mut values) = (Vec::new(), Vec::new(), Vec::new());
     let (a, b) = (&reference.runs, &current.runs);
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
@@ -216,10 +261,69 @@ fn binned(
             rb = b[j].1;
             j += 1;
         }
+        values.push(key);
         r.push(ra as f64 / nr as f64);
         c.push(rb as f64 / nc as f64);
     }
-    Some((r, c))
+    Some(Distribution {
+        edges: Vec::new(),
+        values,
+        labels: Vec::new(),
+        reference: r,
+        current: c,
+        omitted: 0,
+    })
+}
+
+/// The most bins or values a [`Distribution`] keeps for display.
+pub const MAX_BINS: usize = 100;
+
+/// The shares behind a column's comparison: each side's share of its rows
+/// per bin (numeric columns with more than 20 distinct reference values)
+/// or per value (every other column), before any smoothing.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Distribution {
+    /// Bin edges (one more than the shares) when the column was binned;
+    /// empty when it was compared value by value.
+    pub edges: Vec<f64>,
+    /// The values compared one by one (level indices for categorical
+    /// features); empty when binned.
+    pub values: Vec<f64>,
+    /// The level names of `values`, when known.
+    pub labels: Vec<String>,
+    /// The reference's share of rows per bin or value.
+    pub reference: Vec<f64>,
+    /// The current data's share of rows per bin or value.
+    pub current: Vec<f64>,
+    /// Values left out of `values` to keep it within [`MAX_BINS`] (the
+    /// ones with the smallest combined share; the test saw them all).
+    pub omitted: usize,
+}
+
+impl Distribution {
+    /// Keeps at most [`MAX_BINS`] values (binned columns have far fewer).
+    fn bounded(mut self) -> Self {
+        if self.values.len() <= MAX_BINS {
+            return self;
+        }
+        let mut order: Vec<usize> = (0..self.values.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (sa, sb) = (
+                self.reference[a] + self.current[a],
+                self.reference[b] + self.current[b],
+            );
+            sb.total_cmp(&sa)
+        });
+        let mut keep: Vec<usize> = order[..MAX_BINS].to_vec();
+        keep.sort_unstable();
+        self.omitted = self.values.len() - MAX_BINS;
+        let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        self.values = pick(&self.values);
+        self.reference = pick(&self.reference);
+        self.current = pick(&self.current);
+        self
+    }
 }
 
 /// Evidently's empty-bin smoothing, applied in place to one side.
@@ -248,7 +352,7 @@ pub(crate) fn psi_columns(
     Some(psi_of(r, c))
 }
 
-fn psi_of(mut r: Vec<f64>, mut c: Vec<f64>) -> f64 {
+pub(crate) fn psi_of(mut r: Vec<f64>, mut c: Vec<f64>) -> f64 {
     fill_zeroes(&mut r);
     fill_zeroes(&mut c);
     r.iter()
@@ -267,7 +371,7 @@ pub(crate) fn js_columns(
     Some(js_of(&p, &q))
 }
 
-fn js_of(p: &[f64], q: &[f64]) -> f64 {
+pub(crate) fn js_of(p: &[f64], q: &[f64]) -> f64 {
     // scipy.spatial.distance.jensenshannon(p, q), natural logarithm.
     let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
     let rel_entr = |x: f64, y: f64| if x > 0.0 { x * (x / y).ln() } else { 0.0 };
@@ -401,146 +505,287 @@ pub fn jensen_shannon(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Below the warning threshold.
+    /// The column's test did not find drift.
     Stable,
-    /// At or above the warning threshold, below the drift threshold.
+    /// Not produced by the built-in tests (each decides drift or not);
+    /// kept so that code matching on verdicts keeps compiling.
     Warn,
-    /// At or above the drift threshold.
+    /// The column's test found drift at its threshold.
     Drift,
 }
 
-/// Which score decides the verdict of a categorical column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// The test and threshold of one column, overriding the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
-pub enum CategoricalTest {
-    /// PSI over value counts, with the PSI thresholds (the default).
-    #[default]
-    Psi,
-    /// Jensen–Shannon distance, with the Jensen–Shannon thresholds.
-    JensenShannon,
+pub struct ColumnTest {
+    /// The test (default: as [`DriftThresholds::test`]).
+    pub test: Option<StatTest>,
+    /// The threshold (default: as [`DriftThresholds::threshold`], else the
+    /// test's [own](StatTest::default_threshold)).
+    pub threshold: Option<f64>,
 }
 
-/// Thresholds that turn drift scores into verdicts.
+/// How columns are tested for drift and when the dataset drifts.
 ///
-/// The defaults are the common conventions: PSI 0.1 warns and 0.25 means
-/// drift (for numeric and, by default, categorical features); a
-/// Jensen–Shannon distance of 0.1 means drift (Evidently's default) and 0.05
-/// warns; the dataset drifts when at least half of its features drift.
-/// Kolmogorov–Smirnov statistics are reported but decide nothing unless an
-/// [`AlertRule`](super::AlertRule) uses them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// The defaults are Evidently's (0.7, `DataDriftPreset`): each column gets
+/// the test [`StatTest::default_for`] picks from the reference size, the
+/// number of distinct values and the column kind, at that test's default
+/// threshold, and the dataset drifts when at least half of its columns
+/// drift. Tests and thresholds can be set for every column or per column.
+///
+/// # Examples
+///
+/// ```
+/// use modelhost::monitor::{DriftThresholds, StatTest};
+///
+/// // PSI at 0.2 for "price", Evidently's choice everywhere else.
+/// let t = DriftThresholds::default().column("price", Some(StatTest::Psi), Some(0.2));
+/// assert_eq!(t.choose("price", modelhost::monitor::ColumnKind::Numeric, 10, 10), (StatTest::Psi, 0.2));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DriftThresholds {
-    /// PSI at or above this warns (default `0.1`).
-    pub psi_warn: f64,
-    /// PSI at or above this is drift (default `0.25`).
-    pub psi_drift: f64,
-    /// Jensen–Shannon distance at or above this warns (default `0.05`).
-    pub js_warn: f64,
-    /// Jensen–Shannon distance at or above this is drift (default `0.1`).
-    pub js_drift: f64,
     /// Share of drifting features at or above which the dataset drifts
     /// (default `0.5`).
     pub dataset_share: f64,
-    /// The score that decides categorical columns (default PSI).
-    pub categorical: CategoricalTest,
-    /// How numeric columns are binned (default Sturges).
+    /// How numeric columns are binned for PSI and Jensen–Shannon (default
+    /// Sturges, as Evidently).
     pub binning: Binning,
+    /// The test for every column without one of its own (default `None`:
+    /// Evidently's choice per column).
+    pub test: Option<StatTest>,
+    /// The threshold for every column without one of its own (default
+    /// `None`: the test's default).
+    pub threshold: Option<f64>,
+    /// Per-column tests and thresholds, by column name.
+    #[serde(default)]
+    pub columns: BTreeMap<String, ColumnTest>,
 }
 
 impl Default for DriftThresholds {
     fn default() -> Self {
         Self {
-            psi_warn: 0.1,
-            psi_drift: 0.25,
-            js_warn: 0.05,
-            js_drift: 0.1,
             dataset_share: 0.5,
-            categorical: CategoricalTest::Psi,
             binning: Binning::Sturges,
+            test: None,
+            threshold: None,
+            columns: BTreeMap::new(),
         }
     }
 }
 
 impl DriftThresholds {
-    fn verdict(&self, d: &FeatureDrift) -> Verdict {
-        let (score, warn, drift) = match (d.categorical, self.categorical) {
-            (true, CategoricalTest::JensenShannon) => (d.js, self.js_warn, self.js_drift),
-            _ => (d.psi, self.psi_warn, self.psi_drift),
-        };
-        match score {
-            Some(s) if s >= drift => Verdict::Drift,
-            Some(s) if s >= warn => Verdict::Warn,
-            _ => Verdict::Stable,
+    /// Sets the test (or `None`: the default choice) and the threshold (or
+    /// `None`: the test's default) of the column called `name`.
+    #[must_use]
+    pub fn column(
+        mut self,
+        name: impl Into<String>,
+        test: Option<StatTest>,
+        threshold: Option<f64>,
+    ) -> Self {
+        self.columns
+            .insert(name.into(), ColumnTest { test, threshold });
+        self
+    }
+
+    /// Sets the test and threshold of every column without its own.
+    #[must_use]
+    pub fn all_columns(mut self, test: Option<StatTest>, threshold: Option<f64>) -> Self {
+        self.test = test;
+        self.threshold = threshold;
+        self
+    }
+
+    /// Sets the share of drifting columns at which the dataset drifts.
+    #[must_use]
+    pub fn dataset_share(mut self, share: f64) -> Self {
+        self.dataset_share = share;
+        self
+    }
+
+    /// The test and threshold for a column, given its kind, its number of
+    /// reference values and the distinct values of both sides together.
+    #[must_use]
+    pub fn choose(
+        &self,
+        name: &str,
+        kind: ColumnKind,
+        reference_rows: usize,
+        distinct: usize,
+    ) -> (StatTest, f64) {
+        let own = self.columns.get(name).copied().unwrap_or_default();
+        let test = own
+            .test
+            .or(self.test)
+            .unwrap_or_else(|| StatTest::default_for(kind, reference_rows, distinct));
+        let threshold = own
+            .threshold
+            .or(self.threshold)
+            .unwrap_or_else(|| test.default_threshold());
+        (test, threshold)
+    }
+
+    /// What is wrong with these settings, if anything: a dataset share
+    /// outside `0..=1`, or a threshold that is not finite and positive.
+    pub(crate) fn problem(&self) -> Option<String> {
+        if !(0.0..=1.0).contains(&self.dataset_share) {
+            return Some(format!(
+                "dataset share {} is not between 0 and 1",
+                self.dataset_share
+            ));
         }
+        let bad = |t: Option<f64>| t.is_some_and(|t| !(t.is_finite() && t > 0.0));
+        if bad(self.threshold) {
+            return Some(format!(
+                "threshold {:?} is not finite and positive",
+                self.threshold
+            ));
+        }
+        self.columns
+            .iter()
+            .find(|(_, c)| bad(c.threshold))
+            .map(|(n, c)| {
+                format!(
+                    "threshold {:?} of column {n:?} is not finite and positive",
+                    c.threshold
+                )
+            })
     }
 }
 
-/// Drift of one column (a feature, or the predictions) in one window.
+/// Drift of one column (a feature, or the predictions) in one comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct FeatureDrift {
     /// The column's name (`"prediction"` for predictions).
     pub name: String,
-    /// Whether the column holds category indices.
+    /// Whether the column holds categories (category indices, booleans).
     pub categorical: bool,
-    /// Population stability index.
-    pub psi: Option<f64>,
-    /// Kolmogorov–Smirnov statistic.
-    pub ks: Option<f64>,
-    /// Jensen–Shannon distance.
-    pub js: Option<f64>,
-    /// The verdict under the monitor's [`DriftThresholds`].
+    /// The test that decided the verdict.
+    pub test: StatTest,
+    /// The test's score: a p-value for [p-value tests](StatTest::is_p_value),
+    /// else a distance; `None` when a side had no finite value.
+    pub score: Option<f64>,
+    /// The threshold the score was compared with.
+    pub threshold: f64,
+    /// The verdict: [`Verdict::Drift`] when the test found drift.
     pub verdict: Verdict,
-    /// Mean of the reference sample.
+    /// Population stability index (for context, whatever the test).
+    pub psi: Option<f64>,
+    /// Kolmogorov–Smirnov statistic (for context).
+    pub ks: Option<f64>,
+    /// Jensen–Shannon distance (for context).
+    pub js: Option<f64>,
+    /// Mean of the reference sample (numeric columns only).
     pub reference_mean: Option<f64>,
-    /// Mean of the window.
+    /// Mean of the current values (numeric columns only).
     pub current_mean: Option<f64>,
-    /// Finite values in the window.
+    /// Finite values in the reference.
+    pub reference_count: u64,
+    /// Finite values in the current data.
     pub current_count: u64,
+    /// Distinct values of both sides together (what the default choice of
+    /// test looks at).
+    pub distinct: u64,
+    /// The bins or values and each side's shares behind PSI and
+    /// Jensen–Shannon (and the report's charts).
+    pub distribution: Distribution,
 }
 
-pub(crate) fn compare(
+/// The number of distinct values of two sorted columns together.
+fn union_distinct(a: &Column, b: &Column) -> usize {
+    let (ra, rb) = (&a.runs, &b.runs);
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < ra.len() && j < rb.len() {
+        match ra[i].0.total_cmp(&rb[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
+        }
+        n += 1;
+    }
+    n + (ra.len() - i) + (rb.len() - j)
+}
+
+pub(crate) fn compare_column(
     name: &str,
     categorical: bool,
     reference: &Column,
     current: &Column,
     thresholds: &DriftThresholds,
 ) -> FeatureDrift {
-    // One binning serves both PSI and Jensen-Shannon.
-    let binned = binned(reference, current, categorical, thresholds.binning);
-    let js = binned.as_ref().map(|(p, q)| js_of(p, q));
-    let mut d = FeatureDrift {
+    let kind = if categorical {
+        ColumnKind::Categorical
+    } else {
+        ColumnKind::Numeric
+    };
+    let distinct = union_distinct(reference, current);
+    let (test, threshold) = thresholds.choose(name, kind, reference.sorted.len(), distinct);
+    // One binning serves PSI, Jensen-Shannon and the distribution.
+    let dist = bins(reference, current, categorical, thresholds.binning);
+    let js = dist.as_ref().map(|d| js_of(&d.reference, &d.current));
+    let psi = dist
+        .as_ref()
+        .map(|d| psi_of(d.reference.clone(), d.current.clone()));
+    let score = match test {
+        StatTest::Psi => psi,
+        StatTest::JensenShannon => js,
+        _ => stattest::run(test, reference, current, categorical, thresholds.binning),
+    };
+    let verdict = match score {
+        Some(s) if test.drifted(s, threshold) => Verdict::Drift,
+        _ => Verdict::Stable,
+    };
+    let mean = |c: &Column| if categorical { None } else { c.mean() };
+    FeatureDrift {
         name: name.to_owned(),
         categorical,
-        psi: binned.map(|(r, c)| psi_of(r, c)),
+        test,
+        score,
+        threshold,
+        verdict,
+        psi,
         ks: ks_columns(reference, current),
         js,
-        verdict: Verdict::Stable,
-        reference_mean: reference.mean(),
-        current_mean: current.mean(),
+        reference_mean: mean(reference),
+        current_mean: mean(current),
+        reference_count: reference.sorted.len() as u64,
         current_count: current.sorted.len() as u64,
-    };
-    d.verdict = thresholds.verdict(&d);
-    d
+        distinct: distinct as u64,
+        distribution: dist.map(Distribution::bounded).unwrap_or_default(),
+    }
 }
 
-/// Drift of every feature (and the predictions) in one completed window.
+/// Drift of every feature (and the predictions): one window of a monitor,
+/// or an offline comparison ([`compare`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DriftReport {
-    /// The model's name.
+    /// The model's name (empty for an offline comparison).
     pub model: String,
-    /// The version whose reference the window was compared with.
+    /// The version whose reference the window was compared with (0 for an
+    /// offline comparison).
     pub version: u64,
     /// The window's sequence number (0 for the first window of a version).
     pub window: u64,
-    /// Rows the window covered.
+    /// Rows the window covered (current rows of an offline comparison).
     pub rows: u64,
     /// Rows kept for the comparison (fewer than `rows` when the window is
     /// larger than the kept-rows bound and rows were strided).
     pub kept_rows: u64,
+    /// Whether the window had filled; `false` for the current, partial
+    /// window that [`Monitor::drift`](crate::monitor::Monitor::drift)
+    /// reports before the first window completes.
+    pub complete: bool,
+    /// The rows a full window covers (equal to `rows` offline).
+    pub window_rows: u64,
+    /// Why the verdicts may not mean much (a window smaller than its
+    /// tests need, a partial window), one sentence each.
+    pub warnings: Vec<String>,
     /// One entry per feature, in schema order.
     pub features: Vec<FeatureDrift>,
     /// Drift of the predictions, when the reference recorded them.
@@ -559,8 +804,45 @@ impl DriftReport {
     pub fn feature(&self, name: &str) -> Option<&FeatureDrift> {
         self.features.iter().find(|f| f.name == name)
     }
-}
 
+    /// The report as one self-contained HTML page (no script, no network):
+    /// the verdict table and a reference-versus-current chart per feature.
+    #[must_use]
+    pub fn render_html(&self, title: &str) -> String {
+        super::drift_html::page(self, title)
+    }
+
+    /// Counts the drifted features, the share and the dataset verdict.
+    pub(crate) fn tally(&mut self, dataset_share: f64) {
+        self.drifted = self
+            .features
+            .iter()
+            .filter(|f| f.verdict == Verdict::Drift)
+            .count();
+        self.drift_share = if self.features.is_empty() {
+            0.0
+        } else {
+            self.drifted as f64 / self.features.len() as f64
+        };
+        self.dataset_drift = !self.features.is_empty() && self.drift_share >= dataset_share;
+    }
+
+    /// One warning per test whose minimum the smallest side misses.
+    pub(crate) fn warn_small(&mut self) {
+        let mut seen: Vec<StatTest> = Vec::new();
+        for f in self.features.iter().chain(&self.prediction) {
+            let n = f.current_count.min(f.reference_count);
+            let min = f.test.min_rows() as u64;
+            if n < min && !seen.contains(&f.test) {
+                seen.push(f.test);
+                self.warnings.push(format!(
+                    "{} values of {:?} compared: {} needs at least {min} a side for a verdict that means much",
+                    n, f.name, f.test
+                ));
+            }
+        }
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
