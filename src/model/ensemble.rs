@@ -698,7 +698,14 @@ impl Flat {
             first += n;
         }
         if self.average {
-            let n = self.trees.len() as f64;
+            // Scalar leaves: trees per group (LightGBM averages over
+            // iterations); vector leaves: every tree adds to every group.
+            let n = if self.leaf_width == 1 {
+                self.trees.len() / self.groups
+            } else {
+                self.trees.len()
+            }
+            .max(1) as f64;
             for s in out.iter_mut() {
                 *s /= n;
             }
