@@ -1,7 +1,11 @@
 """Train every supported objective with the real libraries and save, per
 model, the model file and the library's own predictions for 10,000 rows.
 
-Usage: python scripts/parity_models.py OUT_DIR
+Usage: python scripts/parity_models.py OUT_DIR [--small]
+
+With --small, models are tiny (8 rounds, 5 trees per forest) and only the
+first 200 rows and their predictions are written: the fixtures under
+tests/data/import/ were made so.
 
 Writes into OUT_DIR:
   data.csv            the 10,000 input rows, encoded as modelhost encodes them
@@ -54,14 +58,20 @@ def write_preds(path, proba=None, classes=None, scores=None):
     with open(path, "w") as f:
         if scores is not None:
             f.write("score\n")
-            for s in np.asarray(scores, dtype=np.float64):
+            for s in np.asarray(scores, dtype=np.float64)[:ROWS_OUT]:
                 f.write(f"{float(s)!r}\n")
         else:
             proba = np.asarray(proba, dtype=np.float64)
             k = proba.shape[1]
             f.write("class," + ",".join(f"p{i}" for i in range(k)) + "\n")
-            for c, row in zip(classes, proba):
+            for c, row in list(zip(classes, proba))[:ROWS_OUT]:
                 f.write(f"{int(c)}," + ",".join(repr(float(v)) for v in row) + "\n")
+
+
+SMALL = "--small" in sys.argv
+ROUNDS = 8 if SMALL else 40
+TREES = 5 if SMALL else 30
+ROWS_OUT = 200 if SMALL else N_ROWS
 
 
 def main(out):
@@ -78,7 +88,7 @@ def main(out):
 
     with open(os.path.join(out, "data.csv"), "w") as f:
         f.write(",".join(numeric.columns) + "\n")
-        for row in Xn:
+        for row in Xn[:ROWS_OUT]:
             f.write(",".join("nan" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
     schema = {
         "features": [{"name": n, "type": "float", "allow_non_finite": True} for n in FLOATS]
@@ -110,7 +120,7 @@ def main(out):
         d = xgb.DMatrix(df.iloc[tr], label=y[tr], enable_categorical=True)
         if params["objective"].startswith("rank:"):
             d.set_group(np.bincount(qid[tr]))
-        booster = xgb.train(params, d, num_boost_round=40)
+        booster = xgb.train(params, d, num_boost_round=ROUNDS)
         booster.save_model(os.path.join(out, f"{name}.json"))
         raw = booster.inplace_predict(df)
         if params["objective"] == "binary:logistic":
@@ -143,7 +153,7 @@ def main(out):
         group = np.bincount(qid[tr]) if params["objective"] == "lambdarank" else None
         d = lgb.Dataset(Xn[tr], label=y[tr], group=group, feature_name=list(numeric.columns),
                         categorical_feature=["cat"], free_raw_data=False)
-        booster = lgb.train(params, d, num_boost_round=40)
+        booster = lgb.train(params, d, num_boost_round=ROUNDS)
         booster.save_model(os.path.join(out, f"{name}.txt"))
         raw = booster.predict(Xn)
         if params["objective"] == "binary":
@@ -168,16 +178,16 @@ def main(out):
     sk_models = [
         ("sk_tree_clf", DecisionTreeClassifier(max_depth=8, random_state=1), y_multi, Xn),
         ("sk_tree_reg", DecisionTreeRegressor(max_depth=8, random_state=1), y_reg, Xn),
-        ("sk_forest_clf", RandomForestClassifier(n_estimators=30, max_depth=8, random_state=1), y_multi, Xn),
-        ("sk_forest_reg", RandomForestRegressor(n_estimators=30, max_depth=8, random_state=1), y_reg, Xn),
-        ("sk_extra_clf", ExtraTreesClassifier(n_estimators=30, max_depth=8, random_state=1), y_bin, Xn),
-        ("sk_extra_reg", ExtraTreesRegressor(n_estimators=30, max_depth=8, random_state=1), y_reg, Xn),
-        ("sk_gb_binary", GradientBoostingClassifier(n_estimators=40, random_state=1), y_bin, filled),
-        ("sk_gb_multi", GradientBoostingClassifier(n_estimators=40, random_state=1), y_multi, filled),
-        ("sk_gb_reg", GradientBoostingRegressor(n_estimators=40, random_state=1), y_reg, filled),
-        ("sk_hgb_binary", HistGradientBoostingClassifier(max_iter=40, categorical_features=[5], random_state=1), y_bin, Xn),
-        ("sk_hgb_multi", HistGradientBoostingClassifier(max_iter=40, categorical_features=[5], random_state=1), y_multi, Xn),
-        ("sk_hgb_reg", HistGradientBoostingRegressor(max_iter=40, categorical_features=[5], random_state=1), y_reg, Xn),
+        ("sk_forest_clf", RandomForestClassifier(n_estimators=TREES, max_depth=8, random_state=1), y_multi, Xn),
+        ("sk_forest_reg", RandomForestRegressor(n_estimators=TREES, max_depth=8, random_state=1), y_reg, Xn),
+        ("sk_extra_clf", ExtraTreesClassifier(n_estimators=TREES, max_depth=8, random_state=1), y_bin, Xn),
+        ("sk_extra_reg", ExtraTreesRegressor(n_estimators=TREES, max_depth=8, random_state=1), y_reg, Xn),
+        ("sk_gb_binary", GradientBoostingClassifier(n_estimators=ROUNDS, random_state=1), y_bin, filled),
+        ("sk_gb_multi", GradientBoostingClassifier(n_estimators=ROUNDS, random_state=1), y_multi, filled),
+        ("sk_gb_reg", GradientBoostingRegressor(n_estimators=ROUNDS, random_state=1), y_reg, filled),
+        ("sk_hgb_binary", HistGradientBoostingClassifier(max_iter=ROUNDS, categorical_features=[5], random_state=1), y_bin, Xn),
+        ("sk_hgb_multi", HistGradientBoostingClassifier(max_iter=ROUNDS, categorical_features=[5], random_state=1), y_multi, Xn),
+        ("sk_hgb_reg", HistGradientBoostingRegressor(max_iter=ROUNDS, categorical_features=[5], random_state=1), y_reg, Xn),
     ]
     for name, est, y, X in sk_models:
         est.fit(X[tr], y[tr])
@@ -194,7 +204,7 @@ def main(out):
             manifest[-1]["data"] = "data_filled.csv"
     with open(os.path.join(out, "data_filled.csv"), "w") as f:
         f.write(",".join(numeric.columns) + "\n")
-        for row in filled:
+        for row in filled[:ROWS_OUT]:
             f.write(",".join(repr(float(v)) for v in row) + "\n")
 
     with open(os.path.join(out, "manifest.json"), "w") as f:
@@ -203,4 +213,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main([a for a in sys.argv[1:] if a != "--small"][0])

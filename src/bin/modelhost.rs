@@ -12,6 +12,10 @@ use clap::{Parser, Subcommand};
 use modelhost::artifact::{Artifact, ArtifactHeader, ReadOptions};
 use modelhost::registry::{Better, ModelRef, Registry, Retire};
 
+// `modelhost import`: its own file, so the command's code stays apart.
+#[path = "modelhost/import.rs"]
+mod import;
+
 #[derive(Parser)]
 #[command(
     name = "modelhost",
@@ -66,6 +70,9 @@ enum Command {
     /// scoring, metrics), following an alias as it moves.
     #[cfg(feature = "http")]
     Serve(serve::ServeArgs),
+    /// Register a model trained in Python (XGBoost JSON, LightGBM text,
+    /// scikit-learn trees) as a new version of NAME.
+    Import(import::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -236,6 +243,7 @@ fn run(cli: Cli) -> modelhost::Result<()> {
         Command::Registry { command } => registry(open_registry(registry_dir)?, command),
         #[cfg(feature = "http")]
         Command::Serve(args) => serve::run(args, open_registry(registry_dir)?),
+        Command::Import(args) => import::run(args, open_registry(registry_dir)?),
     }
 }
 

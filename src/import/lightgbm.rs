@@ -204,9 +204,18 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
         .into_iter()
         .zip(&infos)
         .map(|(name, info)| {
-            // Numeric: `[min:max]` or `none`; categorical: `0:1:2`.
-            let categorical = (!info.starts_with('[') && info != "none")
-                .then(|| info.split(':').map(str::to_string).collect());
+            // Numeric: `[min:max]` or `none`; categorical: the codes seen,
+            // `0:4:1:-1`. A row carries the code itself, so the proposed
+            // vocabulary is the codes 0..=max, each at its own index.
+            let categorical = (!info.starts_with('[') && info != "none").then(|| {
+                let max = info
+                    .split(':')
+                    .filter_map(|c| c.parse::<i64>().ok())
+                    .max()
+                    .unwrap_or(-1)
+                    .min(i64::from(options.ensemble_limits().max_category));
+                (0..=max).map(|c| c.to_string()).collect()
+            });
             ProposedFeature { name, categorical }
         })
         .collect();
