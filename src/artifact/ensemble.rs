@@ -240,6 +240,7 @@ impl KindDecoder for EnsembleKind {
             cat_sets,
             cat_words,
             leaf_values,
+            depths: Vec::new(),
         };
         let model = TreeEnsemble::from_flat(
             flat,

@@ -54,6 +54,9 @@ pub const MAX_ENSEMBLE_FEATURES: usize = 1 << 24;
 /// Rows a batch is cut into for evaluation.
 const BLOCK: usize = 64;
 
+/// Walks interleaved: trees for one row, rows for one tree.
+const LANES: usize = 8;
+
 /// What a numeric split does with a missing value (NaN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -269,6 +272,9 @@ pub(crate) struct Flat {
     pub(crate) cat_sets: Vec<(u32, u32)>,
     pub(crate) cat_words: Vec<u32>,
     pub(crate) leaf_values: Vec<f64>,
+    /// Per tree, its depth (set by [`TreeEnsemble::from_flat`] from the
+    /// check; not stored in payloads).
+    pub(crate) depths: Vec<u16>,
 }
 
 fn invalid(reason: String) -> ModelError {
@@ -282,7 +288,7 @@ impl Flat {
         &self,
         n_features: usize,
         limits: &EnsembleLimits,
-    ) -> Result<(), ModelError> {
+    ) -> Result<Vec<u16>, ModelError> {
         if self.groups == 0 || self.groups > 1 << 16 {
             return Err(invalid(format!("{} output groups", self.groups)));
         }
@@ -337,6 +343,7 @@ impl Flat {
         if words != self.cat_words.len() {
             return Err(invalid("the category sets do not cover their words".into()));
         }
+        let mut depths = Vec::with_capacity(self.trees.len());
         let mut has_parent = vec![false; 0];
         let mut depth: Vec<u16> = Vec::new();
         for (t, &(start, group)) in self.trees.iter().enumerate() {
@@ -359,6 +366,7 @@ impl Flat {
             has_parent.resize(n, false);
             depth.clear();
             depth.resize(n, 0);
+            let mut tree_depth = 0u16;
             for (i, node) in self.nodes[start..end].iter().enumerate() {
                 let bad = |what: &str| invalid(format!("tree {t} node {i}: {what}"));
                 if node.word & !KNOWN_BITS != 0 {
@@ -368,16 +376,20 @@ impl Flat {
                     if node.word != LEAF {
                         return Err(bad("a leaf with split flags"));
                     }
+                    if node.left as usize != start + i {
+                        return Err(bad("a leaf that does not point at itself"));
+                    }
                     if self.leaf_width == 1 {
                         if !node.value.is_finite() {
                             return Err(bad("a leaf value is not finite"));
                         }
-                    } else if (node.left as usize)
-                        .checked_add(self.leaf_width)
-                        .is_none_or(|e| e > self.leaf_values.len())
+                    } else if !(node.value >= 0.0
+                        && node.value.fract() == 0.0
+                        && node.value + self.leaf_width as f64 <= self.leaf_values.len() as f64)
                     {
                         return Err(bad("leaf values out of range"));
                     }
+                    tree_depth = tree_depth.max(depth[i]);
                     continue;
                 }
                 if (node.word & FEATURE_MASK) as usize >= n_features {
@@ -420,8 +432,9 @@ impl Flat {
                     orphan + 1
                 )));
             }
+            depths.push(tree_depth);
         }
-        Ok(())
+        Ok(depths)
     }
 }
 
@@ -498,7 +511,8 @@ impl TreeEnsemble {
         output: OutputKind,
         limits: &EnsembleLimits,
     ) -> Result<Self, ModelError> {
-        flat.check(schema.len(), limits)?;
+        let mut flat = flat;
+        flat.depths = flat.check(schema.len(), limits)?;
         match (&output, flat.link) {
             (OutputKind::Regression, _) if flat.groups != 1 => {
                 return Err(invalid(format!(
@@ -586,16 +600,22 @@ impl TreeEnsemble {
 }
 
 impl Flat {
+    /// One step from node `at` for `row`: to a child, or nowhere from a
+    /// leaf (a leaf points at itself). The common split (numeric, NaN to
+    /// the default side) is decided without branches, so several walks
+    /// interleave well.
     #[inline(always)]
-    fn go_left(&self, node: &Node, x: f64) -> bool {
+    fn step(&self, at: u32, row: &[f64]) -> u32 {
+        let node = &self.nodes[at as usize];
         let w = node.word;
-        if w & (CATEGORICAL | MISSING_MASK) == 0 {
-            if x <= node.value {
-                return true;
-            }
-            return x.is_nan() && w & DEFAULT_LEFT != 0;
-        }
-        self.go_left_slow(node, x)
+        let x = row[(w & FEATURE_MASK) as usize];
+        let left = if w & (CATEGORICAL | MISSING_MASK) == 0 {
+            (x <= node.value) | (x.is_nan() & (w & DEFAULT_LEFT != 0))
+        } else {
+            self.go_left_slow(node, x)
+        };
+        let moves = ((w & LEAF) >> 24) ^ 1;
+        node.left + (u32::from(!left) & moves)
     }
 
     #[inline(never)]
@@ -620,20 +640,9 @@ impl Flat {
         x <= node.value
     }
 
-    /// The leaf that `row` reaches in the tree rooted at `root`.
     #[inline(always)]
-    fn leaf(&self, root: u32, row: &[f64]) -> &Node {
-        let mut node = &self.nodes[root as usize];
-        while node.word & LEAF == 0 {
-            let x = row[(node.word & FEATURE_MASK) as usize];
-            let next = node.left + u32::from(!self.go_left(node, x));
-            node = &self.nodes[next as usize];
-        }
-        node
-    }
-
-    #[inline(always)]
-    fn add(&self, sums: &mut [f64], group: u32, leaf: &Node) {
+    fn add(&self, sums: &mut [f64], group: u32, leaf: u32) {
+        let leaf = &self.nodes[leaf as usize];
         if self.leaf_width == 1 {
             let s = &mut sums[group as usize];
             *s += leaf.value;
@@ -641,7 +650,7 @@ impl Flat {
                 *s = f64::from(*s as f32);
             }
         } else {
-            let start = leaf.left as usize;
+            let start = leaf.value as usize;
             let values = &self.leaf_values[start..start + self.leaf_width];
             for (s, v) in sums.iter_mut().zip(values) {
                 *s += v;
@@ -652,13 +661,54 @@ impl Flat {
         }
     }
 
+    /// One row: each tree walked down to its leaf, leaves added in tree
+    /// order.
+    fn row_sums(&self, row: &[f64], sums: &mut [f64]) {
+        for &(root, group) in &self.trees {
+            let mut at = root;
+            while self.nodes[at as usize].word & LEAF == 0 {
+                at = self.step(at, row);
+            }
+            self.add(sums, group, at);
+        }
+    }
+
+    /// A block of rows (row-major, `width` values each): each tree walks
+    /// [`LANES`] rows side by side until every walk rests at its leaf, so
+    /// the tree's nodes stay in cache and the walks' loads overlap.
+    fn block_sums(&self, block: &[f64], width: usize, sums: &mut [f64]) {
+        let g = self.groups;
+        let n = sums.len() / g;
+        for &(root, group) in &self.trees {
+            let mut first = 0;
+            while first < n {
+                let m = LANES.min(n - first);
+                let mut at = [root; LANES];
+                let lanes = &mut at[..m];
+                let mut moved = true;
+                while moved {
+                    moved = false;
+                    for (k, a) in lanes.iter_mut().enumerate() {
+                        let row = &block[(first + k) * width..(first + k + 1) * width];
+                        let next = self.step(*a, row);
+                        moved |= next != *a;
+                        *a = next;
+                    }
+                }
+                for (k, &a) in lanes.iter().enumerate() {
+                    self.add(&mut sums[(first + k) * g..(first + k + 1) * g], group, a);
+                }
+                first += m;
+            }
+        }
+    }
+
     /// Adds every tree's leaf for every row into `out` (rows × groups),
     /// starting from the base margins; averages when asked.
     fn sum_into(&self, rows: ArrayView2<'_, f64>, out: &mut [f64]) {
         let g = self.groups;
         let width = rows.ncols();
-        for (i, sums) in out.chunks_exact_mut(g).enumerate() {
-            let _ = i;
+        for sums in out.chunks_exact_mut(g) {
             sums.copy_from_slice(&self.base);
         }
         let mut block = vec![0.0; BLOCK.min(rows.nrows()) * width];
@@ -678,22 +728,9 @@ impl Flat {
             }
             let sums = &mut out[first * g..(first + n) * g];
             if n == 1 {
-                let row = &block[..width];
-                for &(root, group) in &self.trees {
-                    let leaf = self.leaf(root, row);
-                    self.add(sums, group, leaf);
-                }
+                self.row_sums(&block[..width], sums);
             } else {
-                for &(root, group) in &self.trees {
-                    for (row, s) in block
-                        .chunks_exact(width)
-                        .take(n)
-                        .zip(sums.chunks_exact_mut(g))
-                    {
-                        let leaf = self.leaf(root, row);
-                        self.add(s, group, leaf);
-                    }
-                }
+                self.block_sums(&block[..n * width], width, sums);
             }
             first += n;
         }
@@ -861,6 +898,7 @@ fn lay_out(spec: &EnsembleSpec, limits: &EnsembleLimits) -> Result<Flat, ModelEr
         cat_sets: Vec::new(),
         cat_words: Vec::new(),
         leaf_values: Vec::new(),
+        depths: Vec::new(),
     };
     let lw = spec.leaf_width.max(1);
     let mut stack: Vec<(usize, usize, usize)> = Vec::new();
@@ -909,20 +947,21 @@ fn lay_out(spec: &EnsembleSpec, limits: &EnsembleLimits) -> Result<Flat, ModelEr
                     if values.iter().any(|v| !v.is_finite()) {
                         return Err(bad(i, "a leaf value is not finite"));
                     }
+                    // A leaf points at itself: a walk that reaches it stays.
+                    let own = u32::try_from(slot).map_err(|_| bad(i, "too many nodes"))?;
                     if lw == 1 {
                         Node {
                             value: values[0],
                             word: LEAF,
-                            left: 0,
+                            left: own,
                         }
                     } else {
                         let offset = flat.leaf_values.len();
                         flat.leaf_values.extend_from_slice(values);
                         Node {
-                            value: 0.0,
+                            value: offset as f64,
                             word: LEAF,
-                            left: u32::try_from(offset)
-                                .map_err(|_| bad(i, "too many leaf values"))?,
+                            left: own,
                         }
                     }
                 }
@@ -969,12 +1008,11 @@ fn lay_out(spec: &EnsembleSpec, limits: &EnsembleLimits) -> Result<Flat, ModelEr
                             (flat.cat_sets.len() - 1) as f64
                         }
                         None => {
-                            word |= tree.missing[i].bits();
                             let t = tree.threshold[i];
                             if !t.is_finite() {
                                 return Err(bad(i, "threshold is not finite"));
                             }
-                            if spec.semantics == SplitSemantics::Xgboost {
+                            let t = if spec.semantics == SplitSemantics::Xgboost {
                                 // x < t for f32 x is x <= the f32 just below t.
                                 let below = (t as f32).next_down();
                                 if !below.is_finite() {
@@ -983,7 +1021,19 @@ fn lay_out(spec: &EnsembleSpec, limits: &EnsembleLimits) -> Result<Flat, ModelEr
                                 f64::from(below)
                             } else {
                                 t
+                            };
+                            match tree.missing[i] {
+                                // NaN counts as 0.0: it goes where 0.0 goes,
+                                // which is a default direction.
+                                MissingRule::AsZero => {
+                                    word &= !DEFAULT_LEFT;
+                                    if 0.0 <= t {
+                                        word |= DEFAULT_LEFT;
+                                    }
+                                }
+                                rule => word |= rule.bits(),
                             }
+                            t
                         }
                     };
                     let left = flat.nodes.len();
