@@ -4,7 +4,7 @@
 //!
 //! [`import_file`] (or [`import_bytes`]) reads a model file, validates all
 //! of it before anything is built, and returns an [`Imported`] model over a
-//! [`FeatureSchema`] made from the file's feature names and types and the
+//! [`FeatureSchema`](crate::FeatureSchema) made from the file's feature names and types and the
 //! user's [`SchemaFile`]. [`register`] packs it as an artifact (with
 //! reference statistics and warm-up rows from a CSV sample, if given) and
 //! registers a new version; `modelhost import` does the same from the

@@ -443,7 +443,21 @@ impl Flat {
 ///
 /// Built from an [`EnsembleSpec`] by the importers of
 /// [`crate::import`], or decoded from an artifact of kind
-/// `tree_ensemble`. See the [module docs](self) for the layout.
+/// `tree_ensemble`.
+///
+/// Every tree lives in one flat array of 16-byte nodes (no boxed nodes): a
+/// split holds its threshold, its feature and flags in one word, and its
+/// left child, with the right child next to it; a leaf holds its value and
+/// points at itself. Trees are laid out in preorder and checked without
+/// recursion (children after their parent, one parent per node, depth and
+/// counts within [`EnsembleLimits`]). A row goes left at a numeric split
+/// when `x <= threshold` (each library's own rule, [`SplitSemantics`], is
+/// turned into this when the ensemble is built), a missing value (NaN)
+/// follows the split's [`MissingRule`] and default direction, and a
+/// categorical split tests the value against a bitset. One row walks every
+/// tree in order; a batch is cut into blocks of 64 rows that each tree
+/// walks eight at a time. Sums are `f64`, or `f32` for XGBoost, as its own
+/// predictor adds.
 #[derive(Debug, Clone)]
 pub struct TreeEnsemble {
     schema: FeatureSchema,
