@@ -12,7 +12,7 @@
 //!
 //! ```no_run
 //! use modelhost::import::{self, ImportFormat, ImportOptions, SchemaFile};
-//! use modelhost::Registry;
+//! use modelhost::{Model, Registry};
 //!
 //! let schema = SchemaFile::read("schema.json")?;
 //! let imported = import::import_file(ImportFormat::LightGbm, "model.txt", Some(&schema), &ImportOptions::new())?;
