@@ -54,9 +54,6 @@ pub const MAX_ENSEMBLE_FEATURES: usize = 1 << 24;
 /// Rows a batch is cut into for evaluation.
 const BLOCK: usize = 64;
 
-/// Walks interleaved: trees for one row, rows for one tree.
-const LANES: usize = 8;
-
 /// What a numeric split does with a missing value (NaN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -456,7 +453,7 @@ impl Flat {
 /// follows the split's [`MissingRule`] and default direction, and a
 /// categorical split tests the value against a bitset. One row walks every
 /// tree in order; a batch is cut into blocks of 64 rows that each tree
-/// walks eight at a time. Sums are `f64`, or `f32` for XGBoost, as its own
+/// walks in turn, so its nodes stay in cache. Sums are `f64`, or `f32` for XGBoost, as its own
 /// predictor adds.
 #[derive(Debug, Clone)]
 pub struct TreeEnsemble {
@@ -614,22 +611,29 @@ impl TreeEnsemble {
 }
 
 impl Flat {
-    /// One step from node `at` for `row`: to a child, or nowhere from a
-    /// leaf (a leaf points at itself). The common split (numeric, NaN to
-    /// the default side) is decided without branches, so several walks
-    /// interleave well.
+    /// The leaf `row` reaches from `root`. The common split (numeric,
+    /// NaN to the default side) is tested inline; the rest in
+    /// [`go_left_slow`](Self::go_left_slow).
     #[inline(always)]
-    fn step(&self, at: u32, row: &[f64]) -> u32 {
-        let node = &self.nodes[at as usize];
-        let w = node.word;
-        let x = row[(w & FEATURE_MASK) as usize];
-        let left = if w & (CATEGORICAL | MISSING_MASK) == 0 {
-            (x <= node.value) | (x.is_nan() & (w & DEFAULT_LEFT != 0))
-        } else {
-            self.go_left_slow(node, x)
-        };
-        let moves = ((w & LEAF) >> 24) ^ 1;
-        node.left + (u32::from(!left) & moves)
+    fn walk(&self, root: u32, row: &[f64]) -> u32 {
+        let mut at = root;
+        let mut node = &self.nodes[at as usize];
+        while node.word & LEAF == 0 {
+            let w = node.word;
+            let x = row[(w & FEATURE_MASK) as usize];
+            let left = if w & (CATEGORICAL | MISSING_MASK) == 0 {
+                if x <= node.value {
+                    true
+                } else {
+                    x.is_nan() && w & DEFAULT_LEFT != 0
+                }
+            } else {
+                self.go_left_slow(node, x)
+            };
+            at = node.left + u32::from(!left);
+            node = &self.nodes[at as usize];
+        }
+        at
     }
 
     #[inline(never)]
@@ -679,40 +683,19 @@ impl Flat {
     /// order.
     fn row_sums(&self, row: &[f64], sums: &mut [f64]) {
         for &(root, group) in &self.trees {
-            let mut at = root;
-            while self.nodes[at as usize].word & LEAF == 0 {
-                at = self.step(at, row);
-            }
-            self.add(sums, group, at);
+            let leaf = self.walk(root, row);
+            self.add(sums, group, leaf);
         }
     }
 
     /// A block of rows (row-major, `width` values each): each tree walks
-    /// [`LANES`] rows side by side until every walk rests at its leaf, so
-    /// the tree's nodes stay in cache and the walks' loads overlap.
+    /// every row of the block in turn, so its nodes stay in cache.
     fn block_sums(&self, block: &[f64], width: usize, sums: &mut [f64]) {
         let g = self.groups;
-        let n = sums.len() / g;
         for &(root, group) in &self.trees {
-            let mut first = 0;
-            while first < n {
-                let m = LANES.min(n - first);
-                let mut at = [root; LANES];
-                let lanes = &mut at[..m];
-                let mut moved = true;
-                while moved {
-                    moved = false;
-                    for (k, a) in lanes.iter_mut().enumerate() {
-                        let row = &block[(first + k) * width..(first + k + 1) * width];
-                        let next = self.step(*a, row);
-                        moved |= next != *a;
-                        *a = next;
-                    }
-                }
-                for (k, &a) in lanes.iter().enumerate() {
-                    self.add(&mut sums[(first + k) * g..(first + k + 1) * g], group, a);
-                }
-                first += m;
+            for (row, s) in block.chunks_exact(width).zip(sums.chunks_exact_mut(g)) {
+                let leaf = self.walk(root, row);
+                self.add(s, group, leaf);
             }
         }
     }
