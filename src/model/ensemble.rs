@@ -54,6 +54,12 @@ pub const MAX_ENSEMBLE_FEATURES: usize = 1 << 24;
 /// Rows a batch is cut into for evaluation.
 const BLOCK: usize = 64;
 
+/// Rows a shallow tree walks side by side in a block.
+const LANES: usize = 8;
+
+/// The deepest tree walked in lockstep (see `Flat::block_sums`).
+const LOCKSTEP_DEPTH: u16 = 8;
+
 /// What a numeric split does with a missing value (NaN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -453,7 +459,8 @@ impl Flat {
 /// follows the split's [`MissingRule`] and default direction, and a
 /// categorical split tests the value against a bitset. One row walks every
 /// tree in order; a batch is cut into blocks of 64 rows that each tree
-/// walks in turn, so its nodes stay in cache. Sums are `f64`, or `f32` for XGBoost, as its own
+/// walks in turn, so its nodes stay in cache (shallow trees eight rows side
+/// by side, without branches). Sums are `f64`, or `f32` for XGBoost, as its own
 /// predictor adds.
 #[derive(Debug, Clone)]
 pub struct TreeEnsemble {
@@ -688,14 +695,62 @@ impl Flat {
         }
     }
 
-    /// A block of rows (row-major, `width` values each): each tree walks
-    /// every row of the block in turn, so its nodes stay in cache.
+    /// One step from node `at` for `row`, decided without branches for the
+    /// common split: to a child, or nowhere from a leaf (a leaf points at
+    /// itself).
+    #[inline(always)]
+    fn step(&self, at: u32, row: &[f64]) -> u32 {
+        let node = &self.nodes[at as usize];
+        let w = node.word;
+        let x = row[(w & FEATURE_MASK) as usize];
+        let left = if w & (CATEGORICAL | MISSING_MASK) == 0 {
+            (x <= node.value) | (x.is_nan() & (w & DEFAULT_LEFT != 0))
+        } else {
+            self.go_left_slow(node, x)
+        };
+        let moves = ((w & LEAF) >> 24) ^ 1;
+        node.left + (u32::from(!left) & moves)
+    }
+
+    /// A block of rows (row-major, `width` values each), tree by tree so
+    /// each tree's nodes stay in cache. A shallow tree (depth up to
+    /// [`LOCKSTEP_DEPTH`], as XGBoost's depth-limited trees) walks
+    /// [`LANES`] rows side by side with branch-free steps until all rest at
+    /// their leaves: distinct rows take distinct paths, which a branch per
+    /// split would mispredict. A deeper, lopsided tree (LightGBM's
+    /// leaf-wise growth) walks each row on its own, so no row waits for the
+    /// deepest path.
     fn block_sums(&self, block: &[f64], width: usize, sums: &mut [f64]) {
         let g = self.groups;
-        for &(root, group) in &self.trees {
-            for (row, s) in block.chunks_exact(width).zip(sums.chunks_exact_mut(g)) {
-                let leaf = self.walk(root, row);
-                self.add(s, group, leaf);
+        let n = sums.len() / g;
+        for (&(root, group), &depth) in self.trees.iter().zip(&self.depths) {
+            let mut first = 0;
+            if depth <= LOCKSTEP_DEPTH {
+                while first + LANES <= n {
+                    let mut at = [root; LANES];
+                    let rows: [&[f64]; LANES] = std::array::from_fn(|k| {
+                        &block[(first + k) * width..(first + k + 1) * width]
+                    });
+                    loop {
+                        let mut moved = 0u32;
+                        for k in 0..LANES {
+                            let next = self.step(at[k], rows[k]);
+                            moved |= next ^ at[k];
+                            at[k] = next;
+                        }
+                        if moved == 0 {
+                            break;
+                        }
+                    }
+                    for (k, &leaf) in at.iter().enumerate() {
+                        self.add(&mut sums[(first + k) * g..(first + k + 1) * g], group, leaf);
+                    }
+                    first += LANES;
+                }
+            }
+            for k in first..n {
+                let leaf = self.walk(root, &block[k * width..(k + 1) * width]);
+                self.add(&mut sums[k * g..(k + 1) * g], group, leaf);
             }
         }
     }
