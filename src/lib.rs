@@ -107,6 +107,7 @@ pub mod artifact;
 pub mod batching;
 pub mod deployment;
 pub mod error;
+pub mod import;
 pub mod model;
 pub mod monitor;
 pub mod rank;

@@ -24,7 +24,8 @@ use linfa::prelude::*;
 use linfa_ensemble::RandomForestParams;
 use linfa_trees::DecisionTree;
 use modelhost::artifact::{Artifact, ArtifactError, FORMAT_VERSION, MAGIC, ReadOptions};
-use modelhost::{InProcessServer, ModelServer, PredictRequest};
+use modelhost::import::{self, ImportFormat, ImportOptions, SchemaFile};
+use modelhost::{InProcessServer, Model, ModelServer, PredictRequest};
 use ndarray::Array1;
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -39,7 +40,7 @@ struct Seed {
     payload: Vec<u8>,
 }
 
-/// One artifact of each built-in kind, made once.
+/// One artifact of each built-in kind (two tree ensembles), made once.
 fn seeds() -> &'static [Seed] {
     static SEEDS: OnceLock<Vec<Seed>> = OnceLock::new();
     SEEDS.get_or_init(|| {
@@ -78,6 +79,8 @@ fn seeds() -> &'static [Seed] {
             Artifact::logistic_regression("l", &logit, &schema, common::LABELS, &batch).unwrap(),
             Artifact::random_forest("f", &forest, &schema, common::LABELS, &batch).unwrap(),
             Artifact::linear_regression("r", &linear, &schema, &batch).unwrap(),
+            imported("x", ImportFormat::Xgboost, "xgb_binary.json"),
+            imported("g", ImportFormat::LightGbm, "lgb_multiclass.txt"),
         ]
         .into_iter()
         .map(|a| {
@@ -90,6 +93,18 @@ fn seeds() -> &'static [Seed] {
         })
         .collect()
     })
+}
+
+/// A tree ensemble imported from a checked-in model (categorical splits,
+/// missing values), with warm-up rows from the checked-in data.
+fn imported(name: &str, format: ImportFormat, file: &str) -> Artifact {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import");
+    let schema = SchemaFile::read(dir.join("schema.json")).unwrap();
+    let options = ImportOptions::new();
+    let model = import::import_file(format, dir.join(file), Some(&schema), &options).unwrap();
+    let reference =
+        import::read_reference_csv(dir.join("data.csv"), model.model.schema(), &options).unwrap();
+    model.to_artifact(name, Some(&reference)).unwrap()
 }
 
 /// Magic, format version, the given lengths, header, payload and a fresh
@@ -318,7 +333,7 @@ proptest! {
 
     #[test]
     fn mutated_artifacts_end_in_a_typed_error_or_a_working_model(
-        seed in 0usize..4,
+        seed in 0usize..6,
         mutations in proptest::collection::vec(mutation(), 1..4),
     ) {
         let _ = read_every_way(&mutate(seed, &mutations));

@@ -129,11 +129,56 @@ fn header_shape(pointer: &'static str, item: &'static str) -> Make {
     })
 }
 
+/// A tree ensemble of `trees` full trees of depth 7 (255 nodes each) over
+/// one feature: the `tree_ensemble` kind at its densest legitimate shape.
+fn ensemble(trees: usize) -> Vec<u8> {
+    use modelhost::model::{
+        EnsembleLimits, EnsembleSpec, Link, SplitSemantics, TreeEnsemble, TreeSpec,
+    };
+    let schema = modelhost::FeatureSchema::builder()
+        .feature(modelhost::Feature::float("x"))
+        .build()
+        .unwrap();
+    let tree = {
+        let mut t = TreeSpec::with_nodes(255, 1);
+        for i in 0..127 {
+            t.left[i] = Some(2 * i + 1);
+            t.right[i] = 2 * i + 2;
+            t.threshold[i] = i as f64;
+        }
+        for i in 127..255 {
+            t.values[i] = i as f64;
+        }
+        t
+    };
+    let spec = EnsembleSpec {
+        semantics: SplitSemantics::LightGbm,
+        groups: 1,
+        leaf_width: 1,
+        base: vec![0.0],
+        average: false,
+        link: Link::Identity,
+        trees: vec![tree; trees],
+    };
+    let model = TreeEnsemble::new(
+        spec,
+        schema,
+        modelhost::OutputKind::Regression,
+        &EnsembleLimits::new(),
+    )
+    .unwrap();
+    Artifact::tree_ensemble("e", &model, None)
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+}
+
 /// The shapes: name, whether the largest one is a legitimate file that
 /// must load, how many elements make it, and how to build it.
 fn shapes() -> Vec<(&'static str, bool, usize, Make)> {
     const SIZE: usize = 8 << 20;
     vec![
+        ("tree ensemble", true, SIZE / 4096, Box::new(ensemble)),
         (
             "empty labels",
             false,

@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["deployment"],
     &["artifact"],
     &["registry"],
+    &["import"],
     &["error"],
     &["server"],
     &["batching", "monitor", "reload", "rank"],

@@ -37,6 +37,7 @@ pub struct ReadOptions {
     max_tree_depth: usize,
     max_tree_nodes: usize,
     max_trees: usize,
+    max_ensemble_nodes: usize,
     warm_up: bool,
 }
 
@@ -46,7 +47,8 @@ impl Default for ReadOptions {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_tree_depth: 256,
             max_tree_nodes: 1 << 22,
-            max_trees: 4096,
+            max_trees: 1 << 16,
+            max_ensemble_nodes: 1 << 24,
             warm_up: true,
         }
     }
@@ -81,9 +83,18 @@ impl ReadOptions {
         self
     }
 
-    /// Most trees accepted in an ensemble (default 4,096).
+    /// Most trees accepted in an ensemble (default 65,536: boosted models
+    /// have rounds × classes trees, so 10,000 rounds of a 6-class model
+    /// fit). Memory is bounded by the node limit and the file size.
     pub fn max_trees(mut self, trees: usize) -> Self {
         self.max_trees = trees;
+        self
+    }
+
+    /// Most nodes accepted over all trees of a tree ensemble (default
+    /// 16,777,216; 16 bytes each once loaded).
+    pub fn max_ensemble_nodes(mut self, nodes: usize) -> Self {
+        self.max_ensemble_nodes = nodes;
         self
     }
 
@@ -96,6 +107,7 @@ impl ReadOptions {
                 max_nodes: self.max_tree_nodes,
             },
             max_trees: self.max_trees,
+            max_ensemble_nodes: self.max_ensemble_nodes,
         }
     }
 

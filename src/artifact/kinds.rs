@@ -132,6 +132,8 @@ pub struct DecodeLimits {
     pub tree: TreeLimits,
     /// Most trees in an ensemble.
     pub max_trees: usize,
+    /// Most nodes over all trees of a tree ensemble.
+    pub max_ensemble_nodes: usize,
 }
 
 /// Decodes the payload of one model kind into a servable model.

@@ -41,6 +41,7 @@
 
 mod budget;
 mod codec;
+mod ensemble;
 mod file;
 #[cfg(any(feature = "logistic", feature = "forest", feature = "linear"))]
 mod fitted;
@@ -204,6 +205,7 @@ fn builtin_kinds() -> Vec<Arc<dyn KindDecoder>> {
         Arc::new(linear::LogisticKind),
         Arc::new(linear::LinearKind),
         Arc::new(forest::ForestKind),
+        Arc::new(ensemble::EnsembleKind),
     ]
 }
 

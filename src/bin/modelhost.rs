@@ -10,12 +10,19 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 
-// A binary's root resolves `mod x;` beside itself (src/bin/x.rs), so the
-// path keeps the subcommand in the binary's own folder.
-#[path = "modelhost/drift.rs"]
-mod drift;
 use modelhost::artifact::{Artifact, ArtifactHeader, ReadOptions};
 use modelhost::registry::{Better, ModelRef, Registry, Retire};
+
+// The larger subcommands have files of their own. A binary's root resolves
+// `mod x;` beside itself (src/bin/x.rs), so the path keeps them in the
+// binary's own folder.
+#[path = "modelhost/drift.rs"]
+mod drift;
+#[path = "modelhost/import.rs"]
+mod import;
+#[cfg(feature = "nats")]
+#[path = "modelhost/stream.rs"]
+mod stream;
 
 #[derive(Parser)]
 #[command(
@@ -79,6 +86,9 @@ enum Command {
     /// and dead letters out, acknowledged once published.
     #[cfg(feature = "nats")]
     Stream(stream::StreamArgs),
+    /// Register a model trained in Python (XGBoost JSON, LightGBM text,
+    /// scikit-learn trees) as a new version of NAME.
+    Import(import::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -158,10 +168,6 @@ enum RegistryCommand {
         version: u64,
     },
 }
-
-#[cfg(feature = "nats")]
-#[path = "modelhost/stream.rs"]
-mod stream;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -256,6 +262,7 @@ fn run(cli: Cli) -> modelhost::Result<()> {
         Command::Serve(args) => serve::run(args, open_registry(registry_dir)?),
         #[cfg(feature = "nats")]
         Command::Stream(args) => stream::run(args, open_registry(registry_dir)?),
+        Command::Import(args) => import::run(args, open_registry(registry_dir)?),
     }
 }
 

@@ -8,8 +8,10 @@
 //! is a flat decision tree that also reports the class distribution of the
 //! leaf each row reaches; [`ForestClassifier`], [`LogisticClassifier`] and
 //! [`LinearRegressor`] serve random forests, logistic and linear regressions
-//! from their parameters.
+//! from their parameters; [`TreeEnsemble`] evaluates the boosted trees and
+//! forests that XGBoost, LightGBM and scikit-learn train.
 
+mod ensemble;
 mod error;
 mod forest;
 mod linear;
@@ -27,6 +29,11 @@ use crate::schema::{FeatureBatch, FeatureSchema, FeatureVector};
 #[cfg(feature = "linfa")]
 #[cfg_attr(docsrs, doc(cfg(feature = "linfa")))]
 pub use self::linfa::{LinfaModel, LinfaTarget};
+pub use ensemble::{
+    EnsembleLimits, EnsembleSpec, Link, MAX_ENSEMBLE_FEATURES, MissingRule, SplitSemantics,
+    TreeEnsemble, TreeSpec,
+};
+pub(crate) use ensemble::{Flat as EnsembleFlat, Node as EnsembleNode};
 pub use error::ModelError;
 pub use forest::ForestClassifier;
 pub use linear::{LinearRegressor, LogisticClassifier, LogisticForm};

@@ -1,0 +1,398 @@
+//! XGBoost's JSON model (`save_model("model.json")`), 2.x and 3.x.
+//!
+//! The layout follows XGBoost's own JSON schema (`doc/model.schema`): a
+//! `learner` with `learner_model_param` (`base_score`, `num_class`,
+//! `num_feature`), `objective.name`, `feature_names`/`feature_types`, and
+//! `gradient_booster` (`gbtree`: `model.trees` and `model.tree_info`). Each
+//! tree is parallel arrays; a node is a leaf when its left child is `-1`,
+//! and a leaf's value is its `split_conditions` entry.
+
+use serde::Deserialize;
+
+use super::{
+    ImportError, ImportFormat, ImportOptions, Parsed, ProposedFeature, bounded, check_count,
+};
+use crate::model::{EnsembleSpec, Link, MissingRule, SplitSemantics, TreeSpec};
+
+const FORMAT: ImportFormat = ImportFormat::Xgboost;
+
+#[derive(Deserialize)]
+struct Doc {
+    learner: Learner,
+}
+
+#[derive(Deserialize)]
+struct Learner {
+    #[serde(default)]
+    feature_names: Vec<String>,
+    #[serde(default)]
+    feature_types: Vec<String>,
+    gradient_booster: Booster,
+    learner_model_param: ModelParam,
+    objective: Objective,
+}
+
+#[derive(Deserialize)]
+struct ModelParam {
+    base_score: String,
+    #[serde(default)]
+    num_class: Option<String>,
+    num_feature: String,
+    #[serde(default)]
+    num_target: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Objective {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Booster {
+    name: String,
+    #[serde(default)]
+    model: Option<GbModel>,
+}
+
+#[derive(Deserialize)]
+struct GbModel {
+    trees: Vec<Tree>,
+    tree_info: Vec<i64>,
+    #[serde(default)]
+    cats: Option<Cats>,
+}
+
+#[derive(Deserialize)]
+struct Cats {
+    #[serde(default)]
+    enc: Vec<CatEnc>,
+}
+
+#[derive(Deserialize)]
+struct CatEnc {
+    #[serde(default)]
+    values: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Int(i64),
+}
+
+impl Flag {
+    fn on(&self) -> bool {
+        match self {
+            Self::Bool(b) => *b,
+            Self::Int(i) => *i != 0,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Tree {
+    left_children: Vec<i64>,
+    right_children: Vec<i64>,
+    split_indices: Vec<i64>,
+    split_conditions: Vec<f64>,
+    default_left: Vec<Flag>,
+    #[serde(default)]
+    split_type: Vec<i64>,
+    #[serde(default)]
+    categories: Vec<i64>,
+    #[serde(default)]
+    categories_nodes: Vec<i64>,
+    #[serde(default)]
+    categories_segments: Vec<i64>,
+    #[serde(default)]
+    categories_sizes: Vec<i64>,
+    #[serde(default)]
+    tree_param: Option<TreeParam>,
+}
+
+#[derive(Deserialize)]
+struct TreeParam {
+    #[serde(default)]
+    size_leaf_vector: Option<String>,
+}
+
+fn invalid(reason: String) -> ImportError {
+    ImportError::Invalid {
+        format: FORMAT,
+        reason: bounded(reason),
+    }
+}
+
+fn unsupported(what: String) -> ImportError {
+    ImportError::Unsupported {
+        format: Some(FORMAT),
+        what: bounded(what),
+    }
+}
+
+/// `"0.5"`, `"5E-1"` or `"[5E-1,2E-1]"`: one value or one per class.
+fn base_scores(s: &str) -> Result<Vec<f64>, ImportError> {
+    let inner = s.trim().trim_start_matches('[').trim_end_matches(']');
+    inner
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| invalid(format!("base_score `{s}` is not a list of finite numbers")))
+        })
+        .collect()
+}
+
+fn count(s: &str, what: &str) -> Result<usize, ImportError> {
+    s.trim()
+        .parse::<usize>()
+        .map_err(|_| invalid(format!("{what} `{s}` is not a count")))
+}
+
+fn logit(p: f64) -> Result<f64, ImportError> {
+    if p > 0.0 && p < 1.0 {
+        Ok((p / (1.0 - p)).ln())
+    } else {
+        Err(invalid(format!(
+            "base_score {p} is not a probability strictly between 0 and 1"
+        )))
+    }
+}
+
+pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, ImportError> {
+    let doc: Doc = serde_json::from_slice(bytes).map_err(|e| ImportError::Parse {
+        format: FORMAT,
+        reason: bounded(e.to_string()),
+    })?;
+    let learner = doc.learner;
+    let limits = options.ensemble_limits();
+    let booster = match learner.gradient_booster.name.as_str() {
+        "gbtree" => learner.gradient_booster,
+        other => {
+            return Err(unsupported(format!(
+                "booster `{other}` (only gbtree; dart and gblinear are not served)"
+            )));
+        }
+    };
+    let model = booster
+        .model
+        .ok_or_else(|| invalid("gradient_booster has no model".into()))?;
+    let n_features = count(&learner.learner_model_param.num_feature, "num_feature")?;
+    check_count(
+        FORMAT,
+        "features",
+        n_features,
+        crate::model::MAX_ENSEMBLE_FEATURES,
+    )?;
+    if let Some(t) = &learner.learner_model_param.num_target
+        && count(t, "num_target")? > 1
+    {
+        return Err(unsupported("multi-target models".into()));
+    }
+    let num_class = match &learner.learner_model_param.num_class {
+        Some(c) => count(c, "num_class")?,
+        None => 0,
+    };
+    let objective = learner.objective.name;
+    let base = base_scores(&learner.learner_model_param.base_score)?;
+    let groups = num_class.max(1);
+    check_count(FORMAT, "classes", groups, 1 << 16)?;
+    let base_for = |f: &dyn Fn(f64) -> Result<f64, ImportError>| -> Result<Vec<f64>, ImportError> {
+        let v = match base.len() {
+            1 => vec![base[0]; groups],
+            n if n == groups => base.clone(),
+            n => {
+                return Err(invalid(format!(
+                    "base_score has {n} values for {groups} output groups"
+                )));
+            }
+        };
+        v.into_iter().map(f).collect()
+    };
+    let identity = |v: f64| Ok(v);
+    let (classes, link, base) = match objective.as_str() {
+        "binary:logistic" => (
+            Some(vec!["0".to_string(), "1".to_string()]),
+            Link::Sigmoid { scale: 1.0 },
+            base_for(&logit)?,
+        ),
+        "multi:softprob" | "multi:softmax" => {
+            if num_class < 2 {
+                return Err(invalid(format!("{objective} with num_class {num_class}")));
+            }
+            (
+                Some((0..num_class).map(|c| c.to_string()).collect()),
+                Link::Softmax,
+                base_for(&identity)?,
+            )
+        }
+        "reg:squarederror"
+        | "reg:absoluteerror"
+        | "reg:pseudohubererror"
+        | "rank:pairwise"
+        | "rank:ndcg"
+        | "rank:map" => (None, Link::Identity, base_for(&identity)?),
+        "reg:logistic" => (None, Link::Sigmoid { scale: 1.0 }, base_for(&logit)?),
+        other => return Err(unsupported(format!("objective `{other}`"))),
+    };
+    if classes.is_none() && groups != 1 {
+        return Err(invalid(format!("{objective} with num_class {num_class}")));
+    }
+
+    // Features: names and types from the file, levels from the 3.x
+    // category encoding where it names them.
+    let mut features = Vec::with_capacity(n_features);
+    for i in 0..n_features {
+        let name = learner
+            .feature_names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("f{i}"));
+        let categorical = match learner.feature_types.get(i).map(String::as_str) {
+            Some("c") => {
+                let levels = model
+                    .cats
+                    .as_ref()
+                    .and_then(|c| c.enc.get(i))
+                    .map(|e| {
+                        e.values
+                            .iter()
+                            .map(|v| match v {
+                                serde_json::Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(levels)
+            }
+            _ => None,
+        };
+        features.push(ProposedFeature { name, categorical });
+    }
+
+    check_count(FORMAT, "trees", model.trees.len(), limits.max_trees)?;
+    if model.tree_info.len() != model.trees.len() {
+        return Err(invalid(format!(
+            "tree_info has {} entries for {} trees",
+            model.tree_info.len(),
+            model.trees.len()
+        )));
+    }
+    let mut total = 0usize;
+    let mut trees = Vec::with_capacity(model.trees.len());
+    for (t, (tree, &group)) in model.trees.iter().zip(&model.tree_info).enumerate() {
+        if let Some(p) = &tree.tree_param
+            && let Some(s) = &p.size_leaf_vector
+            && count(s, "size_leaf_vector")? > 1
+        {
+            return Err(unsupported(format!(
+                "tree {t} has vector leaves (multi-target trees)"
+            )));
+        }
+        let n = tree.left_children.len();
+        total = total.saturating_add(n);
+        check_count(FORMAT, "nodes", total, limits.max_nodes)?;
+        if tree.right_children.len() != n
+            || tree.split_indices.len() != n
+            || tree.split_conditions.len() != n
+            || tree.default_left.len() != n
+            || !(tree.split_type.is_empty() || tree.split_type.len() == n)
+        {
+            return Err(invalid(format!(
+                "tree {t}: its node arrays differ in length"
+            )));
+        }
+        let group = usize::try_from(group)
+            .ok()
+            .filter(|&g| g < groups)
+            .ok_or_else(|| invalid(format!("tree {t} is for group {group}, not below {groups}")))?;
+        let mut spec = TreeSpec::with_nodes(n, 1);
+        spec.group = group;
+        let index = |v: i64, what: &str, i: usize| {
+            usize::try_from(v)
+                .ok()
+                .filter(|&c| c < n)
+                .ok_or_else(|| invalid(format!("tree {t} node {i}: {what} {v} out of range")))
+        };
+        for i in 0..n {
+            if tree.left_children[i] == -1 {
+                spec.values[i] = tree.split_conditions[i];
+                continue;
+            }
+            spec.left[i] = Some(index(tree.left_children[i], "left child", i)?);
+            spec.right[i] = index(tree.right_children[i], "right child", i)?;
+            spec.feature[i] = usize::try_from(tree.split_indices[i])
+                .ok()
+                .filter(|&f| f < n_features)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "tree {t} node {i}: split feature {} outside the {n_features} features",
+                        tree.split_indices[i]
+                    ))
+                })?;
+            spec.threshold[i] = tree.split_conditions[i];
+            spec.default_left[i] = tree.default_left[i].on();
+            spec.missing[i] = MissingRule::Nan;
+        }
+        // Categorical splits: the listed categories go right.
+        let m = tree.categories_nodes.len();
+        if tree.categories_segments.len() != m || tree.categories_sizes.len() != m {
+            return Err(invalid(format!(
+                "tree {t}: category arrays differ in length"
+            )));
+        }
+        for k in 0..m {
+            let node = index(tree.categories_nodes[k], "categorical node", k)?;
+            let start = usize::try_from(tree.categories_segments[k]).ok();
+            let size = usize::try_from(tree.categories_sizes[k]).ok();
+            let cats = match (start, size) {
+                (Some(s), Some(z)) => s.checked_add(z).and_then(|e| tree.categories.get(s..e)),
+                _ => None,
+            }
+            .ok_or_else(|| invalid(format!("tree {t} node {node}: categories out of range")))?;
+            let cats = cats
+                .iter()
+                .map(|&c| {
+                    u32::try_from(c)
+                        .ok()
+                        .filter(|&c| c <= limits.max_category)
+                        .ok_or_else(|| {
+                            invalid(format!("tree {t} node {node}: category {c} out of range"))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if spec.left[node].is_none() {
+                return Err(invalid(format!(
+                    "tree {t} node {node}: a leaf with categories"
+                )));
+            }
+            spec.categories[node] = Some(cats);
+        }
+        for (i, &st) in tree.split_type.iter().enumerate() {
+            if st == 1 && spec.left[i].is_some() && spec.categories[i].is_none() {
+                spec.categories[i] = Some(Vec::new());
+            } else if st != 0 && st != 1 {
+                return Err(invalid(format!("tree {t} node {i}: split type {st}")));
+            }
+        }
+        trees.push(spec);
+    }
+    Ok(Parsed {
+        features,
+        classes,
+        spec: EnsembleSpec {
+            semantics: SplitSemantics::Xgboost,
+            groups,
+            leaf_width: 1,
+            base,
+            average: false,
+            link,
+            trees,
+        },
+        objective,
+    })
+}

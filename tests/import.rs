@@ -1,0 +1,445 @@
+//! Importing models trained in Python, without Python: the small models
+//! under `tests/data/import/` (made by `scripts/parity_models.py --small`)
+//! with the libraries' own predictions of their first 200 rows. Imported,
+//! registered, loaded back and served, they predict what the libraries
+//! predicted; hostile files are refused with typed errors, never a panic.
+
+use std::path::{Path, PathBuf};
+
+use modelhost::artifact::{ModelKind, ReadOptions};
+use modelhost::import::{self, ImportError, ImportFormat, ImportOptions, SchemaFile};
+use modelhost::model::EnsembleLimits;
+use modelhost::{FeatureMap, InProcessServer, Model, ModelServer, PredictRequest, Registry};
+use ndarray::{Array2, Axis, Slice};
+
+const MODELS: [(&str, ImportFormat, &str); 6] = [
+    ("xgb_binary", ImportFormat::Xgboost, "json"),
+    ("xgb_softprob", ImportFormat::Xgboost, "json"),
+    ("lgb_binary", ImportFormat::LightGbm, "txt"),
+    ("lgb_multiclass", ImportFormat::LightGbm, "txt"),
+    ("sk_forest_clf", ImportFormat::Sklearn, "json"),
+    ("sk_hgb_reg", ImportFormat::Sklearn, "json"),
+];
+
+fn data(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/import")
+        .join(file)
+}
+
+fn matrix(file: &str) -> (Vec<String>, Array2<f64>) {
+    let text = std::fs::read_to_string(data(file)).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    let values: Vec<f64> = lines
+        .flat_map(|l| l.split(','))
+        .map(|v| {
+            if v == "nan" {
+                f64::NAN
+            } else {
+                v.parse().unwrap()
+            }
+        })
+        .collect();
+    let width = head.len();
+    let n = values.len() / width;
+    (head, Array2::from_shape_vec((n, width), values).unwrap())
+}
+
+fn schema() -> SchemaFile {
+    SchemaFile::read(data("schema.json")).unwrap()
+}
+
+fn import(name: &str, format: ImportFormat, ext: &str) -> import::Imported {
+    import::import_file(
+        format,
+        data(&format!("{name}.{ext}")),
+        Some(&schema()),
+        &ImportOptions::new(),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Checks predictions against the library's, row by row.
+fn assert_parity(name: &str, got: &modelhost::Predictions) {
+    let (head, expected) = matrix(&format!("{name}.pred.csv"));
+    assert_eq!(got.len(), expected.nrows(), "{name}");
+    for i in 0..expected.nrows() {
+        if head[0] == "class" {
+            assert_eq!(
+                got.class_indices().unwrap()[i] as f64,
+                expected[(i, 0)],
+                "{name} row {i}"
+            );
+            let p = got.probabilities(i).unwrap();
+            for j in 0..p.len() {
+                assert!(
+                    (p[j] - expected[(i, j + 1)]).abs() <= 1e-6,
+                    "{name} row {i} class {j}: {} vs {}",
+                    p[j],
+                    expected[(i, j + 1)]
+                );
+            }
+        } else {
+            let s = got.score_values().unwrap()[i];
+            assert!((s - expected[(i, 0)]).abs() <= 1e-6, "{name} row {i}");
+        }
+    }
+}
+
+#[test]
+fn checked_in_models_predict_what_their_library_predicted() {
+    let (_, rows) = matrix("data.csv");
+    assert!(
+        rows.iter().any(|v| v.is_nan()),
+        "the data has missing values"
+    );
+    for (name, format, ext) in MODELS {
+        let imported = import(name, format, ext);
+        let got = imported.model.predict_batch(rows.view()).unwrap();
+        assert_parity(name, &got);
+        // One row at a time agrees with the batch.
+        for i in [0, 17, 199] {
+            let one = imported
+                .model
+                .predict_batch(rows.slice_axis(Axis(0), Slice::from(i..i + 1)))
+                .unwrap();
+            assert_eq!(
+                one.get(0, imported.model.output()),
+                got.get(i, imported.model.output())
+            );
+        }
+    }
+}
+
+#[test]
+fn registered_versions_load_back_and_serve_with_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::open(dir.path()).unwrap();
+    let (_, rows) = matrix("data.csv");
+    for (name, format, ext) in MODELS {
+        let imported = import(name, format, ext);
+        // Reference rows: the data's rows without missing values, through the CSV reader.
+        let reference = import::read_reference_csv(
+            data("data.csv"),
+            imported.model.schema(),
+            &ImportOptions::new(),
+        )
+        .unwrap();
+        assert_eq!(reference.len(), rows.nrows());
+        let version = import::register(&registry, name, &imported, Some(&reference)).unwrap();
+        let loaded = registry
+            .load(&name.parse().unwrap(), ReadOptions::new())
+            .unwrap();
+        assert_eq!(loaded.header.version, version);
+        assert_eq!(loaded.header.model_kind, ModelKind::TREE_ENSEMBLE);
+        assert!(
+            !loaded.header.warmup.rows.is_empty(),
+            "{name}: warm-up rows"
+        );
+        assert!(
+            loaded.header.reference.is_some(),
+            "{name}: reference statistics"
+        );
+        assert_eq!(
+            loaded.header.tags.get("imported_from").map(String::as_str),
+            Some(&*format.to_string())
+        );
+        assert_parity(name, &loaded.model.predict_batch(rows.view()).unwrap());
+
+        // Served in process, from named features (the categorical by level).
+        let server = InProcessServer::new(loaded.deployment().unwrap()).unwrap();
+        let levels = ["a", "b", "c", "d", "e"];
+        let maps: Vec<FeatureMap> = rows
+            .rows()
+            .into_iter()
+            .take(20)
+            .map(|r| {
+                let mut m = FeatureMap::new();
+                for (j, f) in ["f0", "f1", "f2", "f3", "f4"].iter().enumerate() {
+                    m = m.with(*f, r[j]);
+                }
+                m.with("cat", levels[r[5] as usize])
+            })
+            .collect();
+        let response = server.predict(PredictRequest::rows(&maps[..])).unwrap();
+        let direct = imported
+            .model
+            .predict_batch(rows.slice_axis(Axis(0), Slice::from(..20)))
+            .unwrap();
+        assert_eq!(response.predictions, direct, "{name}");
+        assert_eq!(
+            response.output.has_probabilities(),
+            direct.class_indices().is_some()
+        );
+    }
+}
+
+#[test]
+fn the_schema_file_supplies_labels_and_bounds() {
+    let file = SchemaFile::from_json(
+        br#"{"features": [{"name": "f2", "type": "float", "min": -10, "max": 10},
+                          {"name": "cat", "type": "categorical", "levels": ["a","b","c","d","e"]}],
+             "labels": ["no", "yes"]}"#,
+    )
+    .unwrap();
+    let imported = import::import_file(
+        ImportFormat::LightGbm,
+        data("lgb_binary.txt"),
+        Some(&file),
+        &ImportOptions::new(),
+    )
+    .unwrap();
+    let schema = imported.model.schema();
+    assert_eq!(
+        imported.model.output().labels().unwrap()[..],
+        ["no".to_string(), "yes".to_string()]
+    );
+    assert!(
+        schema
+            .validate(
+                &FeatureMap::new()
+                    .with("f0", 1.0)
+                    .with("f1", 0.0)
+                    .with("f2", 11.0)
+                    .with("f3", 0.0)
+                    .with("f4", 0.0)
+                    .with("cat", "a")
+            )
+            .is_err(),
+        "f2 is bounded"
+    );
+    // Without the schema file LightGBM's categorical codes are the vocabulary.
+    let bare = import::import_file(
+        ImportFormat::LightGbm,
+        data("lgb_binary.txt"),
+        None,
+        &ImportOptions::new(),
+    )
+    .unwrap();
+    let (_, cat) = bare.model.schema().feature("cat").unwrap();
+    assert!(
+        matches!(cat.kind(), modelhost::schema::FeatureKind::Categorical { levels, .. } if levels == &["0", "1", "2", "3", "4"]),
+        "{:?}",
+        cat.kind()
+    );
+    // scikit-learn's HistGradientBoosting names no levels: the schema file must.
+    let err = import::import_file(
+        ImportFormat::Sklearn,
+        data("sk_hgb_reg.json"),
+        None,
+        &ImportOptions::new(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Schema { reason } if reason.contains("`cat`")),
+        "{err}"
+    );
+    // Too many labels for a binary model, a feature the model lacks.
+    for bad in [
+        br#"{"labels": ["a", "b", "c"]}"#.as_slice(),
+        br#"{"features": [{"name": "nope", "type": "float"}]}"#.as_slice(),
+    ] {
+        let err = import::import_file(
+            ImportFormat::LightGbm,
+            data("lgb_binary.txt"),
+            Some(&SchemaFile::from_json(bad).unwrap()),
+            &ImportOptions::new(),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(matches!(err, ImportError::Schema { .. }), "{err}");
+    }
+}
+
+#[test]
+fn truncated_and_corrupted_files_are_refused_without_panicking() {
+    for (name, format, ext) in MODELS {
+        let bytes = std::fs::read(data(&format!("{name}.{ext}"))).unwrap();
+        let step = (bytes.len() / 300).max(1);
+        // LightGBM's trees end at `end of trees`; what follows (importances,
+        // parameters) is not needed, so a cut after it still imports.
+        let needed = match format {
+            ImportFormat::LightGbm => {
+                let end = b"end of trees";
+                bytes.windows(end.len()).position(|w| w == end).unwrap() + end.len()
+            }
+            _ => bytes.len(),
+        };
+        for cut in (0..needed).step_by(step) {
+            let r = import::import_bytes(
+                format,
+                &bytes[..cut],
+                Some(&schema()),
+                &ImportOptions::new(),
+            );
+            match r {
+                Ok(_) => panic!("{name}: a model cut at byte {cut} imports"),
+                Err(e) => assert!(e.to_string().len() < 1_000, "{name}: unbounded message"),
+            }
+        }
+        // Flipped digits: either refused or a valid model; never a panic.
+        let mut flipped = bytes.clone();
+        for i in (0..flipped.len()).step_by(step) {
+            if flipped[i].is_ascii_digit() {
+                flipped[i] = b'9';
+            }
+        }
+        let _ = import::import_bytes(format, &flipped, Some(&schema()), &ImportOptions::new());
+    }
+}
+
+fn sklearn_doc(left: &str, right: &str, threshold: &str) -> Vec<u8> {
+    format!(
+        r#"{{"format": "modelhost-sklearn-trees", "format_version": 1, "estimator": "DecisionTreeRegressor",
+            "n_features": 1, "feature_names": ["x"], "input": "float32", "link": "identity", "average": true,
+            "groups": 1, "leaf_width": 1, "base": [0.0],
+            "trees": [{{"group": 0, "left": {left}, "right": {right}, "feature": [0, 0, 0],
+                       "threshold": {threshold}, "missing_left": [true, false, false], "value": [0.0, 1.0, 2.0]}}]}}"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn invalid_trees_are_refused_naming_what_is_wrong() {
+    let ok = sklearn_doc("[1, -1, -1]", "[2, -1, -1]", "[0.5, 0, 0]");
+    assert!(import::import_bytes(ImportFormat::Sklearn, &ok, None, &ImportOptions::new()).is_ok());
+    for (doc, expect) in [
+        (
+            sklearn_doc("[1, 0, -1]", "[2, 2, -1]", "[0.5, 0.5, 0]"),
+            "twice",
+        ),
+        (
+            sklearn_doc("[1, -1, -1]", "[7, -1, -1]", "[0.5, 0, 0]"),
+            "out of range",
+        ),
+        (
+            sklearn_doc("[1, -1, -1]", "[1, -1, -1]", "[0.5, 0, 0]"),
+            "child",
+        ),
+        (
+            sklearn_doc("[1, -1, -1]", "[2, -1, -1]", "[1e400, 0, 0]"),
+            "does not parse",
+        ),
+    ] {
+        let err = import::import_bytes(ImportFormat::Sklearn, &doc, None, &ImportOptions::new())
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains(expect), "{err}");
+    }
+    // Over the limits: depth and tree count.
+    let options = ImportOptions::new().limits(EnsembleLimits::new().max_depth(0));
+    let err = import::import_bytes(ImportFormat::Sklearn, &ok, None, &options)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Invalid { reason, .. } if reason.contains("deeper")),
+        "{err}"
+    );
+    let options = ImportOptions::new().limits(EnsembleLimits::new().max_trees(0));
+    let err = import::import_bytes(ImportFormat::Sklearn, &ok, None, &options)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(err, ImportError::Invalid { .. }), "{err}");
+    // A file over the size cap is refused before it is parsed.
+    let options = ImportOptions::new().max_file_bytes(100);
+    let err = import::import_file(
+        ImportFormat::Xgboost,
+        data("xgb_binary.json"),
+        None,
+        &options,
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(matches!(err, ImportError::Read(_)), "{err}");
+}
+
+#[test]
+fn unsupported_models_are_refused_clearly() {
+    let lgb = std::fs::read_to_string(data("lgb_binary.txt")).unwrap();
+    let linear = lgb.replacen("is_linear=0", "is_linear=1", 1);
+    let err = import::import_bytes(
+        ImportFormat::LightGbm,
+        linear.as_bytes(),
+        Some(&schema()),
+        &ImportOptions::new(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Unsupported { what, .. } if what.contains("linear")),
+        "{err}"
+    );
+    let xgb = std::fs::read_to_string(data("xgb_binary.json")).unwrap();
+    let survival = xgb.replacen("binary:logistic", "survival:cox", 1);
+    let err = import::import_bytes(
+        ImportFormat::Xgboost,
+        survival.as_bytes(),
+        Some(&schema()),
+        &ImportOptions::new(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Unsupported { what, .. } if what.contains("survival:cox")),
+        "{err}"
+    );
+    let dart = xgb.replacen("\"name\":\"gbtree\"", "\"name\":\"dart\"", 1);
+    assert_ne!(dart, xgb);
+    let err = import::import_bytes(
+        ImportFormat::Xgboost,
+        dart.as_bytes(),
+        Some(&schema()),
+        &ImportOptions::new(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(matches!(err, ImportError::Unsupported { .. }), "{err}");
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn the_cli_registers_an_imported_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelhost"))
+        .args(["import", "--format", "lightgbm"])
+        .arg(data("lgb_multiclass.txt"))
+        .arg("--schema")
+        .arg(data("schema.json"))
+        .arg("--reference")
+        .arg(data("data.csv"))
+        .arg("--registry")
+        .arg(dir.path())
+        .args(["--name", "segments"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("registered segments version 1"));
+    let registry = Registry::open(dir.path()).unwrap();
+    let loaded = registry
+        .load(&"segments".parse().unwrap(), ReadOptions::new())
+        .unwrap();
+    let (_, rows) = matrix("data.csv");
+    assert_parity(
+        "lgb_multiclass",
+        &loaded.model.predict_batch(rows.view()).unwrap(),
+    );
+    // A bad model file: a clear error, exit code 1, no panic.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelhost"))
+        .args(["import", "--format", "xgboost"])
+        .arg(data("lgb_multiclass.txt"))
+        .arg("--schema")
+        .arg(data("schema.json"))
+        .arg("--registry")
+        .arg(dir.path())
+        .args(["--name", "segments"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("xgboost model does not parse"));
+}

@@ -1,0 +1,107 @@
+//! Parity with the real libraries: every model that `scripts/parity_models.py`
+//! trained (XGBoost, LightGBM, scikit-learn; every supported objective, data
+//! with NaNs and a categorical column) is imported and predicts the same
+//! 10,000 rows: classes identical, probabilities and scores within 1e-6.
+//!
+//! `.ci/parity.sh` trains the models and runs this test with
+//! `MODELHOST_PARITY_DIR` set; without it the test says so and passes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use modelhost::Model;
+use modelhost::import::{self, ImportFormat, ImportOptions, SchemaFile};
+use ndarray::Array2;
+
+const TOLERANCE: f64 = 1e-6;
+
+fn read_matrix(path: &Path) -> (Vec<String>, Array2<f64>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    let mut values = Vec::new();
+    let mut n = 0;
+    for line in lines.filter(|l| !l.is_empty()) {
+        values.extend(line.split(',').map(|v| {
+            if v == "nan" {
+                f64::NAN
+            } else {
+                v.parse::<f64>().unwrap()
+            }
+        }));
+        n += 1;
+    }
+    let width = head.len();
+    (head, Array2::from_shape_vec((n, width), values).unwrap())
+}
+
+#[test]
+fn imported_models_predict_what_the_libraries_predict() {
+    let Some(dir) = std::env::var_os("MODELHOST_PARITY_DIR") else {
+        eprintln!(
+            "skipped: MODELHOST_PARITY_DIR is not set (run .ci/parity.sh to train the models with \
+             the real libraries and compare)"
+        );
+        return;
+    };
+    let dir = Path::new(&dir);
+    let manifest: Vec<BTreeMap<String, serde_json::Value>> =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert!(!manifest.is_empty(), "no models in the manifest");
+    let schema = SchemaFile::read(dir.join("schema.json")).unwrap();
+    let mut failures = Vec::new();
+    for entry in &manifest {
+        let s = |k: &str| entry[k].as_str().unwrap().to_string();
+        let name = s("name");
+        let format: ImportFormat = s("format").parse().unwrap();
+        let imported = import::import_file(
+            format,
+            dir.join(s("model")),
+            Some(&schema),
+            &ImportOptions::new(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let data = entry
+            .get("data")
+            .and_then(|d| d.as_str())
+            .unwrap_or("data.csv");
+        let (_, rows) = read_matrix(&dir.join(data));
+        let (head, expected) = read_matrix(&dir.join(s("predictions")));
+        let got = imported.model.predict_batch(rows.view()).unwrap();
+        assert_eq!(got.len(), rows.nrows());
+        let mut max_diff = 0.0f64;
+        let mut class_mismatches = 0;
+        if head[0] == "class" {
+            let classes = got.class_indices().expect("a classifier");
+            for i in 0..rows.nrows() {
+                if classes[i] as f64 != expected[(i, 0)] {
+                    class_mismatches += 1;
+                }
+                let p = got.probabilities(i).expect("probabilities");
+                assert_eq!(p.len(), head.len() - 1, "{name}: probability count");
+                for (j, v) in p.iter().enumerate() {
+                    max_diff = max_diff.max((v - expected[(i, j + 1)]).abs());
+                }
+            }
+        } else {
+            let scores = got.score_values().expect("scores");
+            for (i, v) in scores.iter().enumerate() {
+                max_diff = max_diff.max((v - expected[(i, 0)]).abs());
+            }
+        }
+        println!(
+            "{name:<20} {format:<9} {:>5} trees  max |diff| {max_diff:.3e}  class mismatches {class_mismatches}",
+            imported.model.n_trees()
+        );
+        if max_diff > TOLERANCE || class_mismatches > 0 {
+            failures.push(format!(
+                "{name}: max diff {max_diff:e}, {class_mismatches} class mismatches"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "parity failures:\n{}",
+        failures.join("\n")
+    );
+}
