@@ -16,8 +16,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. The reference: 3,000 visits as feature maps (categoricals by their
     //    level name, as the shop logs them).
     let (reference, _) = common::webshop_data(3_000, 1, 0.0);
-    // 2. This week: 1,500 visits from the same shop, but with baskets and
-    //    prices shifted (the `shift` of the data generator).
+    // 2. This week: 1,500 visits from the same shop after a campaign
+    //    changed who comes (the `shift` of the data generator: longer gaps
+    //    since the last visit, fewer orders, more visits from one device).
     let (current, _) = common::webshop_data(1_500, 2, 0.4);
     // ... and for contrast, 1,500 more visits drawn like the reference.
     let (steady, _) = common::webshop_data(1_500, 3, 0.0);
@@ -42,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         for f in &report.features {
             println!(
-                "  {:<14} {:<12} score {:>10.4}  threshold {:<5} {:?}",
+                "  {:<14} {:<13} score {:>10.4}  threshold {:<5} {:?}",
                 f.name,
                 f.test.name(),
                 f.score.unwrap_or(f64::NAN),
