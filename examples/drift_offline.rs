@@ -57,7 +57,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let out = std::env::args()
                 .nth(1)
                 .unwrap_or_else(|| "drift_offline.html".into());
-            std::fs::write(&out, report.render_html("Webshop visits: last month vs this week"))?;
+            std::fs::write(
+                &out,
+                report.render_html("Webshop visits: last month vs this week"),
+            )?;
             println!("  report written to {out}");
         }
     }

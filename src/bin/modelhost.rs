@@ -13,6 +13,23 @@ use clap::{Parser, Subcommand};
 use modelhost::artifact::{Artifact, ArtifactHeader, ReadOptions};
 use modelhost::registry::{Better, ModelRef, Registry, Retire};
 
+/// Prints a line, ignoring a closed stdout: a long-running command (serve,
+/// stream) must not die because whoever started it stopped reading.
+#[cfg(any(feature = "http", feature = "nats"))]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// An I/O failure while doing `action`, as the crate's error.
+#[cfg(any(feature = "http", feature = "nats"))]
+fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> modelhost::Error {
+    let action = action.into();
+    move |e| modelhost::transport::TransportError::io(action, e).into()
+}
+
 // The larger subcommands have files of their own. A binary's root resolves
 // `mod x;` beside itself (src/bin/x.rs), so the path keeps them in the
 // binary's own folder.
@@ -583,14 +600,7 @@ mod serve {
 
     //! `modelhost serve`: the HTTP transport in front of an alias watcher.
 
-    /// Prints a line, ignoring a closed stdout: a server must not die because
-    /// whoever started it stopped reading.
-    macro_rules! say {
-        ($($arg:tt)*) => {{
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-        }};
-    }
+    use super::io;
 
     use std::net::SocketAddr;
     use std::path::PathBuf;
@@ -603,7 +613,7 @@ mod serve {
     use std::sync::Arc;
 
     use modelhost::monitor::LogSink;
-    use modelhost::{BatchConfig, Error, ModelServer, Serving};
+    use modelhost::{BatchConfig, ModelServer, Serving};
 
     #[derive(clap::Args)]
     pub(crate) struct ServeArgs {
@@ -674,11 +684,6 @@ mod serve {
         #[cfg(feature = "grpc")]
         #[arg(long)]
         grpc_addr: Option<SocketAddr>,
-    }
-
-    fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-        let action = action.into();
-        move |e| TransportError::io(action, e).into()
     }
 
     pub(crate) fn run(args: ServeArgs, registry: Registry) -> modelhost::Result<()> {

@@ -11,13 +11,7 @@ use modelhost::transport::stream::StreamOptions;
 use modelhost::transport::stream::nats::{NatsConfig, NatsStream};
 use modelhost::{BatchConfig, Error, ModelServer, Serving};
 
-/// Prints a line, ignoring a closed stdout.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
+use super::io;
 
 #[derive(clap::Args)]
 pub(crate) struct StreamArgs {
@@ -78,11 +72,6 @@ pub(crate) struct StreamArgs {
     /// With --batch: the batching window, in microseconds.
     #[arg(long, default_value_t = 2000, requires = "batch")]
     batch_max_wait_us: u64,
-}
-
-fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-    let action = action.into();
-    move |e| TransportError::io(action, e).into()
 }
 
 pub(crate) fn run(args: StreamArgs, registry: Registry) -> modelhost::Result<()> {

@@ -102,8 +102,11 @@ pub(crate) struct Shared {
     pub(crate) blocking: Blocking,
     pub(crate) stats: Stats,
     /// The inference admission slots, shared by every transport built
-    /// from one configuration.
+    /// from one configuration (REST admits through its tower layer over the
+    /// same semaphore; gRPC reads these directly).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub(crate) admission: Arc<tokio::sync::Semaphore>,
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub(crate) max_in_flight: usize,
 }
 

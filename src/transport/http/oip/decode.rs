@@ -51,6 +51,7 @@ pub(crate) struct Decoded {
 impl Decoded {
     /// A tensor decoded by another transport (gRPC): `values` hold the
     /// element count of `shape`.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub(crate) fn new(name: String, datatype: Datatype, shape: Vec<i64>, values: Values) -> Self {
         Self {
             name,
