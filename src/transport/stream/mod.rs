@@ -41,6 +41,13 @@
 //! does not confirm leaves the event unacknowledged: it is retried, never
 //! lost.
 //!
+//! The events in flight are polled by the loop's own task, so a model called
+//! inline (an [`InProcessServer`](crate::InProcessServer) without a batcher)
+//! runs on that task: right for microsecond models, which it keeps free of
+//! hand-offs; a slow model should have a [`Batcher`](crate::Batcher) in
+//! front, which calls it on its own workers while the loop goes on
+//! publishing and acknowledging.
+//!
 //! At most [`StreamOptions::max_in_flight`] events are processed at once (and
 //! adapters bound what the broker hands out, as JetStream's max ack pending
 //! does), so a slow model slows the consumer instead of filling memory. On
