@@ -37,7 +37,10 @@
 //! `Modelhost-Deliveries`, `Modelhost-Request-Id`). Model failures (a
 //! failing or panicking model, an overloaded batcher) are retried after
 //! [`StreamOptions::retry_delay`] up to [`StreamOptions::max_deliver`]
-//! deliveries, then dead-lettered with kind `model`. A publish the broker
+//! deliveries, then dead-lettered with kind `model`. A server without room
+//! (a full batcher queue, a deadline passed in its queue, not ready, shutting
+//! down) is not the event's fault nor the model's: such events are retried
+//! after the delay for as long as it lasts, never dead-lettered. A publish the broker
 //! does not confirm leaves the event unacknowledged: it is retried, never
 //! lost.
 //!
@@ -399,6 +402,10 @@ enum Failure {
     Rejected { kind: &'static str, message: String },
     /// The model failed: retry, or dead-letter after the last delivery.
     Model(String),
+    /// The server had no room or was not ready (a full batcher queue, a
+    /// deadline passed in the queue, a swap or shutdown in progress): the
+    /// event is fine and so is the model, so it is retried without limit.
+    Busy(String),
 }
 
 async fn handle<D: Delivery, K: Sink>(
@@ -449,6 +456,12 @@ async fn handle<D: Delivery, K: Sink>(
         }
         Err((Failure::Rejected { kind, message }, id)) => {
             dead_letter(&delivery, &*sink, &position, id, kind, &message, &stats).await
+        }
+        Err((Failure::Busy(message), _)) => {
+            bump(&stats.retried);
+            metrics::counter!("modelhost_stream_retried_total").increment(1);
+            emit!(debug, "stream: event {} retried: {message}", position.key());
+            delivery.retry(options.retry_delay).await
         }
         Err((Failure::Model(message), id)) => {
             if position.deliveries >= u64::from(options.max_deliver) {
@@ -526,6 +539,10 @@ fn classify(e: &Error) -> Failure {
             rejected("schema")
         }
         Error::RequestTooLarge { .. } => rejected("too_large"),
+        Error::Overloaded { .. }
+        | Error::NotReady { .. }
+        | Error::ShuttingDown
+        | Error::DeadlineExceeded { .. } => Failure::Busy(e.to_string()),
         _ => Failure::Model(e.to_string()),
     }
 }
@@ -714,7 +731,7 @@ mod tests {
     fn rejected_kind(payload: &[u8]) -> &'static str {
         match decode(payload, &options()) {
             Err(Failure::Rejected { kind, .. }) => kind,
-            Err(Failure::Model(_)) => "model",
+            Err(Failure::Model(_) | Failure::Busy(_)) => "model",
             Ok(_) => "accepted",
         }
     }
@@ -759,6 +776,27 @@ mod tests {
     fn containers_are_counted_outside_strings_only() {
         assert_eq!(containers(br#"{"a{[": "}]\"{", "b": [1]}"#), (1, 1));
         assert_eq!(containers(b"[{},{}]"), (2, 1));
+    }
+
+    #[test]
+    fn a_server_without_room_is_retried_not_dead_lettered() {
+        let busy = [
+            Error::Overloaded { capacity: 4 },
+            Error::NotReady {
+                reason: "loading".into(),
+            },
+            Error::ShuttingDown,
+            Error::DeadlineExceeded {
+                waited: Duration::from_millis(5),
+            },
+        ];
+        for e in &busy {
+            assert!(matches!(classify(e), Failure::Busy(_)), "{e}");
+        }
+        let failed = Error::Model {
+            source: Arc::new(std::io::Error::other("boom")),
+        };
+        assert!(matches!(classify(&failed), Failure::Model(_)));
     }
 
     #[test]
