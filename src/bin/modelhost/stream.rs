@@ -11,7 +11,7 @@ use modelhost::transport::stream::StreamOptions;
 use modelhost::transport::stream::nats::{NatsConfig, NatsStream};
 use modelhost::{BatchConfig, Error, ModelServer, Serving};
 
-use super::io;
+use crate::io;
 
 #[derive(clap::Args)]
 pub(crate) struct StreamArgs {
