@@ -25,17 +25,11 @@ fn parse_err(line: usize, reason: String) -> ImportError {
 }
 
 fn invalid(reason: String) -> ImportError {
-    ImportError::Invalid {
-        format: FORMAT,
-        reason: bounded(reason),
-    }
+    ImportError::invalid(FORMAT, reason)
 }
 
 fn unsupported(what: String) -> ImportError {
-    ImportError::Unsupported {
-        format: Some(FORMAT),
-        what: bounded(what),
-    }
+    ImportError::unsupported(FORMAT, what)
 }
 
 /// A `Tree=` block's fields, each with the line it was on.

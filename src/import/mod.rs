@@ -129,6 +129,24 @@ use crate::schema::FeatureBatch;
 pub use csv::{MAX_REFERENCE_ROWS, read_reference_csv};
 pub use schema_file::SchemaFile;
 
+impl ImportError {
+    /// A model of `format` that parses but is not valid; `reason` bounded.
+    pub(crate) fn invalid(format: ImportFormat, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            format,
+            reason: bounded(reason),
+        }
+    }
+
+    /// Something a model of `format` uses that is not supported; bounded.
+    pub(crate) fn unsupported(format: ImportFormat, what: impl Into<String>) -> Self {
+        Self::Unsupported {
+            format: Some(format),
+            what: bounded(what),
+        }
+    }
+}
+
 /// The longest reason an [`ImportError`] carries, in characters.
 const MAX_REASON: usize = 400;
 

@@ -46,10 +46,7 @@ struct Tree {
 }
 
 fn invalid(reason: String) -> ImportError {
-    ImportError::Invalid {
-        format: FORMAT,
-        reason: bounded(reason),
-    }
+    ImportError::invalid(FORMAT, reason)
 }
 
 pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, ImportError> {

@@ -118,17 +118,11 @@ struct TreeParam {
 }
 
 fn invalid(reason: String) -> ImportError {
-    ImportError::Invalid {
-        format: FORMAT,
-        reason: bounded(reason),
-    }
+    ImportError::invalid(FORMAT, reason)
 }
 
 fn unsupported(what: String) -> ImportError {
-    ImportError::Unsupported {
-        format: Some(FORMAT),
-        what: bounded(what),
-    }
+    ImportError::unsupported(FORMAT, what)
 }
 
 /// `"0.5"`, `"5E-1"` or `"[5E-1,2E-1]"`: one value or one per class.
