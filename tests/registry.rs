@@ -1,168 +1,40 @@
-//! The registry: versions, aliases, lookups, promotion, retention, and
-//! concurrent writers in two processes.
+//! The registry on a directory: the checks every store passes
+//! (`support/registry_suite.rs`), concurrent writers in two processes, the
+//! layout before the model index, and temporary files of dead writers.
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "support/registry_suite.rs"]
+mod suite;
 
 use std::process::Command;
 
 use modelhost::artifact::{Artifact, ReadOptions};
-use modelhost::registry::{Better, ModelRef, Registry, RegistryError, Retire};
+use modelhost::registry::{ModelRef, Registry, Retire};
+use suite::artifact;
 
-fn artifact(name: &str, depth: usize, auc: f64) -> Artifact {
-    common::tree_artifact(name, 300, depth as u64, depth)
-        .unwrap()
-        .with_metric("auc", auc)
-}
-
-fn reg_err(r: Result<impl std::fmt::Debug, RegistryError>) -> RegistryError {
-    match r {
-        Err(RegistryError::Artifact(e)) => panic!("expected a registry error, got {e:?}"),
-        Err(e) => e,
-        Ok(v) => panic!("expected a registry error, got {v:?}"),
-    }
-}
-
+/// Every check of the suite, each on a directory of its own.
 #[test]
-fn versions_aliases_and_lookups() {
+fn the_registry_suite_passes_on_a_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path()).unwrap();
-    assert_eq!(reg.register(artifact("shop", 2, 0.70)).unwrap(), 1);
-    assert_eq!(reg.register(artifact("shop", 3, 0.80)).unwrap(), 2);
-    assert_eq!(reg.register(artifact("shop", 4, 0.75)).unwrap(), 3);
-    assert_eq!(reg.register(artifact("other", 2, 0.5)).unwrap(), 1);
-    assert_eq!(reg.models().unwrap(), ["other", "shop"]);
-
-    let versions = reg.versions("shop", false).unwrap();
-    assert_eq!(
-        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
-        [1, 2, 3]
-    );
-    assert_eq!(versions[1].metrics["auc"], 0.80);
-
-    assert_eq!(reg.set_alias("shop", "staging", 3).unwrap(), None);
-    assert_eq!(
-        reg.promote_best("shop", "auc", Better::Higher, "production")
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        reg.promote_best("shop", "auc", Better::Lower, "champion")
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        reg.set_alias("shop", "staging", 1).unwrap(),
-        Some(3),
-        "aliases move"
-    );
-
-    let resolve = |s: &str| reg.resolve(&s.parse::<ModelRef>().unwrap());
-    assert_eq!(resolve("shop").unwrap(), 3);
-    assert_eq!(resolve("shop/2").unwrap(), 2);
-    assert_eq!(resolve("shop@production").unwrap(), 2);
-    assert!(matches!(
-        reg_err(resolve("shop/9")),
-        RegistryError::VersionNotFound { version: 9, .. }
-    ));
-    assert!(matches!(
-        reg_err(resolve("shop@nope")),
-        RegistryError::AliasNotFound { .. }
-    ));
-    assert!(matches!(
-        reg_err(resolve("ghost")),
-        RegistryError::ModelNotFound { .. }
-    ));
-
-    // The loaded artifact carries the registry's version number.
-    let loaded = reg
-        .load(&"shop@production".parse().unwrap(), ReadOptions::new())
-        .unwrap();
-    assert_eq!(
-        (loaded.header.name.as_str(), loaded.header.version),
-        ("shop", 2)
-    );
-
-    reg.set_tag("shop", 2, "reviewed_by", "ops").unwrap();
-    let v2 = &reg.versions("shop", false).unwrap()[1];
-    assert_eq!(v2.tags["reviewed_by"], "ops");
-    assert_eq!(v2.aliases, ["production"]);
-
-    assert_eq!(reg.remove_alias("shop", "champion").unwrap(), 1);
-    assert!(matches!(
-        reg_err(reg.remove_alias("shop", "champion")),
-        RegistryError::AliasNotFound { .. }
-    ));
-    assert!(matches!(
-        reg_err(reg.promote_best("shop", "f1", Better::Higher, "production")),
-        RegistryError::NoMetric { .. }
-    ));
+    suite::all(&|name| Registry::open(dir.path().join(name)).unwrap());
 }
 
+/// The same through `file://` URLs.
 #[test]
-fn names_aliases_and_references_are_validated() {
+fn file_urls_open_directories() {
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path()).unwrap();
-    for bad in ["../etc", "", "a/b", ".hidden", "sp ace"] {
-        assert!(
-            matches!(
-                reg_err(reg.register(artifact(bad, 2, 0.5))),
-                RegistryError::InvalidName { .. }
-            ),
-            "{bad:?}"
-        );
-    }
+    let url = format!("file://{}", dir.path().display());
+    let reg = Registry::open(&url).unwrap();
     reg.register(artifact("shop", 2, 0.5)).unwrap();
-    for bad in ["", "pro/d", "a b", "x@y"] {
-        assert!(
-            matches!(
-                reg_err(reg.set_alias("shop", bad, 1)),
-                RegistryError::InvalidAlias { .. }
-            ),
-            "{bad:?}"
-        );
-    }
+    assert_eq!(
+        Registry::open(dir.path()).unwrap().models().unwrap(),
+        ["shop"]
+    );
     assert!(matches!(
-        reg_err(reg.set_alias("shop", "production", 7)),
-        RegistryError::VersionNotFound { .. }
+        Registry::open("ftp://models.example/x"),
+        Err(modelhost::registry::RegistryError::Location { .. })
     ));
-    for bad in ["shop/x", "shop@", "@prod", "../x/1", "shop/-1"] {
-        assert!(bad.parse::<ModelRef>().is_err(), "{bad:?}");
-    }
-}
-
-#[test]
-fn retain_keeps_the_newest_and_every_aliased_version() {
-    for retire in [Retire::Archive, Retire::Delete] {
-        let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::open(dir.path()).unwrap();
-        for i in 0..6 {
-            reg.register(artifact("shop", 2 + i % 2, 0.5)).unwrap();
-        }
-        reg.set_alias("shop", "production", 2).unwrap();
-        let retired = reg.retain("shop", 2, retire).unwrap();
-        assert_eq!(retired, [1, 3, 4]);
-        let live: Vec<u64> = reg
-            .versions("shop", false)
-            .unwrap()
-            .iter()
-            .map(|v| v.version)
-            .collect();
-        assert_eq!(live, [2, 5, 6]);
-        let all: Vec<(u64, bool)> = reg
-            .versions("shop", true)
-            .unwrap()
-            .iter()
-            .map(|v| (v.version, v.archived))
-            .collect();
-        match retire {
-            Retire::Archive => assert_eq!(all.len(), 6),
-            Retire::Delete => assert_eq!(all.len(), 3),
-        }
-        // Version numbers are never reused.
-        assert_eq!(reg.register(artifact("shop", 2, 0.5)).unwrap(), 7);
-        assert!(reg.resolve(&"shop/1".parse().unwrap()).is_err());
-    }
 }
 
 /// Two processes register 10 versions each into one registry at the same
@@ -226,224 +98,78 @@ fn concurrent_writer_child() {
     }
 }
 
-/// A `register` killed after committing its number and writing the artifact
-/// (but not the summary) leaves an orphan artifact and a temporary file: the
-/// next writer removes both, and the number is not used again, even after
-/// every version is deleted.
+/// A registry written before the model index (`model.json`,
+/// `aliases.json`, `released.json`, `archive/`) is moved to the index
+/// layout by its first access, keeping every version, state, alias and
+/// the numbering.
 #[test]
-fn a_crashed_register_never_reuses_its_number_and_leaves_no_garbage() {
+fn a_registry_in_the_layout_before_the_index_is_moved() {
+    let source = tempfile::tempdir().unwrap();
+    let reg = Registry::open(source.path()).unwrap();
+    for _ in 0..3 {
+        reg.register(artifact("shop", 2, 0.5)).unwrap();
+    }
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path()).unwrap();
-    assert_eq!(reg.register(artifact("shop", 2, 0.5)).unwrap(), 1);
-    let versions = dir.path().join("shop/versions");
-    // The state a kill between the artifact and its summary leaves.
-    std::fs::write(
-        dir.path().join("shop/model.json"),
-        br#"{"next_version": 3}"#,
-    )
-    .unwrap();
-    std::fs::copy(versions.join("1.mhart"), versions.join("2.mhart")).unwrap();
-    std::fs::write(versions.join(".2.json.tmp-4194304-7"), b"{\"half").unwrap();
-    std::fs::write(dir.path().join("shop/.aliases.json.tmp-4194304-8"), b"").unwrap();
-    assert_eq!(reg.resolve(&"shop".parse().unwrap()).unwrap(), 1);
-    assert!(reg.resolve(&"shop/2".parse().unwrap()).is_err());
-
-    assert_eq!(reg.register(artifact("shop", 3, 0.5)).unwrap(), 3);
-    let mut left: Vec<String> = std::fs::read_dir(&versions)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    left.sort();
-    assert_eq!(left, ["1.json", "1.mhart", "3.json", "3.mhart"]);
-    assert!(!dir.path().join("shop/.aliases.json.tmp-4194304-8").exists());
-
-    assert_eq!(reg.retain("shop", 0, Retire::Delete).unwrap(), [1, 3]);
-    assert_eq!(reg.register(artifact("shop", 2, 0.5)).unwrap(), 4);
-}
-
-/// The state of a register killed by the layout's old write order (summary
-/// before counter): a visible version the counter does not cover. The next
-/// number still goes past it.
-#[test]
-fn a_version_ahead_of_the_counter_is_not_reused() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path()).unwrap();
-    assert_eq!(reg.register(artifact("shop", 2, 0.5)).unwrap(), 1);
-    assert_eq!(reg.register(artifact("shop", 2, 0.5)).unwrap(), 2);
-    std::fs::write(
-        dir.path().join("shop/model.json"),
-        br#"{"next_version": 2}"#,
-    )
-    .unwrap();
-    assert_eq!(reg.register(artifact("shop", 2, 0.5)).unwrap(), 3);
-    assert_eq!(reg.retain("shop", 0, Retire::Delete).unwrap(), [1, 2, 3]);
-    assert_eq!(reg.register(artifact("shop", 2, 0.5)).unwrap(), 4);
-}
-
-/// An archive move killed between the summary and the artifact: the next
-/// writer finishes it, so the archived version keeps its artifact.
-#[test]
-fn a_crashed_archive_move_is_finished() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path()).unwrap();
-    reg.register(artifact("shop", 2, 0.5)).unwrap();
-    reg.register(artifact("shop", 2, 0.5)).unwrap();
     let shop = dir.path().join("shop");
+    std::fs::create_dir_all(shop.join("versions")).unwrap();
     std::fs::create_dir_all(shop.join("archive")).unwrap();
-    std::fs::rename(shop.join("versions/1.json"), shop.join("archive/1.json")).unwrap();
-    reg.set_alias("shop", "production", 2).unwrap();
-    assert!(!shop.join("versions/1.mhart").exists());
-    assert!(shop.join("archive/1.mhart").exists());
-    let all = reg.versions("shop", true).unwrap();
-    assert_eq!(
-        all.iter()
-            .map(|v| (v.version, v.archived))
-            .collect::<Vec<_>>(),
-        [(1, true), (2, false)]
-    );
-}
-
-/// More than a megabyte of tags used to register fine and then break every
-/// listing of the model; now the registration is refused and listings work.
-#[test]
-fn oversized_tags_and_metrics_are_refused_at_register_time() {
-    use modelhost::registry::{MAX_METRICS_BYTES, MAX_TAGS_BYTES};
-    let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path()).unwrap();
-    reg.register(artifact("shop", 2, 0.5)).unwrap();
-
-    let big = "x".repeat(1 << 20);
-    let err = reg_err(reg.register(artifact("shop", 2, 0.5).with_tag("notes", big.clone())));
-    assert!(
-        matches!(err, RegistryError::SummaryTooLarge { field: "tags", max, .. } if max == MAX_TAGS_BYTES),
-        "{err:?}"
-    );
-    let mut many = artifact("shop", 2, 0.5);
-    for i in 0..20_000 {
-        many = many.with_metric(format!("metric_{i}"), 0.5);
-    }
-    let err = reg_err(reg.register(many));
-    assert!(
-        matches!(err, RegistryError::SummaryTooLarge { field: "metrics", max, .. } if max == MAX_METRICS_BYTES),
-        "{err:?}"
-    );
-    let err = reg_err(reg.set_tag("shop", 1, "notes", &big));
-    assert!(
-        matches!(err, RegistryError::SummaryTooLarge { .. }),
-        "{err:?}"
-    );
-
-    assert_eq!(reg.versions("shop", false).unwrap().len(), 1);
-    assert_eq!(reg.models().unwrap(), ["shop"]);
-    assert_eq!(
-        reg.promote_best("shop", "auc", Better::Higher, "production")
-            .unwrap(),
-        1
-    );
-    // A number refused at register time is not burnt: the check runs
-    // before the counter moves.
-    assert_eq!(reg.register(artifact("shop", 2, 0.5)).unwrap(), 2);
-}
-
-/// Aliases are bounded too, so `aliases.json` always stays readable.
-#[test]
-fn aliases_per_model_are_bounded() {
-    use modelhost::registry::MAX_ALIASES;
-    let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path()).unwrap();
-    reg.register(artifact("shop", 2, 0.5)).unwrap();
-    // Write the full alias file at once rather than 1,024 locked writes.
-    let full: std::collections::BTreeMap<String, u64> =
-        (0..MAX_ALIASES).map(|i| (format!("a{i}"), 1)).collect();
-    std::fs::write(
-        dir.path().join("shop/aliases.json"),
-        serde_json::to_vec(&full).unwrap(),
-    )
-    .unwrap();
-    let err = reg_err(reg.set_alias("shop", "one-more", 1));
-    assert!(matches!(err, RegistryError::TooManyAliases { max, .. } if max == MAX_ALIASES));
-    // Moving an existing alias is still fine.
-    assert_eq!(reg.set_alias("shop", "a7", 1).unwrap(), Some(1));
-}
-
-/// A store that counts the reads of version listings and summaries made
-/// while its writer lock is not held.
-#[derive(Debug)]
-struct LockSpy {
-    inner: modelhost::registry::FsStore,
-    locked: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    unlocked_reads: std::sync::atomic::AtomicUsize,
-}
-
-#[derive(Debug)]
-struct SpyGuard(
-    #[allow(dead_code)] Box<dyn std::fmt::Debug + Send>,
-    std::sync::Arc<std::sync::atomic::AtomicBool>,
-);
-
-impl Drop for SpyGuard {
-    fn drop(&mut self) {
-        self.1.store(false, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl LockSpy {
-    fn note(&self, key: &str) {
-        if key.contains("/versions") && !self.locked.load(std::sync::atomic::Ordering::SeqCst) {
-            self.unlocked_reads
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let from = source.path().join("shop/versions");
+    for (v, sub) in [(1, "versions"), (2, "archive"), (3, "versions")] {
+        for ext in ["mhart", "json"] {
+            std::fs::copy(
+                from.join(format!("{v}.{ext}")),
+                shop.join(format!("{sub}/{v}.{ext}")),
+            )
+            .unwrap();
         }
     }
+    // A writer of the old layout killed between artifact and summary.
+    std::fs::copy(from.join("3.mhart"), shop.join("versions/4.mhart")).unwrap();
+    std::fs::write(shop.join("model.json"), br#"{"next_version": 5}"#).unwrap();
+    std::fs::write(shop.join("aliases.json"), br#"{"production": 3, "old": 2}"#).unwrap();
+    std::fs::write(shop.join("released.json"), br#"{"1": 1700000000000}"#).unwrap();
+
+    let reg = Registry::open(dir.path()).unwrap();
+    let all: Vec<(u64, bool)> = reg
+        .versions("shop", true)
+        .unwrap()
+        .iter()
+        .map(|v| (v.version, v.archived))
+        .collect();
+    assert_eq!(all, [(1, false), (2, true), (3, false)]);
+    // An alias on an archived version could not resolve: it is dropped.
+    assert_eq!(
+        reg.aliases("shop").unwrap().into_iter().collect::<Vec<_>>(),
+        [("production".to_owned(), 3)]
+    );
+    assert!(!shop.join("model.json").exists());
+    assert!(!shop.join("aliases.json").exists());
+    assert_eq!(std::fs::read_dir(shop.join("archive")).unwrap().count(), 0);
+    reg.restore("shop", 2).unwrap();
+    let loaded = reg
+        .load(&"shop/2".parse().unwrap(), ReadOptions::new())
+        .unwrap();
+    assert_eq!(loaded.header.version, 2);
+    assert_eq!(reg.register(artifact("shop", 2, 0.5)).unwrap(), 5);
+    // The orphan of the old writer goes with the next collection.
+    reg.retain("shop", usize::MAX, Retire::Archive).unwrap();
+    assert!(!shop.join("versions/4.mhart").exists());
 }
 
-impl modelhost::registry::RegistryStore for LockSpy {
-    fn get(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>, RegistryError> {
-        self.note(key);
-        self.inner.get(key, max)
-    }
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), RegistryError> {
-        self.inner.put(key, bytes)
-    }
-    fn delete(&self, key: &str) -> Result<(), RegistryError> {
-        self.inner.delete(key)
-    }
-    fn rename(&self, from: &str, to: &str) -> Result<(), RegistryError> {
-        self.inner.rename(from, to)
-    }
-    fn list(&self, prefix: &str) -> Result<Vec<String>, RegistryError> {
-        self.note(prefix);
-        self.inner.list(prefix)
-    }
-    fn lock(&self, scope: &str) -> Result<Box<dyn std::fmt::Debug + Send>, RegistryError> {
-        let guard = self.inner.lock(scope)?;
-        self.locked.store(true, std::sync::atomic::Ordering::SeqCst);
-        Ok(Box::new(SpyGuard(guard, self.locked.clone())))
-    }
-}
-
-/// `promote` listed the versions outside the lock and then moved the alias
-/// under it, so a `gc` in between made it fail; now every read it makes
-/// happens under the lock.
+/// Temporary files of writers that died are removed by the next write;
+/// those of a live process are left alone.
 #[test]
-fn promote_reads_the_versions_under_the_lock() {
+fn temporary_files_of_dead_writers_are_swept() {
     let dir = tempfile::tempdir().unwrap();
-    let spy = std::sync::Arc::new(LockSpy {
-        inner: modelhost::registry::FsStore::open(dir.path()).unwrap(),
-        locked: Default::default(),
-        unlocked_reads: Default::default(),
-    });
-    let reg = Registry::with_store(spy.clone());
-    reg.register(artifact("shop", 2, 0.6)).unwrap();
-    reg.register(artifact("shop", 3, 0.8)).unwrap();
-    spy.unlocked_reads
-        .store(0, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(
-        reg.promote_best("shop", "auc", Better::Higher, "production")
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        spy.unlocked_reads.load(std::sync::atomic::Ordering::SeqCst),
-        0
-    );
+    let reg = Registry::open(dir.path()).unwrap();
+    reg.register(artifact("shop", 2, 0.5)).unwrap();
+    let versions = dir.path().join("shop/versions");
+    // Above Linux's largest pid: no process has it.
+    let dead = versions.join(".2.json.tmp-4194305-7");
+    let alive = versions.join(format!(".2.json.tmp-{}-8", std::process::id()));
+    std::fs::write(&dead, b"{\"half").unwrap();
+    std::fs::write(&alive, b"{\"half").unwrap();
+    reg.register(artifact("shop", 2, 0.5)).unwrap();
+    assert!(!dead.exists());
+    assert!(alive.exists());
 }

@@ -605,6 +605,17 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ArtifactErro
 
 /// Temp file in the same directory, fsync, rename, fsync the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    write_atomic_with(path, bytes, |tmp, path| fs::rename(tmp, path))
+}
+
+/// As [`write_atomic`], with `commit` moving the written, synced temporary
+/// file into place (a registry store checks its write condition there,
+/// under its lock). The temporary file is removed when anything fails.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    commit: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
+) -> Result<(), ArtifactError> {
     let io = |e| ArtifactError::io(path, e);
     let dir = path
         .parent()
@@ -624,7 +635,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactErro
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
-        fs::rename(&tmp, path)?;
+        commit(&tmp, path)?;
         if let Ok(d) = fs::File::open(dir) {
             // Directory fsync makes the rename durable; not every platform
             // allows opening a directory, and the rename is atomic either way.

@@ -60,7 +60,7 @@ pub use budget::{ALLOCATION_ALLOWANCE, ALLOCATION_MULTIPLE};
 pub use file::{
     Artifact, DEFAULT_MAX_FILE_BYTES, FORMAT_VERSION, LoadedArtifact, MAGIC, ReadOptions, Training,
 };
-pub(crate) use file::{read_capped, write_atomic};
+pub(crate) use file::{read_capped, write_atomic, write_atomic_with};
 pub use header::{ArtifactHeader, Warmup};
 pub use header_check::{HeaderError, MAX_CREATED_AT, MAX_VERSION};
 pub use kinds::{DecodeLimits, KindDecoder, KindRegistry, ModelKind, register_kind};

@@ -2,11 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use super::gc::now_ms;
 use super::handle::key;
+use super::index::{Entry, Index, jitter};
 use super::reference::{check_alias, check_name};
-use super::{Registry, RegistryError, Result, VersionInfo};
+use super::summary::MAX_META_BYTES;
+use super::{Fetched, PutMode, Registry, RegistryError, Result, VersionInfo};
 
-/// Most aliases one model may have: 1,024. Keeps `aliases.json` far below
+/// Most aliases one model may have: 1,024. Keeps the model's index far below
 /// the 1 MiB that readers accept.
 pub const MAX_ALIASES: usize = 1024;
 
@@ -24,14 +27,17 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// Storage failures or a corrupt alias file.
+    /// [`RegistryError::ModelNotFound`]; storage failures or a corrupt index.
     pub fn aliases(&self, name: &str) -> Result<BTreeMap<String, u64>> {
         check_name(name)?;
-        Ok(self.get_json(&key::aliases(name))?.unwrap_or_default())
+        Ok(self.existing_index(name)?.aliases.clone())
     }
 
     /// Points `alias` of `name` at `version` (creating or moving it) and
-    /// returns the version it pointed to before.
+    /// returns the version it pointed to before. One conditional write of
+    /// the model's index: the version is checked, and the alias moved, in
+    /// the same value, so a concurrent [`Registry::retain`] cannot remove
+    /// the version in between.
     ///
     /// # Errors
     ///
@@ -40,38 +46,7 @@ impl Registry {
     pub fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<Option<u64>> {
         check_name(name)?;
         check_alias(alias)?;
-        let _lock = self.store.lock(name)?;
-        self.recover(name)?;
-        self.set_alias_locked(name, alias, version)
-    }
-
-    /// As [`Registry::set_alias`], with the model's lock already held.
-    fn set_alias_locked(&self, name: &str, alias: &str, version: u64) -> Result<Option<u64>> {
-        if self
-            .version_numbers(name, "versions")?
-            .binary_search(&version)
-            .is_err()
-        {
-            return Err(RegistryError::VersionNotFound {
-                name: name.to_owned(),
-                version,
-            });
-        }
-        let mut aliases = self.aliases(name)?;
-        if aliases.len() >= MAX_ALIASES && !aliases.contains_key(alias) {
-            return Err(RegistryError::TooManyAliases {
-                name: name.to_owned(),
-                max: MAX_ALIASES,
-            });
-        }
-        let before = aliases.insert(alias.to_owned(), version);
-        self.put_json(&key::aliases(name), &aliases)?;
-        if let Some(b) = before
-            && b != version
-        {
-            self.mark_released(name, b)?;
-        }
-        Ok(before)
+        self.update_index(name, false, |index| point(index, name, alias, version))
     }
 
     /// Removes `alias` of `name`, returning the version it pointed to.
@@ -82,21 +57,21 @@ impl Registry {
     pub fn remove_alias(&self, name: &str, alias: &str) -> Result<u64> {
         check_name(name)?;
         check_alias(alias)?;
-        let _lock = self.store.lock(name)?;
-        self.recover(name)?;
-        let mut aliases = self.aliases(name)?;
-        let v = aliases
-            .remove(alias)
-            .ok_or_else(|| RegistryError::AliasNotFound {
-                name: name.to_owned(),
-                alias: alias.to_owned(),
-            })?;
-        self.put_json(&key::aliases(name), &aliases)?;
-        self.mark_released(name, v)?;
-        Ok(v)
+        self.update_index(name, false, |index| {
+            let v = index
+                .aliases
+                .remove(alias)
+                .ok_or_else(|| RegistryError::AliasNotFound {
+                    name: name.to_owned(),
+                    alias: alias.to_owned(),
+                })?;
+            index.released.insert(v, now_ms());
+            Ok(v)
+        })
     }
 
-    /// Sets a registry tag on a version.
+    /// Sets a registry tag on a version (a conditional write of its
+    /// summary, retried when another tag landed first).
     ///
     /// # Errors
     ///
@@ -105,23 +80,46 @@ impl Registry {
     /// storage failures.
     pub fn set_tag(&self, name: &str, version: u64, key: &str, value: &str) -> Result<()> {
         check_name(name)?;
-        let _lock = self.store.lock(name)?;
-        self.recover(name)?;
-        let key_path = key::file(name, "versions", version, "json");
-        let mut info: VersionInfo =
-            self.get_json(&key_path)?
-                .ok_or_else(|| RegistryError::VersionNotFound {
-                    name: name.to_owned(),
-                    version,
+        let key_path = key::file(name, version, "json");
+        let not_found = || RegistryError::VersionNotFound {
+            name: name.to_owned(),
+            version,
+        };
+        for attempt in 0..200u32 {
+            let index = self.existing_index(name)?;
+            if !matches!(
+                index.versions.get(&version),
+                Some(Entry::Active | Entry::Archived)
+            ) {
+                return Err(not_found());
+            }
+            let (bytes, revision) =
+                match self.store.get_if_changed(&key_path, MAX_META_BYTES, None)? {
+                    Fetched::Changed(bytes, revision) => (bytes, revision),
+                    _ => return Err(not_found()),
+                };
+            let mut info: VersionInfo =
+                serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
+                    key: key_path.clone(),
+                    reason: e.to_string(),
                 })?;
-        info.tags.insert(key.to_owned(), value.to_owned());
-        info.check_size()?;
-        self.put_json(&key_path, &info)
+            info.tags.insert(key.to_owned(), value.to_owned());
+            info.check_size()?;
+            match self.put_json(&key_path, &info, PutMode::Update(revision)) {
+                Err(RegistryError::Conflict { .. }) => {
+                    std::thread::sleep(std::time::Duration::from_millis(jitter(
+                        1 << attempt.min(6),
+                    )));
+                }
+                other => return other,
+            }
+        }
+        Err(RegistryError::Conflict { key: key_path })
     }
 
     /// Points `alias` at the version with the best value of `metric` (ties go
-    /// to the newer version) and returns that version. The versions are read
-    /// and the alias moved under the model's lock, so a concurrent
+    /// to the newer version) and returns that version. The choice and the
+    /// alias move are one conditional write of the index, so a concurrent
     /// [`Registry::retain`] cannot remove the chosen version in between.
     ///
     /// # Errors
@@ -137,28 +135,68 @@ impl Registry {
     ) -> Result<u64> {
         check_name(name)?;
         check_alias(alias)?;
-        let _lock = self.store.lock(name)?;
-        self.recover(name)?;
-        let best = self
-            .versions(name, false)?
-            .into_iter()
-            .filter_map(|i| Some((*i.metrics.get(metric)?, i.version)))
-            .filter(|(m, _)| m.is_finite())
-            .max_by(|a, b| {
-                let ord = a.0.total_cmp(&b.0);
-                let ord = if better == Better::Lower {
-                    ord.reverse()
-                } else {
-                    ord
+        // Summaries never change their metrics: read each once, whatever
+        // the number of attempts.
+        let mut metrics: BTreeMap<u64, Option<f64>> = BTreeMap::new();
+        self.update_index(name, false, |index| {
+            let mut best: Option<(f64, u64)> = None;
+            for v in index.active() {
+                let value = match metrics.get(&v) {
+                    Some(m) => *m,
+                    None => {
+                        let m = self
+                            .get_json::<VersionInfo>(&key::file(name, v, "json"))?
+                            .and_then(|i| i.metrics.get(metric).copied());
+                        metrics.insert(v, m);
+                        m
+                    }
                 };
-                ord.then(a.1.cmp(&b.1))
-            })
-            .map(|(_, v)| v)
-            .ok_or_else(|| RegistryError::NoMetric {
+                let Some(m) = value.filter(|m| m.is_finite()) else {
+                    continue;
+                };
+                let wins = best.is_none_or(|(b, _)| {
+                    let ord = m.total_cmp(&b);
+                    let ord = if better == Better::Lower {
+                        ord.reverse()
+                    } else {
+                        ord
+                    };
+                    // Ties go to the newer version, and `v` ascends.
+                    ord.is_ge()
+                });
+                if wins {
+                    best = Some((m, v));
+                }
+            }
+            let (_, v) = best.ok_or_else(|| RegistryError::NoMetric {
                 name: name.to_owned(),
                 metric: metric.to_owned(),
             })?;
-        self.set_alias_locked(name, alias, best)?;
-        Ok(best)
+            point(index, name, alias, v)?;
+            Ok(v)
+        })
     }
+}
+
+/// Points `alias` at active `version` in `index`; returns where it pointed.
+fn point(index: &mut Index, name: &str, alias: &str, version: u64) -> Result<Option<u64>> {
+    if !index.is_active(version) {
+        return Err(RegistryError::VersionNotFound {
+            name: name.to_owned(),
+            version,
+        });
+    }
+    if index.aliases.len() >= MAX_ALIASES && !index.aliases.contains_key(alias) {
+        return Err(RegistryError::TooManyAliases {
+            name: name.to_owned(),
+            max: MAX_ALIASES,
+        });
+    }
+    let before = index.aliases.insert(alias.to_owned(), version);
+    if let Some(b) = before
+        && b != version
+    {
+        index.released.insert(b, now_ms());
+    }
+    Ok(before)
 }

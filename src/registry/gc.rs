@@ -1,16 +1,15 @@
-//! Retiring old versions, and recovering from writers that died part-way.
+//! Retiring old versions, and freeing what writers that died left behind.
 
-use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::handle::key;
+use super::index::{Entry, Index};
 use super::reference::check_name;
 use super::{Registry, RegistryError, Result};
 
 /// What [`Registry::retain`] does with versions it does not keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retire {
-    /// Move them to `archive/` (no longer resolvable, still on storage).
+    /// Archive them (no longer resolvable, still on storage).
     Archive,
     /// Delete them.
     Delete,
@@ -37,6 +36,12 @@ impl Registry {
     /// As [`retain`](Self::retain), keeping versions an alias left within
     /// `alias_grace` (zero keeps only those aliased now).
     ///
+    /// Also frees what writers that died left: version numbers pending for
+    /// longer than the pending grace (see
+    /// [`Registry::with_pending_grace`]), files of versions the index no
+    /// longer lists (a delete that died between the index and the files),
+    /// and the store's temporary files.
+    ///
     /// # Errors
     ///
     /// Storage failures.
@@ -48,24 +53,60 @@ impl Registry {
         retire: Retire,
     ) -> Result<Vec<u64>> {
         check_name(name)?;
-        let _lock = self.store.lock(name)?;
-        self.recover(name)?;
-        let retired = self.to_retire(name, keep, alias_grace)?;
-        for &v in &retired {
-            // Summary first: once it is gone the version no longer resolves,
-            // so a crash leaves at worst an orphan artifact, which
-            // `recover` deletes or finishes moving.
-            for ext in ["json", "mhart"] {
-                let from = key::file(name, "versions", v, ext);
+        self.store.sweep(name)?;
+        let grace_ms = u64::try_from(self.pending_grace.as_millis()).unwrap_or(u64::MAX);
+        // The index changes first: once a version is out of it, nothing
+        // resolves it, so a crash before its files go leaves only files
+        // that the next collection deletes.
+        let (retired, index) = self.update_index(name, false, |index| {
+            let retired = to_retire(index, keep, alias_grace);
+            let now = now_ms();
+            index.versions.retain(|_, e| match e {
+                Entry::Pending { since_ms } => now.saturating_sub(*since_ms) < grace_ms,
+                _ => true,
+            });
+            for &v in &retired {
                 match retire {
-                    Retire::Archive => self
-                        .store
-                        .rename(&from, &key::file(name, "archive", v, ext))?,
-                    Retire::Delete => self.store.delete(&from)?,
+                    Retire::Archive => {
+                        index.versions.insert(v, Entry::Archived);
+                    }
+                    Retire::Delete => {
+                        index.versions.remove(&v);
+                    }
                 }
             }
-        }
+            let present = index.versions.clone();
+            index.released.retain(|v, _| present.contains_key(v));
+            Ok((retired, index.clone()))
+        })?;
+        self.delete_unlisted(name, &index)?;
         Ok(retired)
+    }
+
+    /// Deletes the files of every version below the index's next number
+    /// that the index does not list (numbers at or above it belong to
+    /// nobody yet, and a writer's files always follow its number).
+    fn delete_unlisted(&self, name: &str, index: &Index) -> Result<()> {
+        let mut orphans: Vec<u64> = self
+            .store
+            .list(&format!("{name}/versions"))?
+            .iter()
+            .filter_map(|f| {
+                let (v, ext) = f.split_once('.')?;
+                (ext == "json" || ext == "mhart").then_some(())?;
+                v.parse().ok()
+            })
+            .filter(|v| *v < index.next_version && !index.versions.contains_key(v))
+            .collect();
+        orphans.dedup();
+        for v in orphans {
+            emit!(
+                debug,
+                "registry: deleting the files of {name}/{v}, no longer listed"
+            );
+            self.delete_files(name, v)?;
+        }
+        Ok(())
     }
 
     /// The versions [`retain_with`](Self::retain_with) would retire now,
@@ -76,25 +117,7 @@ impl Registry {
     /// Storage failures.
     pub fn retain_plan(&self, name: &str, keep: usize, alias_grace: Duration) -> Result<Vec<u64>> {
         check_name(name)?;
-        self.to_retire(name, keep, alias_grace)
-    }
-
-    fn to_retire(&self, name: &str, keep: usize, alias_grace: Duration) -> Result<Vec<u64>> {
-        let versions = self.version_numbers(name, "versions")?;
-        let aliased: Vec<u64> = self.aliases(name)?.into_values().collect();
-        let released = self.released(name)?;
-        let grace_ms = u64::try_from(alias_grace.as_millis()).unwrap_or(u64::MAX);
-        let recently = |v: &u64| {
-            released
-                .get(v)
-                .is_some_and(|&at| now_ms().saturating_sub(at) < grace_ms)
-        };
-        let cut = versions.len().saturating_sub(keep);
-        Ok(versions[..cut]
-            .iter()
-            .copied()
-            .filter(|v| !aliased.contains(v) && !recently(v))
-            .collect())
+        Ok(to_retire(&*self.existing_index(name)?, keep, alias_grace))
     }
 
     /// Brings an archived version back: it resolves again, under its old
@@ -106,85 +129,40 @@ impl Registry {
     /// storage failures.
     pub fn restore(&self, name: &str, version: u64) -> Result<()> {
         check_name(name)?;
-        let _lock = self.store.lock(name)?;
-        self.recover(name)?;
-        let archived = self.version_numbers(name, "archive")?;
-        if archived.binary_search(&version).is_err() {
-            return Err(RegistryError::VersionNotFound {
-                name: name.to_owned(),
-                version,
-            });
-        }
-        // Artifact first: until the summary is back the version does not
-        // resolve, and a crash in between leaves an orphan that `recover`
-        // moves back to the archive.
-        for ext in ["mhart", "json"] {
-            self.store.rename(
-                &key::file(name, "archive", version, ext),
-                &key::file(name, "versions", version, ext),
-            )?;
-        }
-        Ok(())
-    }
-
-    /// When an alias last moved away from each version.
-    fn released(&self, name: &str) -> Result<BTreeMap<u64, u64>> {
-        Ok(self.get_json(&key::released(name))?.unwrap_or_default())
-    }
-
-    /// Records that an alias just moved away from `version` (model lock
-    /// held). Entries of versions no longer present are dropped, so the
-    /// record stays as small as the model's version list.
-    pub(super) fn mark_released(&self, name: &str, version: u64) -> Result<()> {
-        let mut released = self.released(name)?;
-        let present = self.version_numbers(name, "versions")?;
-        released.retain(|v, _| present.binary_search(v).is_ok());
-        released.insert(version, now_ms());
-        self.put_json(&key::released(name), &released)
-    }
-
-    /// Removes what a writer that died part-way left behind: an artifact in
-    /// `versions/` without its summary (a crashed register or delete) is
-    /// deleted, or moved to `archive/` when its summary is already there (a
-    /// crashed archive move). Call only with the model's lock held: then no
-    /// other writer is running, so nothing removed can be in progress. The
-    /// store cleans its own temporary files when the lock is taken.
-    pub(super) fn recover(&self, name: &str) -> Result<()> {
-        let files: HashSet<String> = self
-            .store
-            .list(&format!("{name}/versions"))?
-            .into_iter()
-            .collect();
-        let archive: HashSet<String> = self
-            .store
-            .list(&format!("{name}/archive"))?
-            .into_iter()
-            .collect();
-        for f in &files {
-            let Some(v) = f.strip_suffix(".mhart").and_then(|v| v.parse::<u64>().ok()) else {
-                continue;
-            };
-            if files.contains(&format!("{v}.json")) {
-                continue;
+        self.update_index(name, false, |index| {
+            if index.versions.get(&version) != Some(&Entry::Archived) {
+                return Err(RegistryError::VersionNotFound {
+                    name: name.to_owned(),
+                    version,
+                });
             }
-            let orphan = key::file(name, "versions", v, "mhart");
-            if archive.contains(&format!("{v}.json")) && !archive.contains(&format!("{v}.mhart")) {
-                emit!(debug, "registry: finishing the archive move of {name}/{v}");
-                self.store
-                    .rename(&orphan, &key::file(name, "archive", v, "mhart"))?;
-            } else {
-                emit!(
-                    debug,
-                    "registry: removing {orphan}, an artifact without a summary"
-                );
-                self.store.delete(&orphan)?;
-            }
-        }
-        Ok(())
+            index.versions.insert(version, Entry::Active);
+            Ok(())
+        })
     }
 }
 
-fn now_ms() -> u64 {
+/// The active versions to retire: all but the `keep` newest, the aliased
+/// ones and those an alias left within `alias_grace`.
+fn to_retire(index: &Index, keep: usize, alias_grace: Duration) -> Vec<u64> {
+    let versions = index.active();
+    let grace_ms = u64::try_from(alias_grace.as_millis()).unwrap_or(u64::MAX);
+    let now = now_ms();
+    let recently = |v: &u64| {
+        index
+            .released
+            .get(v)
+            .is_some_and(|&at| now.saturating_sub(at) < grace_ms)
+    };
+    let cut = versions.len().saturating_sub(keep);
+    versions[..cut]
+        .iter()
+        .copied()
+        .filter(|v| !index.aliases.values().any(|a| a == v) && !recently(v))
+        .collect()
+}
+
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -7,47 +7,70 @@
 //! "Promote version 7 to production" is one call:
 //! [`Registry::set_alias`]`("recommender", "production", 7)`.
 //!
-//! Storage sits behind [`RegistryStore`]; [`FsStore`] (the default) keeps a
-//! documented directory layout where every change is an atomic rename and
-//! writers serialize on a per-model lock file, across processes.
+//! Storage sits behind [`RegistryStore`]: [`FsStore`] (a directory, the
+//! default) or, with the `s3`, `azure` or `gcs` features, an object store
+//! ([`ObjectStore`]). [`Registry::open`] takes either: a path, or
+//! `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix`,
+//! `file:///path`.
+//!
+//! # Writers on many machines
+//!
+//! No writer takes a lock. Each model has one value that changes, its
+//! index (`NAME/index.json`: the next version number, each version's
+//! state, the aliases); every change to it is a conditional write
+//! (create-if-absent, or replace-if-unchanged since read) that is read
+//! again and redone when another writer won the race. Everything else is
+//! written once under a key only its writer uses. So a version number is
+//! never given twice, an alias never points at a version being deleted,
+//! and a writer that dies holds nothing up.
 //!
 //! # Crashes
 //!
 //! A writer can die at any point without breaking what readers see:
 //!
-//! - a version number is committed to `model.json` before any file of that
-//!   version is written, so a crash can leave a gap in the numbering but
-//!   never a visible version the counter does not cover: numbers are never
-//!   reused, even after the version is deleted;
-//! - a version is visible only once its summary exists, and the summary is
-//!   written after the artifact;
-//! - leftovers of a dead writer (temporary files, an artifact without a
-//!   summary, half an archive move) are cleaned up by the next writer of that
-//!   model, under the model's lock, where no other writer can be running.
+//! - a version number is taken in the index (marked pending) before any
+//!   file of that version is written, so a crash can leave a gap in the
+//!   numbering but never a number used twice, even after the version is
+//!   deleted;
+//! - a version is visible only once the index marks it active, which
+//!   happens after its artifact and its summary are written;
+//! - what a dead writer leaves (a pending number, files of a version the
+//!   index no longer lists, temporary files) is freed by
+//!   [`Registry::retain`].
 //!
 //! # Files
 //!
 //! `reference.rs` (names, aliases, [`ModelRef`]), `handle.rs` (the
-//! [`Registry`] handle and its metadata I/O), `summary.rs` ([`VersionInfo`]
-//! and its size limits), `versions.rs` (registering, listing, resolving,
-//! loading), `aliases.rs` (aliases, tags, promotion), `gc.rs` (retention and
-//! crash recovery), `store.rs` (the storage trait and [`FsStore`]).
+//! [`Registry`] handle and its metadata I/O), `index.rs` (the model index
+//! and its conditional updates, and moving the layout before it),
+//! `summary.rs` ([`VersionInfo`] and its size limits), `versions.rs`
+//! (registering, listing, resolving, loading), `aliases.rs` (aliases, tags,
+//! promotion), `gc.rs` (retention and crash recovery), `store.rs` (the
+//! storage trait and [`FsStore`]), `object.rs` (object stores), `url.rs`
+//! (registry locations), `cache.rs` (the local artifact cache).
 
 mod aliases;
+mod cache;
 mod gc;
 mod handle;
+mod index;
+#[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+mod object;
 mod reference;
 mod store;
 mod summary;
+mod url;
 mod versions;
 
 use crate::artifact::ArtifactError;
 
 pub use aliases::{Better, MAX_ALIASES};
 pub use gc::{DEFAULT_ALIAS_GRACE, Retire};
-pub use handle::Registry;
+pub use handle::{DEFAULT_PENDING_GRACE, Registry};
+#[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+pub use object::ObjectStore;
 pub use reference::ModelRef;
-pub use store::{FsStore, RegistryStore};
+pub use store::{Fetched, FsStore, PutMode, RegistryStore, Revision};
 pub use summary::{MAX_METRICS_BYTES, MAX_TAGS_BYTES, VersionInfo};
 
 type Result<T, E = RegistryError> = std::result::Result<T, E>;
@@ -144,6 +167,50 @@ pub enum RegistryError {
         name: String,
         /// The limit.
         max: usize,
+    },
+    /// A conditional write found the value changed (or present, or gone)
+    /// since it was read: another writer got there first. Stores return
+    /// it; the registry retries, and passes it on only when other writers
+    /// kept winning for its whole retry budget.
+    #[error("registry value {key} kept changing under concurrent writers; try again")]
+    Conflict {
+        /// The value's key.
+        key: String,
+    },
+    /// A registration took longer than the registry's pending grace, so a
+    /// garbage collection took its writer for dead and freed the number;
+    /// the version was not registered and nothing of it remains.
+    #[error(
+        "registering version {version} of `{name}` took longer than {grace:?}; it was taken for abandoned and not registered"
+    )]
+    Abandoned {
+        /// The model.
+        name: String,
+        /// The number it had taken.
+        version: u64,
+        /// The registry's pending grace.
+        grace: std::time::Duration,
+    },
+    /// A model's index would pass the 1 MiB that readers accept (tens of
+    /// thousands of versions): retire some.
+    #[error(
+        "the index of `{name}` would take {bytes} bytes, over the limit of {max}: retire old versions"
+    )]
+    IndexFull {
+        /// The model.
+        name: String,
+        /// Its encoded size.
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A registry location is not a path or a URL this build can open.
+    #[error("cannot open registry {location:?}: {reason}")]
+    Location {
+        /// The location given.
+        location: String,
+        /// Why.
+        reason: String,
     },
     /// A registry file does not decode.
     #[error("registry file {key} is corrupt: {reason}")]

@@ -5,66 +5,131 @@ use std::fmt;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
 
 use super::RegistryError;
-use crate::artifact::{ArtifactError, read_capped, write_atomic};
+use crate::artifact::{ArtifactError, read_capped, write_atomic_with};
+
+/// The version of a stored value, as its store reports it: an object
+/// store's ETag, or a digest of a file's content. Opaque: only compared,
+/// and handed back in [`PutMode::Update`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Revision(String);
+
+impl Revision {
+    /// A revision from the store's own tag.
+    #[must_use]
+    pub fn new(tag: impl Into<String>) -> Self {
+        Self(tag.into())
+    }
+
+    /// The store's tag.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The condition of a [`RegistryStore::put`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutMode {
+    /// Replace whatever is there.
+    Overwrite,
+    /// Write only if nothing is there (`If-None-Match: *`).
+    Create,
+    /// Write only if the value is still at this revision (`If-Match`).
+    Update(Revision),
+}
+
+/// What [`RegistryStore::get_if_changed`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// Still at the revision the caller knows.
+    Unchanged,
+    /// Nothing at the key.
+    Absent,
+    /// A value other than the one the caller knows.
+    Changed(Vec<u8>, Revision),
+}
 
 /// Storage behind a [`Registry`](super::Registry).
 ///
 /// Keys are `/`-separated relative paths made only of validated model names,
-/// version numbers and fixed words. An implementation must make
-/// [`put`](RegistryStore::put) atomic (readers see the old value or the new
-/// one) and [`lock`](RegistryStore::lock) exclusive across processes, so an
-/// object store can back a registry with conditional writes.
+/// version numbers and fixed words. A store needs no locks: the registry
+/// writes every value that changes with a conditional [`put`](Self::put)
+/// and retries when another writer got there first, and writes every other
+/// value once, under a key nobody else writes. A store must make each
+/// `put` atomic (readers see the old value or the new one, never part of
+/// one) and its conditions exact, across processes and machines.
 pub trait RegistryStore: Send + Sync + fmt::Debug {
     /// The value at `key`, if present, refusing values over `max_bytes`.
     ///
     /// # Errors
     ///
-    /// I/O failures or an oversized value.
+    /// Storage failures or an oversized value.
     fn get(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, RegistryError>;
 
-    /// Replaces the value at `key` atomically.
+    /// The value at `key` with its revision, unless it is still at `known`
+    /// (an object store answers that with a conditional GET, `304 Not
+    /// Modified`, without sending the value).
     ///
     /// # Errors
     ///
-    /// I/O failures.
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), RegistryError>;
+    /// Storage failures or an oversized value.
+    fn get_if_changed(
+        &self,
+        key: &str,
+        max_bytes: u64,
+        known: Option<&Revision>,
+    ) -> Result<Fetched, RegistryError>;
+
+    /// Writes `bytes` at `key` if `mode` allows it.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Conflict`] when the condition does not hold (the
+    /// key exists for [`PutMode::Create`]; it is absent or at another
+    /// revision for [`PutMode::Update`]); storage failures.
+    fn put(&self, key: &str, bytes: &[u8], mode: PutMode) -> Result<(), RegistryError>;
 
     /// Removes `key` (absent keys are fine).
     ///
     /// # Errors
     ///
-    /// I/O failures.
+    /// Storage failures.
     fn delete(&self, key: &str) -> Result<(), RegistryError>;
 
-    /// Moves `from` to `to` atomically.
+    /// Names directly under `prefix` (file or directory names, not paths),
+    /// sorted.
     ///
     /// # Errors
     ///
-    /// I/O failures.
-    fn rename(&self, from: &str, to: &str) -> Result<(), RegistryError>;
-
-    /// Names directly under `prefix` (file or directory names, not paths).
-    ///
-    /// # Errors
-    ///
-    /// I/O failures.
+    /// Storage failures.
     fn list(&self, prefix: &str) -> Result<Vec<String>, RegistryError>;
 
-    /// Takes the exclusive writer lock for `scope`, blocking until it is
-    /// free; released when the returned guard drops.
+    /// Removes what writers killed part-way through a [`put`](Self::put)
+    /// left under `prefix` at the storage level (temporary files). Object
+    /// stores have nothing to remove: their writes are single requests.
     ///
     /// # Errors
     ///
-    /// I/O failures.
-    fn lock(&self, scope: &str) -> Result<Box<dyn fmt::Debug + Send>, RegistryError>;
+    /// Storage failures.
+    fn sweep(&self, prefix: &str) -> Result<(), RegistryError> {
+        let _ = prefix;
+        Ok(())
+    }
 
     /// A local path for `key`, where the store has one (for display).
     fn local_path(&self, key: &str) -> Option<PathBuf> {
         let _ = key;
         None
     }
+
+    /// Where the store is, for messages (`/var/lib/models`,
+    /// `s3://bucket/prefix`).
+    fn location(&self) -> String;
 }
 
 /// A registry on the local filesystem.
@@ -74,26 +139,33 @@ pub trait RegistryStore: Send + Sync + fmt::Debug {
 /// ```text
 /// ROOT/
 ///   NAME/
-///     .lock                 writer lock (flock), per model
-///     model.json            next version number
-///     aliases.json          {"production": 3, "staging": 4}
-///     released.json         when an alias last left each version (ms), for gc
-///     versions/N.mhart      the artifact of version N
+///     index.json            next version number, each version's state,
+///                           aliases, when aliases left versions
+///     versions/N.mhart      the artifact of version N (written once)
 ///     versions/N.json       its summary (kind, metrics, tags, size, checksum)
-///     archive/N.mhart       archived versions, and their summaries
-///     archive/N.json
+///     .lock                 held for the instant of a conditional write
 /// ```
 ///
-/// Every file is replaced by writing a temporary file in the same directory
-/// (`.NAME.tmp-PID-N`), fsyncing it and renaming it over the old one, so a
-/// concurrent reader or a crash mid-write never sees half a file. Writers of
-/// one model serialize on `.lock`, which works across processes; taking the
-/// lock removes the temporary files of writers that died, since no live
-/// writer of the model can exist while it is held.
+/// Every file is written to a temporary file in the same directory
+/// (`.NAME.tmp-PID-N`), fsynced, and renamed into place, so a concurrent
+/// reader or a crash mid-write never sees half a file. A conditional write
+/// checks its condition and renames while it holds an advisory lock
+/// (`flock`) on the directory's `.lock`, for the instant of the check: the
+/// kernel releases it when its holder dies, so a crashed writer never
+/// leaves a lock behind. A revision is a digest of the file's content.
+///
+/// Registries written before the index existed (`model.json`,
+/// `aliases.json`, `released.json`, `archive/`) are read as they are and
+/// moved to this layout by the first access.
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
 }
+
+/// Temporary files of a process that is still alive are left alone until
+/// they are this old (a writer on another machine sharing the directory,
+/// or a pid reused).
+const STALE_TEMP_FILE: Duration = Duration::from_secs(24 * 3600);
 
 impl FsStore {
     /// A store rooted at `root` (created if missing).
@@ -115,6 +187,7 @@ impl FsStore {
 
     fn path(&self, key: &str) -> PathBuf {
         key.split('/')
+            .filter(|p| !p.is_empty())
             .fold(self.root.clone(), |p, part| p.join(part))
     }
 
@@ -126,40 +199,44 @@ impl FsStore {
     }
 }
 
-impl FsStore {
-    /// Removes the temporary files (`.NAME.tmp-PID-N`) that writers killed
-    /// mid-write left in `scope`, `scope/versions` and `scope/archive`.
-    /// Called with the scope's lock held.
-    fn sweep_temp_files(&self, scope: &str) -> Result<(), RegistryError> {
-        for sub in ["", "/versions", "/archive"] {
-            let dir = format!("{scope}{sub}");
-            for f in self.list(&dir)? {
-                if is_temp_file(&f) {
-                    emit!(
-                        debug,
-                        "registry: removing {dir}/{f}, left by a writer that died"
-                    );
-                    self.delete(&format!("{dir}/{f}"))?;
-                }
-            }
-        }
-        Ok(())
-    }
+/// The revision of a file's content.
+fn digest(bytes: &[u8]) -> Revision {
+    let d = Sha256::digest(bytes);
+    Revision(d[..16].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Whether `file` is named like `write_atomic`'s temporary files:
-/// `.NAME.tmp-PID-N`.
-fn is_temp_file(file: &str) -> bool {
-    let Some(rest) = file.strip_prefix('.') else {
-        return false;
-    };
-    let Some((_, tail)) = rest.rsplit_once(".tmp-") else {
-        return false;
-    };
+/// `.NAME.tmp-PID-N`; returns the pid.
+fn temp_file_pid(file: &str) -> Option<u32> {
+    let rest = file.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".tmp-")?;
     let mut parts = tail.split('-');
-    let digits =
-        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    digits(parts.next()) && digits(parts.next()) && parts.next().is_none()
+    fn digits(p: Option<&str>) -> Option<&str> {
+        p.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    }
+    let pid = digits(parts.next())?;
+    digits(parts.next())?;
+    if parts.next().is_some() {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether the temporary file at `path`, written by `pid`, can be removed:
+/// its process is gone (where `/proc` tells), or it is a day old.
+fn temp_file_is_dead(path: &Path, pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    if proc.join("self").exists()
+        && pid != std::process::id()
+        && !proc.join(pid.to_string()).exists()
+    {
+        return true;
+    }
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age > STALE_TEMP_FILE)
 }
 
 fn io(path: &Path, e: std::io::Error) -> RegistryError {
@@ -178,10 +255,60 @@ impl RegistryStore for FsStore {
         }
     }
 
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), RegistryError> {
+    fn get_if_changed(
+        &self,
+        key: &str,
+        max_bytes: u64,
+        known: Option<&Revision>,
+    ) -> Result<Fetched, RegistryError> {
+        Ok(match self.get(key, max_bytes)? {
+            None => Fetched::Absent,
+            Some(bytes) => {
+                let revision = digest(&bytes);
+                if known == Some(&revision) {
+                    Fetched::Unchanged
+                } else {
+                    Fetched::Changed(bytes, revision)
+                }
+            }
+        })
+    }
+
+    fn put(&self, key: &str, bytes: &[u8], mode: PutMode) -> Result<(), RegistryError> {
         let path = self.path(key);
         self.ensure_parent(&path)?;
-        write_atomic(&path, bytes).map_err(RegistryError::Storage)
+        let lock_path = path.parent().unwrap_or(&self.root).join(".lock");
+        let mut conflict = false;
+        let result = write_atomic_with(&path, bytes, |tmp, path| {
+            // The lock is held from the check to the rename, an instant;
+            // closing the file (or the holder's death) releases it.
+            let lock = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)?;
+            lock.lock()?;
+            let holds = match &mode {
+                PutMode::Overwrite => true,
+                PutMode::Create => !path.exists(),
+                PutMode::Update(revision) => match fs::read(path) {
+                    Ok(current) => digest(&current) == *revision,
+                    Err(e) if e.kind() == ErrorKind::NotFound => false,
+                    Err(e) => return Err(e),
+                },
+            };
+            if !holds {
+                conflict = true;
+                return Err(std::io::Error::other("write condition failed"));
+            }
+            fs::rename(tmp, path)
+        });
+        match result {
+            Err(_) if conflict => Err(RegistryError::Conflict {
+                key: key.to_owned(),
+            }),
+            r => r.map_err(RegistryError::Storage),
+        }
     }
 
     fn delete(&self, key: &str) -> Result<(), RegistryError> {
@@ -192,18 +319,8 @@ impl RegistryStore for FsStore {
         }
     }
 
-    fn rename(&self, from: &str, to: &str) -> Result<(), RegistryError> {
-        let (from, to) = (self.path(from), self.path(to));
-        self.ensure_parent(&to)?;
-        fs::rename(&from, &to).map_err(|e| io(&from, e))
-    }
-
     fn list(&self, prefix: &str) -> Result<Vec<String>, RegistryError> {
-        let dir = if prefix.is_empty() {
-            self.root.clone()
-        } else {
-            self.path(prefix)
-        };
+        let dir = self.path(prefix);
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -220,40 +337,88 @@ impl RegistryStore for FsStore {
         Ok(names)
     }
 
-    fn lock(&self, scope: &str) -> Result<Box<dyn fmt::Debug + Send>, RegistryError> {
-        let path = self.path(&format!("{scope}/.lock"));
-        self.ensure_parent(&path)?;
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io(&path, e))?;
-        file.lock().map_err(|e| io(&path, e))?;
-        // Every write under `scope` holds this lock, so a temporary file
-        // found now belongs to a writer that died: nobody can be writing it.
-        self.sweep_temp_files(scope)?;
-        // The lock is released when the file is closed.
-        Ok(Box::new(file))
+    fn sweep(&self, prefix: &str) -> Result<(), RegistryError> {
+        for sub in ["", "/versions"] {
+            let dir = format!("{prefix}{sub}");
+            for f in self.list(&dir)? {
+                let Some(pid) = temp_file_pid(&f) else {
+                    continue;
+                };
+                let key = format!("{dir}/{f}");
+                if temp_file_is_dead(&self.path(&key), pid) {
+                    emit!(
+                        debug,
+                        "registry: removing {key}, left by a writer that died"
+                    );
+                    self.delete(&key)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn local_path(&self, key: &str) -> Option<PathBuf> {
         Some(self.path(key))
     }
+
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_temp_file;
+    use super::*;
 
     #[test]
     fn temp_file_names() {
-        assert!(is_temp_file(".3.mhart.tmp-1234-0"));
-        assert!(is_temp_file(".aliases.json.tmp-1-99"));
-        assert!(!is_temp_file(".lock"));
-        assert!(!is_temp_file("3.mhart"));
-        assert!(!is_temp_file(".x.tmp-12"));
-        assert!(!is_temp_file(".x.tmp-12-a"));
-        assert!(!is_temp_file(".x.tmp-1-2-3"));
+        assert_eq!(temp_file_pid(".3.mhart.tmp-1234-0"), Some(1234));
+        assert_eq!(temp_file_pid(".aliases.json.tmp-1-99"), Some(1));
+        assert_eq!(temp_file_pid(".lock"), None);
+        assert_eq!(temp_file_pid("3.mhart"), None);
+        assert_eq!(temp_file_pid(".x.tmp-12"), None);
+        assert_eq!(temp_file_pid(".x.tmp-12-a"), None);
+        assert_eq!(temp_file_pid(".x.tmp-1-2-3"), None);
+    }
+
+    #[test]
+    fn conditional_writes_hold_their_conditions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        store.put("m/a.json", b"one", PutMode::Create).unwrap();
+        let conflict = store.put("m/a.json", b"two", PutMode::Create);
+        assert!(
+            matches!(conflict, Err(RegistryError::Conflict { .. })),
+            "{conflict:?}"
+        );
+        let Fetched::Changed(bytes, rev) = store.get_if_changed("m/a.json", 10, None).unwrap()
+        else {
+            panic!("present");
+        };
+        assert_eq!(bytes, b"one");
+        assert_eq!(
+            store.get_if_changed("m/a.json", 10, Some(&rev)).unwrap(),
+            Fetched::Unchanged
+        );
+        store
+            .put("m/a.json", b"two", PutMode::Update(rev.clone()))
+            .unwrap();
+        let stale = store.put("m/a.json", b"three", PutMode::Update(rev));
+        assert!(
+            matches!(stale, Err(RegistryError::Conflict { .. })),
+            "{stale:?}"
+        );
+        let missing = store.put("m/b.json", b"x", PutMode::Update(digest(b"x")));
+        assert!(
+            matches!(missing, Err(RegistryError::Conflict { .. })),
+            "{missing:?}"
+        );
+        assert_eq!(store.get("m/a.json", 10).unwrap().unwrap(), b"two");
+        // A refused write leaves no temporary file behind.
+        assert_eq!(store.list("m").unwrap(), [".lock", "a.json"]);
+        assert_eq!(
+            store.get_if_changed("m/b.json", 10, None).unwrap(),
+            Fetched::Absent
+        );
     }
 }

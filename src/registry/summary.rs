@@ -83,10 +83,3 @@ impl std::io::Write for ByteCount {
         Ok(())
     }
 }
-
-/// `model.json`: the next version number, committed before that version's
-/// files are written.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub(super) struct ModelFile {
-    pub(super) next_version: u64,
-}

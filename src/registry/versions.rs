@@ -2,71 +2,125 @@
 
 use sha2::{Digest, Sha256};
 
+use super::gc::now_ms;
 use super::handle::key;
+use super::index::Entry;
 use super::reference::check_name;
-use super::summary::ModelFile;
-use super::{ModelRef, Registry, RegistryError, Result, VersionInfo};
+use super::{ModelRef, PutMode, Registry, RegistryError, Result, VersionInfo};
 use crate::artifact::{Artifact, ArtifactError, LoadedArtifact, ReadOptions};
 
 impl Registry {
     /// Adds `artifact` as the next version of its model and returns the
     /// version number. The artifact's header records the number.
     ///
-    /// The number is committed before the version's files are written, so
-    /// a crash part-way leaves at worst a gap in the numbering (and
-    /// leftovers the next writer removes), never a number used twice.
+    /// Three steps, none holding a lock: take the number in the model's
+    /// index (a conditional write, retried when another writer took one
+    /// first), upload the artifact and its summary under keys only this
+    /// writer uses, then mark the version active in the index. A writer
+    /// that dies part-way leaves a number marked pending, invisible to
+    /// readers and never given again; [`Registry::retain`] frees its
+    /// storage after the pending grace.
     ///
     /// # Errors
     ///
     /// [`RegistryError::InvalidName`] for a bad model name;
     /// [`RegistryError::SummaryTooLarge`] when the artifact's tags or
-    /// metrics are over their limits; storage failures.
+    /// metrics are over their limits; [`RegistryError::Abandoned`] when
+    /// the upload outlasted the pending grace; storage failures.
     pub fn register(&self, mut artifact: Artifact) -> Result<u64> {
         let name = artifact.header().name.clone();
         check_name(&name)?;
-        let _lock = self.store.lock(&name)?;
-        self.recover(&name)?;
-        let model_key = key::model(&name);
-        let recorded = self.get_json::<ModelFile>(&model_key)?.unwrap_or_default();
-        let existing = self
-            .version_numbers(&name, "versions")?
-            .into_iter()
-            .chain(self.version_numbers(&name, "archive")?)
-            .max();
-        let version = recorded
-            .next_version
-            .max(existing.map_or(1, |v| v.saturating_add(1)))
-            .max(1);
+        // Refuse oversized metadata before a number is taken.
+        self.summary_of(&artifact, 0, 0, String::new())
+            .check_size()?;
+        self.store.sweep(&name)?;
+        let version = self.update_index(&name, true, |index| {
+            let v = index.next_version.max(1);
+            index.next_version = v.saturating_add(1);
+            index
+                .versions
+                .insert(v, Entry::Pending { since_ms: now_ms() });
+            Ok(v)
+        })?;
         artifact.header_mut().version = version;
-        let bytes = artifact.to_bytes()?;
+        let uploaded = (|| {
+            let bytes = artifact.to_bytes()?;
+            let info = self.summary_of(
+                &artifact,
+                version,
+                bytes.len() as u64,
+                hex(&Sha256::digest(&bytes)),
+            );
+            // Artifact first, summary second: a summary always has its
+            // artifact.
+            self.store
+                .put(&key::file(&name, version, "mhart"), &bytes, PutMode::Create)?;
+            self.put_json(&key::file(&name, version, "json"), &info, PutMode::Create)
+        })();
+        if let Err(e) = uploaded {
+            self.abandon(&name, version);
+            return Err(e);
+        }
+        let finished =
+            self.update_index(&name, false, |index| match index.versions.get(&version) {
+                Some(Entry::Pending { .. }) => {
+                    index.versions.insert(version, Entry::Active);
+                    Ok(true)
+                }
+                _ => Ok(false),
+            })?;
+        if !finished {
+            // A garbage collection took this writer for dead and freed the
+            // number's storage: nothing of the version may stay.
+            self.delete_files(&name, version)?;
+            return Err(RegistryError::Abandoned {
+                name,
+                version,
+                grace: self.pending_grace,
+            });
+        }
+        Ok(version)
+    }
+
+    /// Gives up a pending number after a failed upload: its files and its
+    /// entry go (best effort; a garbage collection finishes the job).
+    fn abandon(&self, name: &str, version: u64) {
+        let _ = self.delete_files(name, version);
+        let _ = self.update_index(name, false, |index| {
+            if matches!(index.versions.get(&version), Some(Entry::Pending { .. })) {
+                index.versions.remove(&version);
+            }
+            Ok(())
+        });
+    }
+
+    /// Deletes both files of a version (summary first: a summary always
+    /// has its artifact).
+    pub(super) fn delete_files(&self, name: &str, version: u64) -> Result<()> {
+        self.store.delete(&key::file(name, version, "json"))?;
+        self.store.delete(&key::file(name, version, "mhart"))
+    }
+
+    fn summary_of(
+        &self,
+        artifact: &Artifact,
+        version: u64,
+        size: u64,
+        sha256: String,
+    ) -> VersionInfo {
         let h = artifact.header();
-        let info = VersionInfo {
-            name: name.clone(),
+        VersionInfo {
+            name: h.name.clone(),
             version,
             model_kind: h.model_kind,
             metrics: h.metrics.clone(),
             tags: h.tags.clone(),
             created_at: h.created_at,
-            size: bytes.len() as u64,
-            sha256: hex(&Sha256::digest(&bytes)),
+            size,
+            sha256,
             aliases: Vec::new(),
             archived: false,
-        };
-        info.check_size()?;
-        // Counter first: once a file of `version` exists, the counter is
-        // past it. Artifact next, summary last: listings only show versions
-        // whose summary exists, so a crash in between leaves no half
-        // version, only an orphan artifact that the next writer removes.
-        self.put_json(
-            &model_key,
-            &ModelFile {
-                next_version: version.saturating_add(1),
-            },
-        )?;
-        self.store
-            .put(&key::file(&name, "versions", version, "mhart"), &bytes)?;
-        self.put_json(&key::file(&name, "versions", version, "json"), &info)?;
-        Ok(version)
+        }
     }
 
     /// Reads the artifact at `path` (checking it fully, warm-up included)
@@ -82,18 +136,6 @@ impl Registry {
         self.register(artifact)
     }
 
-    /// Versions with a summary in `dir` (`versions` or `archive`), sorted.
-    pub(super) fn version_numbers(&self, name: &str, dir: &str) -> Result<Vec<u64>> {
-        let mut v: Vec<u64> = self
-            .store
-            .list(&format!("{name}/{dir}"))?
-            .iter()
-            .filter_map(|f| f.strip_suffix(".json")?.parse().ok())
-            .collect();
-        v.sort_unstable();
-        Ok(v)
-    }
-
     /// Every model name.
     ///
     /// # Errors
@@ -102,7 +144,7 @@ impl Registry {
     pub fn models(&self) -> Result<Vec<String>> {
         let mut names = Vec::new();
         for n in self.store.list("")? {
-            if check_name(&n).is_ok() && self.get_json::<ModelFile>(&key::model(&n))?.is_some() {
+            if check_name(&n).is_ok() && self.index(&n)?.is_some() {
                 names.push(n);
             }
         }
@@ -117,38 +159,31 @@ impl Registry {
     /// [`RegistryError::ModelNotFound`]; storage failures.
     pub fn versions(&self, name: &str, include_archived: bool) -> Result<Vec<VersionInfo>> {
         check_name(name)?;
-        if self.get_json::<ModelFile>(&key::model(name))?.is_none() {
-            return Err(RegistryError::ModelNotFound {
-                name: name.to_owned(),
-            });
-        }
-        let aliases = self.aliases(name)?;
+        let index = self.existing_index(name)?;
         let mut out = Vec::new();
-        let dirs: &[&str] = if include_archived {
-            &["versions", "archive"]
-        } else {
-            &["versions"]
-        };
-        for dir in dirs {
-            for v in self.version_numbers(name, dir)? {
-                if let Some(mut info) =
-                    self.get_json::<VersionInfo>(&key::file(name, dir, v, "json"))?
-                {
-                    info.archived = *dir == "archive";
-                    info.aliases = aliases
-                        .iter()
-                        .filter(|(_, t)| **t == v)
-                        .map(|(a, _)| a.clone())
-                        .collect();
-                    out.push(info);
-                }
+        for (&v, entry) in &index.versions {
+            let archived = match entry {
+                Entry::Active => false,
+                Entry::Archived if include_archived => true,
+                _ => continue,
+            };
+            // A version deleted since the index was read has no summary.
+            if let Some(mut info) = self.get_json::<VersionInfo>(&key::file(name, v, "json"))? {
+                info.archived = archived;
+                info.aliases = index
+                    .aliases
+                    .iter()
+                    .filter(|(_, t)| **t == v)
+                    .map(|(a, _)| a.clone())
+                    .collect();
+                out.push(info);
             }
         }
-        out.sort_by_key(|i| i.version);
         Ok(out)
     }
 
-    /// Resolves a reference to a version number.
+    /// Resolves a reference to a version number: one conditional read of
+    /// the model's index (usually answered "unchanged").
     ///
     /// # Errors
     ///
@@ -157,10 +192,11 @@ impl Registry {
     pub fn resolve(&self, reference: &ModelRef) -> Result<u64> {
         let name = reference.name();
         check_name(name)?;
-        let versions = self.version_numbers(name, "versions")?;
+        let index = self.existing_index(name)?;
         let v = match reference {
             ModelRef::Latest(_) => {
-                versions
+                index
+                    .active()
                     .last()
                     .copied()
                     .ok_or_else(|| RegistryError::ModelNotFound {
@@ -169,8 +205,8 @@ impl Registry {
             }
             ModelRef::Version(_, v) => *v,
             ModelRef::Alias(_, a) => {
-                *self
-                    .aliases(name)?
+                *index
+                    .aliases
                     .get(a)
                     .ok_or_else(|| RegistryError::AliasNotFound {
                         name: name.to_owned(),
@@ -178,54 +214,76 @@ impl Registry {
                     })?
             }
         };
-        if versions.binary_search(&v).is_err() {
-            return Err(self.missing(name, v));
-        }
-        Ok(v)
-    }
-
-    /// The error for a version that does not resolve: archived, or not found.
-    pub(super) fn missing(&self, name: &str, version: u64) -> RegistryError {
-        let archived = self
-            .version_numbers(name, "archive")
-            .is_ok_and(|a| a.binary_search(&version).is_ok());
-        if archived {
-            RegistryError::VersionArchived {
+        match index.versions.get(&v) {
+            Some(Entry::Active) => Ok(v),
+            Some(Entry::Archived) => Err(RegistryError::VersionArchived {
                 name: name.to_owned(),
-                version,
-            }
-        } else {
-            RegistryError::VersionNotFound {
+                version: v,
+            }),
+            _ => Err(RegistryError::VersionNotFound {
                 name: name.to_owned(),
-                version,
-            }
+                version: v,
+            }),
         }
     }
 
-    /// The raw artifact of `name` version `version`.
+    /// The summary of version `version` of `name`, archived or not.
     ///
     /// # Errors
     ///
     /// [`RegistryError::VersionNotFound`]; storage failures.
-    pub fn artifact_bytes(&self, name: &str, version: u64) -> Result<Vec<u8>> {
+    pub fn version_info(&self, name: &str, version: u64) -> Result<VersionInfo> {
         check_name(name)?;
-        self.store
-            .get(
-                &key::file(name, "versions", version, "mhart"),
-                self.max_artifact_bytes,
-            )?
+        self.get_json(&key::file(name, version, "json"))?
             .ok_or_else(|| RegistryError::VersionNotFound {
                 name: name.to_owned(),
                 version,
             })
     }
 
+    /// The raw artifact of `name` version `version`, checked against the
+    /// SHA-256 its summary records (from the artifact cache when there is
+    /// one and it holds the file).
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::VersionNotFound`]; [`RegistryError::Corrupt`] when
+    /// the bytes are not the ones registered; storage failures.
+    pub fn artifact_bytes(&self, name: &str, version: u64) -> Result<Vec<u8>> {
+        let info = self.version_info(name, version)?;
+        if let Some(cache) = &self.cache
+            && let Some(bytes) = cache.get(&info.sha256)
+        {
+            return Ok(bytes);
+        }
+        let bytes = self
+            .store
+            .get(&key::file(name, version, "mhart"), self.max_artifact_bytes)?
+            .ok_or_else(|| RegistryError::VersionNotFound {
+                name: name.to_owned(),
+                version,
+            })?;
+        let actual = hex(&Sha256::digest(&bytes));
+        if actual != info.sha256 {
+            return Err(RegistryError::Corrupt {
+                key: key::file(name, version, "mhart"),
+                reason: format!(
+                    "its SHA-256 is {actual}, not the registered {}",
+                    info.sha256
+                ),
+            });
+        }
+        if let Some(cache) = &self.cache {
+            cache.put(&info.sha256, &bytes);
+        }
+        Ok(bytes)
+    }
+
     /// Where the artifact of a version lives, for stores with local files.
     #[must_use]
     pub fn artifact_path(&self, name: &str, version: u64) -> Option<std::path::PathBuf> {
         check_name(name).ok()?;
-        self.store
-            .local_path(&key::file(name, "versions", version, "mhart"))
+        self.store.local_path(&key::file(name, version, "mhart"))
     }
 
     /// Resolves `reference` and loads that version with every check of
@@ -254,7 +312,7 @@ impl Registry {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");

@@ -122,6 +122,13 @@ impl fmt::Debug for WatchOptions {
 /// callback, retried at the next check, and never takes the serving version
 /// down.
 ///
+/// Each check is one conditional read of the model's index (on an object
+/// store, a GET with `If-None-Match` that usually answers `304` without a
+/// body). Checks come every interval give or take 10%, so replicas started
+/// together spread out; while the registry's storage fails, the wait
+/// doubles with each failed check up to a minute (or the interval, if
+/// longer), and the return of the registry is logged.
+///
 /// The thread stops when the watcher is dropped or
 /// [`shut down`](AliasWatcher::shutdown).
 ///
@@ -192,12 +199,21 @@ impl AliasWatcher {
             .name(format!("modelhost-watch-{reference}"))
             .spawn(move || {
                 let mut refused = None;
+                let mut failures = 0u32;
                 loop {
-                    check(&server, &registry, &reference, &options, &mut refused);
+                    if check(&server, &registry, &reference, &options, &mut refused) {
+                        failures = failures.saturating_add(1);
+                    } else if failures > 0 {
+                        emit!(
+                            info,
+                            "modelhost: following {reference}: the registry answers again after {failures} failed checks"
+                        );
+                        failures = 0;
+                    }
                     let (lock, cv) = &*thread_stop;
                     let stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
                     let (stopped, _) = cv
-                        .wait_timeout_while(stopped, options.interval, |s| !*s)
+                        .wait_timeout_while(stopped, next_wait(options.interval, failures), |s| !*s)
                         .unwrap_or_else(PoisonError::into_inner);
                     if *stopped {
                         break;
@@ -279,7 +295,28 @@ impl InProcessServer {
     }
 }
 
-/// One check: resolve, and swap if the alias moved.
+/// The wait before the next check: the interval, give or take 10% so that
+/// replicas started together spread their requests out; after failed
+/// checks, doubling with each failure up to the larger of the interval and
+/// a minute, so a registry that is down is not hammered by every replica.
+fn next_wait(interval: Duration, failures: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let base = if failures == 0 {
+        interval
+    } else {
+        let cap = interval.max(Duration::from_secs(60));
+        interval.saturating_mul(1 << failures.min(16)).min(cap)
+    };
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(failures);
+    // A factor in [0.9, 1.1].
+    let factor = 0.9 + 0.2 * (h.finish() % 1001) as f64 / 1000.0;
+    base.mul_f64(factor)
+}
+
+/// One check: resolve, and swap if the alias moved. Returns whether it
+/// failed for a reason that may pass (the registry's storage), which the
+/// watcher answers by backing off.
 ///
 /// `refused` remembers a version that failed for a reason of its own
 /// (corrupt, wrong schema, failed warm-up): versions never change, so it is
@@ -293,7 +330,7 @@ fn check(
     reference: &ModelRef,
     options: &WatchOptions,
     refused: &mut Option<u64>,
-) {
+) -> bool {
     let report = |event: WatchEvent| {
         if let WatchEvent::Failed { version, error } = &event {
             emit!(
@@ -309,14 +346,17 @@ fn check(
     let version = match registry.resolve(reference) {
         Ok(v) => v,
         Err(error) => {
-            return report(WatchEvent::Failed {
+            let error = Error::from(error);
+            let trouble = passing(&error);
+            report(WatchEvent::Failed {
                 version: None,
-                error: error.into(),
+                error,
             });
+            return trouble;
         }
     };
     if version == server.current().version() || *refused == Some(version) {
-        return;
+        return false;
     }
     *refused = None;
     let loaded = registry
@@ -331,13 +371,15 @@ fn check(
         Err(error) => {
             // The swap never ran, so the server has not heard of it.
             server.report_failed_load(Some(version), &error);
-            if !passing(&error) {
+            let trouble = passing(&error);
+            if !trouble {
                 *refused = Some(version);
             }
-            return report(WatchEvent::Failed {
+            report(WatchEvent::Failed {
                 version: Some(version),
                 error,
             });
+            return trouble;
         }
     };
     let mut swap = SwapOptions::new().allow_older();
@@ -354,6 +396,7 @@ fn check(
             });
         }
     }
+    false
 }
 
 /// Whether a load failure may go away by itself (storage trouble), as
@@ -363,6 +406,32 @@ fn passing(error: &Error) -> bool {
     use crate::registry::RegistryError;
     matches!(
         error,
-        Error::Artifact(ArtifactError::Io { .. }) | Error::Registry(RegistryError::Storage(_))
+        Error::Artifact(ArtifactError::Io { .. })
+            | Error::Registry(RegistryError::Storage(_) | RegistryError::Conflict { .. })
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_wait;
+    use std::time::Duration;
+
+    #[test]
+    fn waits_spread_out_and_back_off_to_a_cap() {
+        let interval = Duration::from_secs(5);
+        let ok: Vec<Duration> = (0..50).map(|_| next_wait(interval, 0)).collect();
+        assert!(
+            ok.iter()
+                .all(|w| *w >= interval.mul_f64(0.9) && *w <= interval.mul_f64(1.1))
+        );
+        assert!(ok.iter().any(|w| *w != ok[0]), "no jitter: {ok:?}");
+        assert!(next_wait(interval, 1) >= Duration::from_secs(9));
+        let capped = next_wait(interval, 30);
+        assert!(
+            capped <= Duration::from_secs(66) && capped >= Duration::from_secs(54),
+            "{capped:?}"
+        );
+        // An interval above the cap is never shortened by failures.
+        assert!(next_wait(Duration::from_secs(600), 3) >= Duration::from_secs(540));
+    }
 }

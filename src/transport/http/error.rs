@@ -249,8 +249,13 @@ fn registry_status(e: &crate::registry::RegistryError) -> (StatusCode, &'static 
         | R::InvalidAlias { .. }
         | R::InvalidReference { .. }
         | R::SummaryTooLarge { .. } => (S::BAD_REQUEST, "INVALID_PARAMETER_VALUE"),
-        R::NoMetric { .. } | R::TooManyAliases { .. } => (S::CONFLICT, "INVALID_STATE"),
-        R::Storage(_) | R::Artifact(_) | R::Corrupt { .. } => {
+        R::NoMetric { .. } | R::TooManyAliases { .. } | R::IndexFull { .. } => {
+            (S::CONFLICT, "INVALID_STATE")
+        }
+        R::Conflict { .. } | R::Abandoned { .. } => {
+            (S::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE")
+        }
+        R::Storage(_) | R::Artifact(_) | R::Corrupt { .. } | R::Location { .. } => {
             (S::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
         }
     }
