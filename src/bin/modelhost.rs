@@ -51,17 +51,34 @@ mod stream;
     about = "Inspect and verify model artifacts, and operate a model registry"
 )]
 struct Cli {
-    /// The registry directory, anywhere on the command line (also
-    /// `MODELHOST_REGISTRY`; `--dir` is the same option).
+    /// The registry, anywhere on the command line: a directory, or
+    /// `s3://BUCKET/PREFIX`, `az://CONTAINER/PREFIX`, `gs://BUCKET/PREFIX`,
+    /// `file:///PATH` (also `MODELHOST_REGISTRY`; `--dir` is the same
+    /// option). Object stores take credentials and endpoints from each
+    /// cloud's usual environment variables.
     #[arg(
         long,
         short = 'd',
         visible_alias = "dir",
         global = true,
         env = "MODELHOST_REGISTRY",
-        value_name = "DIR"
+        value_name = "REGISTRY"
     )]
     registry: Option<PathBuf>,
+    /// Keep artifacts downloaded from the registry in this directory,
+    /// named by their SHA-256 and checked on every read (worth it for
+    /// object stores).
+    #[arg(long, global = true, env = "MODELHOST_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// With --cache-dir: the most the cache may hold, in MiB (least
+    /// recently used artifacts go first).
+    #[arg(
+        long,
+        global = true,
+        env = "MODELHOST_CACHE_MAX_MB",
+        default_value_t = 4096
+    )]
+    cache_max_mb: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,7 +110,7 @@ enum Command {
     /// feature with Evidently's default drift tests; print the verdicts and
     /// optionally write an HTML report.
     Drift(drift::DriftArgs),
-    /// Operate a registry directory (given by --registry).
+    /// Operate a registry (given by --registry: a directory or a URL).
     Registry {
         #[command(subcommand)]
         command: RegistryCommand,
@@ -200,14 +217,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// The artifact file a command names: a path that exists, or with a
-/// registry, a reference resolved in it.
-fn artifact_file(registry: Option<&PathBuf>, artifact: &str) -> modelhost::Result<PathBuf> {
+/// The artifact a command names, with a label for messages: a file that
+/// exists, or with a registry, a reference resolved in it (read from the
+/// registry's directory as it is, or downloaded and checked against its
+/// registered checksum from an object store).
+fn artifact_source(at: &RegistryAt, artifact: &str) -> modelhost::Result<(String, Vec<u8>)> {
+    let max = modelhost::artifact::DEFAULT_MAX_FILE_BYTES;
     let path = PathBuf::from(artifact);
     if path.exists() {
-        return Ok(path);
+        return Ok((path.display().to_string(), read_capped(&path, max)?));
     }
-    let Some(dir) = registry else {
+    if at.registry.is_none() {
         return Err(modelhost::artifact::ArtifactError::Io {
             path: artifact.to_owned(),
             source: std::sync::Arc::new(std::io::Error::new(
@@ -216,37 +236,59 @@ fn artifact_file(registry: Option<&PathBuf>, artifact: &str) -> modelhost::Resul
             )),
         }
         .into());
-    };
-    let reg = Registry::open(dir)?;
+    }
+    let reg = open_registry(at)?;
     let reference: ModelRef = artifact.parse()?;
     let version = reg.resolve(&reference)?;
-    reg.artifact_path(reference.name(), version).ok_or_else(|| {
-        modelhost::registry::RegistryError::VersionNotFound {
-            name: reference.name().to_owned(),
-            version,
+    if let Some(file) = reg.artifact_path(reference.name(), version) {
+        return Ok((file.display().to_string(), read_capped(&file, max)?));
+    }
+    let label = format!(
+        "{}/{}/versions/{version}.mhart",
+        reg.store().location().trim_end_matches('/'),
+        reference.name()
+    );
+    Ok((label, reg.artifact_bytes(reference.name(), version)?))
+}
+
+/// The registry --registry names (with the artifact cache --cache-dir
+/// names), or an error saying how to give one.
+fn open_registry(at: &RegistryAt) -> modelhost::Result<Registry> {
+    let Some(location) = &at.registry else {
+        return Err(modelhost::registry::RegistryError::InvalidReference {
+            reference: "no registry: give --registry DIR|URL or set MODELHOST_REGISTRY".into(),
         }
-        .into()
+        .into());
+    };
+    let registry = Registry::open(location)?;
+    Ok(match &at.cache_dir {
+        Some(dir) => registry.with_cache(dir, at.cache_max_mb.saturating_mul(1 << 20))?,
+        None => registry,
     })
 }
 
-/// The registry --registry names, or an error saying how to give one.
-fn open_registry(registry: Option<&PathBuf>) -> modelhost::Result<Registry> {
-    match registry {
-        Some(dir) => Ok(Registry::open(dir)?),
-        None => Err(modelhost::registry::RegistryError::InvalidReference {
-            reference: "no registry: give --registry DIR or set MODELHOST_REGISTRY".into(),
-        }
-        .into()),
-    }
+/// Where the registry is: the global options.
+struct RegistryAt {
+    registry: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    cache_max_mb: u64,
 }
 
 fn run(cli: Cli) -> modelhost::Result<()> {
-    let registry_dir = cli.registry.as_ref();
+    let at = RegistryAt {
+        registry: cli.registry,
+        cache_dir: cli.cache_dir,
+        cache_max_mb: cli.cache_max_mb,
+    };
     match cli.command {
-        Command::Inspect { artifact } => inspect(&artifact_file(registry_dir, &artifact)?),
+        Command::Inspect { artifact } => {
+            let (label, bytes) = artifact_source(&at, &artifact)?;
+            inspect(&label, &bytes)
+        }
         Command::Verify { artifact } => {
-            let file = artifact_file(registry_dir, &artifact)?;
-            let loaded = Artifact::load(&file, ReadOptions::new())?;
+            let (_, bytes) = artifact_source(&at, &artifact)?;
+            let options = ReadOptions::new();
+            let loaded = Artifact::from_bytes(&bytes, options)?.into_loaded(options)?;
             let h = &loaded.header;
             println!(
                 "ok: {} version {} ({}), checksum valid, model valid, {} warm-up rows reproduced",
@@ -277,12 +319,12 @@ fn run(cli: Cli) -> modelhost::Result<()> {
             Ok(())
         }
         Command::Drift(args) => drift::run(&args),
-        Command::Registry { command } => registry(open_registry(registry_dir)?, command),
+        Command::Registry { command } => registry(open_registry(&at)?, command),
         #[cfg(feature = "http")]
-        Command::Serve(args) => serve::run(args, open_registry(registry_dir)?),
+        Command::Serve(args) => serve::run(args, open_registry(&at)?),
         #[cfg(feature = "nats")]
-        Command::Stream(args) => stream::run(args, open_registry(registry_dir)?),
-        Command::Import(args) => import::run(args, open_registry(registry_dir)?),
+        Command::Stream(args) => stream::run(args, open_registry(&at)?),
+        Command::Import(args) => import::run(args, open_registry(&at)?),
     }
 }
 
@@ -342,15 +384,14 @@ fn metrics(m: &std::collections::BTreeMap<String, f64>) -> String {
         .join(" ")
 }
 
-fn inspect(file: &std::path::Path) -> modelhost::Result<()> {
+fn inspect(label: &str, bytes: &[u8]) -> modelhost::Result<()> {
     let options = ReadOptions::new();
-    let bytes = read_capped(file, modelhost::artifact::DEFAULT_MAX_FILE_BYTES)?;
-    let verified = Artifact::from_bytes(&bytes, options);
+    let verified = Artifact::from_bytes(bytes, options);
     let header: ArtifactHeader = match &verified {
         Ok(a) => a.header().clone(),
-        Err(_) => Artifact::header_unverified(&bytes, options)?,
+        Err(_) => Artifact::header_unverified(bytes, options)?,
     };
-    println!("file:       {} ({} bytes)", file.display(), bytes.len());
+    println!("file:       {label} ({} bytes)", bytes.len());
     match &verified {
         Ok(_) => println!("checksum:   valid (SHA-256)"),
         Err(e) => println!("checksum:   INVALID: {e}"),
