@@ -268,7 +268,7 @@ impl Registry {
             return Err(RegistryError::Corrupt {
                 key: key::file(name, version, "mhart"),
                 reason: format!(
-                    "its SHA-256 is {actual}, not the registered {}",
+                    "checksum mismatch: its SHA-256 is {actual}, the registered one {}",
                     info.sha256
                 ),
             });
