@@ -35,14 +35,30 @@ impl Registry {
             .check_size()?;
         self.store.sweep(&name)?;
         let version = self.update_index(&name, true, |index| {
-            let v = index.next_version.max(1);
-            index.next_version = v.saturating_add(1);
+            // Past the counter and past every listed version, whatever a
+            // hand-edited index says; a number already listed or the last
+            // one there is never taken.
+            let past = index
+                .versions
+                .keys()
+                .next_back()
+                .map_or(1, |v| v.saturating_add(1));
+            let v = index.next_version.max(past).max(1);
+            if v == u64::MAX || index.versions.contains_key(&v) {
+                return Err(RegistryError::Corrupt {
+                    key: key::index(&name),
+                    reason: format!("no version number is left after {v}"),
+                });
+            }
+            index.next_version = v + 1;
             index
                 .versions
                 .insert(v, Entry::Pending { since_ms: now_ms() });
             Ok(v)
         })?;
         artifact.header_mut().version = version;
+        // What this writer created, so that giving up removes only that.
+        let mut created: Vec<&str> = Vec::new();
         let uploaded = (|| {
             let bytes = artifact.to_bytes()?;
             let info = self.summary_of(
@@ -52,13 +68,17 @@ impl Registry {
                 hex(&Sha256::digest(&bytes)),
             );
             // Artifact first, summary second: a summary always has its
-            // artifact.
+            // artifact. Both are create-only: a number is this writer's
+            // alone, and nothing already there is ever replaced.
             self.store
                 .put(&key::file(&name, version, "mhart"), &bytes, PutMode::Create)?;
-            self.put_json(&key::file(&name, version, "json"), &info, PutMode::Create)
+            created.push("mhart");
+            self.put_json(&key::file(&name, version, "json"), &info, PutMode::Create)?;
+            created.push("json");
+            Ok(())
         })();
         if let Err(e) = uploaded {
-            self.abandon(&name, version);
+            self.abandon(&name, version, &created);
             return Err(e);
         }
         let finished =
@@ -82,10 +102,15 @@ impl Registry {
         Ok(version)
     }
 
-    /// Gives up a pending number after a failed upload: its files and its
-    /// entry go (best effort; a garbage collection finishes the job).
-    fn abandon(&self, name: &str, version: u64) {
-        let _ = self.delete_files(name, version);
+    /// Gives up a pending number after a failed upload: the files this
+    /// writer created (`created`: extensions) and the entry go (best
+    /// effort; a garbage collection finishes the job).
+    fn abandon(&self, name: &str, version: u64, created: &[&str]) {
+        for ext in ["json", "mhart"] {
+            if created.contains(&ext) {
+                let _ = self.store.delete(&key::file(name, version, ext));
+            }
+        }
         let _ = self.update_index(name, false, |index| {
             if matches!(index.versions.get(&version), Some(Entry::Pending { .. })) {
                 index.versions.remove(&version);

@@ -38,6 +38,7 @@ pub fn all(open: &dyn Fn(&str) -> Registry) {
     crashed_register(&|| open("crashed"));
     checksums_and_cache(&|| open("checksums"));
     aliases_are_bounded(&|| open("aliases"));
+    hostile_index(&|| open("hostile"));
 }
 
 pub fn lookups(open: &dyn Fn() -> Registry) {
@@ -440,4 +441,65 @@ pub fn aliases_are_bounded(open: &dyn Fn() -> Registry) {
     assert!(matches!(err, RegistryError::TooManyAliases { max, .. } if max == MAX_ALIASES));
     // Moving an existing alias is still fine.
     assert_eq!(reg.set_alias("shop", "a7", 1).unwrap(), Some(1));
+}
+
+/// An index edited by hand or by a broken tool: a counter behind the
+/// versions, a counter at the end of the numbers, and bytes that are not
+/// JSON. Nothing already registered is overwritten or deleted, and every
+/// failure is a typed error.
+pub fn hostile_index(open: &dyn Fn() -> Registry) {
+    let reg = open();
+    reg.register(artifact("shop", 2, 0.5)).unwrap();
+    reg.register(artifact("shop", 3, 0.6)).unwrap();
+    let store = reg.store().clone();
+    let original = store.get("shop/index.json", 1 << 20).unwrap().unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut index: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        f(&mut index);
+        store
+            .put(
+                "shop/index.json",
+                &serde_json::to_vec(&index).unwrap(),
+                PutMode::Overwrite,
+            )
+            .unwrap();
+    };
+    let both_load = |reg: &Registry| {
+        for v in [1, 2] {
+            let loaded = reg
+                .load(&ModelRef::Version("shop".into(), v), ReadOptions::new())
+                .unwrap();
+            assert_eq!(loaded.header.version, v);
+        }
+    };
+
+    edit(&|i| i["next_version"] = 1.into());
+    assert_eq!(reg.register(artifact("shop", 2, 0.7)).unwrap(), 3);
+    both_load(&reg);
+
+    edit(&|i| i["next_version"] = u64::MAX.into());
+    assert!(matches!(
+        reg_err(reg.register(artifact("shop", 2, 0.7))),
+        RegistryError::Corrupt { .. }
+    ));
+    both_load(&reg);
+
+    store
+        .put(
+            "shop/index.json",
+            b"{\"next_version\": [",
+            PutMode::Overwrite,
+        )
+        .unwrap();
+    for err in [
+        reg_err(reg.resolve(&"shop@production".parse().unwrap())),
+        reg_err(reg.register(artifact("shop", 2, 0.7))),
+        reg_err(reg.set_alias("shop", "production", 1)),
+    ] {
+        assert!(matches!(err, RegistryError::Corrupt { .. }), "{err:?}");
+    }
+    store
+        .put("shop/index.json", &original, PutMode::Overwrite)
+        .unwrap();
+    both_load(&reg);
 }
