@@ -18,7 +18,6 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 #[path = "../examples/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 #[cfg(all(feature = "s3", feature = "azure"))]
 #[path = "../tests/support/object_servers.rs"]

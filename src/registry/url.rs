@@ -32,9 +32,10 @@ impl Registry {
     /// ```
     /// use modelhost::registry::{Registry, RegistryError};
     ///
-    /// let dir = std::env::temp_dir().join("modelhost-doc-open-url");
+    /// let dir = std::env::temp_dir().join(format!("modelhost-doc-{}", std::process::id()));
     /// let registry = Registry::open_url(&format!("file://{}", dir.display()))?;
-    /// assert!(registry.models()?.is_empty() || dir.exists());
+    /// assert!(dir.is_dir() && registry.models()?.is_empty());
+    /// # std::fs::remove_dir_all(&dir).ok();
     ///
     /// let err = Registry::open_url("ftp://example/models").unwrap_err();
     /// assert!(matches!(err, RegistryError::Location { .. }));
