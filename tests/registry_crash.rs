@@ -11,14 +11,15 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "support/registry_suite.rs"]
+mod suite;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use modelhost::artifact::ReadOptions;
-use modelhost::registry::{ModelRef, Registry};
+use modelhost::registry::Registry;
 use rand::{Rng, SeedableRng};
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -71,32 +72,8 @@ fn check(reg_dir: &Path, numbers: &mut BTreeMap<u64, String>, context: &str) {
             "{context}: version {} visible but the counter is at {next}",
             v.version
         );
-        let id = v.tags.get("registration").cloned().unwrap_or_default();
-        let first = numbers.entry(v.version).or_insert_with(|| id.clone());
-        assert_eq!(
-            *first, id,
-            "{context}: version {} reused for another registration",
-            v.version
-        );
-        if !v.archived {
-            let loaded = reg
-                .load(
-                    &ModelRef::Version("shop".into(), v.version),
-                    ReadOptions::new(),
-                )
-                .unwrap_or_else(|e| panic!("{context}: version {} loads: {e}", v.version));
-            assert_eq!(loaded.header.version, v.version);
-        }
     }
-    for (alias, v) in reg.aliases("shop").unwrap() {
-        let loaded = reg
-            .load(
-                &ModelRef::Alias("shop".into(), alias.clone()),
-                ReadOptions::new(),
-            )
-            .unwrap_or_else(|e| panic!("{context}: alias {alias} -> {v} loads: {e}"));
-        assert_eq!(loaded.header.version, v);
-    }
+    suite::check_visible(&reg, numbers, context);
     // A killed writer leaves at most a temporary file, or the files of the
     // versions a killed collection retired; the next register or
     // collection removes them, so garbage never accumulates.

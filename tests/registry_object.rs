@@ -20,8 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use modelhost::artifact::ReadOptions;
-use modelhost::registry::{ModelRef, Registry};
+use modelhost::registry::Registry;
 use modelhost::reload::{AliasWatcher, WatchEvent, WatchOptions};
 use rand::{Rng, SeedableRng};
 use servers::{Kind, Server};
@@ -183,31 +182,7 @@ fn killed_writers_never_leave_a_half_version() {
             child.wait().unwrap();
 
             let context = format!("after {args:?} (iteration {i})");
-            for v in reg.versions("shop", true).unwrap() {
-                let id = v.tags.get("registration").cloned().unwrap_or_default();
-                assert_eq!(
-                    *numbers.entry(v.version).or_insert_with(|| id.clone()),
-                    id,
-                    "{context}: version {} reused",
-                    v.version
-                );
-                if !v.archived {
-                    let loaded = reg
-                        .load(
-                            &ModelRef::Version("shop".into(), v.version),
-                            ReadOptions::new(),
-                        )
-                        .unwrap_or_else(|e| panic!("{context}: version {} loads: {e}", v.version));
-                    assert_eq!(loaded.header.version, v.version);
-                }
-            }
-            for (alias, v) in reg.aliases("shop").unwrap() {
-                reg.load(
-                    &ModelRef::Alias("shop".into(), alias.clone()),
-                    ReadOptions::new(),
-                )
-                .unwrap_or_else(|e| panic!("{context}: alias {alias} -> {v} loads: {e}"));
-            }
+            suite::check_visible(&reg, &mut numbers, &context);
         }
         let reg = server.open("killed").with_pending_grace(Duration::ZERO);
         reg.retain("shop", usize::MAX, modelhost::registry::Retire::Archive)

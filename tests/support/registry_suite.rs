@@ -29,6 +29,55 @@ pub fn reg_err(r: Result<impl std::fmt::Debug, RegistryError>) -> RegistryError 
     }
 }
 
+/// Rewrites the index of `shop` through `f`, as a hand edit would.
+pub fn edit_index(reg: &Registry, f: impl FnOnce(&mut serde_json::Value)) {
+    let store = reg.store();
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&store.get("shop/index.json", 1 << 20).unwrap().unwrap()).unwrap();
+    f(&mut index);
+    store
+        .put(
+            "shop/index.json",
+            &serde_json::to_vec(&index).unwrap(),
+            PutMode::Overwrite,
+        )
+        .unwrap();
+}
+
+/// What every reader must see after any writer died anywhere: each listed
+/// version of `shop` holds the registration that first got its number
+/// (`numbers` remembers them across calls), each active one loads with
+/// every check, and each alias resolves to one that loads.
+pub fn check_visible(reg: &Registry, numbers: &mut BTreeMap<u64, String>, context: &str) {
+    for v in reg.versions("shop", true).unwrap() {
+        let id = v.tags.get("registration").cloned().unwrap_or_default();
+        assert_eq!(
+            *numbers.entry(v.version).or_insert_with(|| id.clone()),
+            id,
+            "{context}: version {} reused for another registration",
+            v.version
+        );
+        if !v.archived {
+            let loaded = reg
+                .load(
+                    &ModelRef::Version("shop".into(), v.version),
+                    ReadOptions::new(),
+                )
+                .unwrap_or_else(|e| panic!("{context}: version {} loads: {e}", v.version));
+            assert_eq!(loaded.header.version, v.version);
+        }
+    }
+    for (alias, v) in reg.aliases("shop").unwrap() {
+        let loaded = reg
+            .load(
+                &ModelRef::Alias("shop".into(), alias.clone()),
+                ReadOptions::new(),
+            )
+            .unwrap_or_else(|e| panic!("{context}: alias {alias} -> {v} loads: {e}"));
+        assert_eq!(loaded.header.version, v);
+    }
+}
+
 /// Every check, in order.
 pub fn all(open: &dyn Fn(&str) -> Registry) {
     lookups(&|| open("lookups"));
@@ -312,21 +361,14 @@ pub fn crashed_register(open: &dyn Fn() -> Registry) {
     let reg = open();
     assert_eq!(reg.register(artifact("shop", 2, 0.5)).unwrap(), 1);
     let store = reg.store().clone();
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&store.get("shop/index.json", 1 << 20).unwrap().unwrap()).unwrap();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    index["next_version"] = 3.into();
-    index["versions"]["2"] = serde_json::json!({"state": "pending", "since_ms": now_ms});
-    store
-        .put(
-            "shop/index.json",
-            &serde_json::to_vec(&index).unwrap(),
-            PutMode::Overwrite,
-        )
-        .unwrap();
+    edit_index(&reg, |index| {
+        index["next_version"] = 3.into();
+        index["versions"]["2"] = serde_json::json!({"state": "pending", "since_ms": now_ms});
+    });
     let one = store
         .get("shop/versions/1.mhart", 1 << 30)
         .unwrap()
@@ -423,20 +465,12 @@ pub fn aliases_are_bounded(open: &dyn Fn() -> Registry) {
     use modelhost::registry::MAX_ALIASES;
     let reg = open();
     reg.register(artifact("shop", 2, 0.5)).unwrap();
-    let store = reg.store().clone();
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&store.get("shop/index.json", 1 << 20).unwrap().unwrap()).unwrap();
-    index["aliases"] = (0..MAX_ALIASES)
-        .map(|i| (format!("a{i}"), serde_json::Value::from(1)))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
-    store
-        .put(
-            "shop/index.json",
-            &serde_json::to_vec(&index).unwrap(),
-            PutMode::Overwrite,
-        )
-        .unwrap();
+    edit_index(&reg, |index| {
+        index["aliases"] = (0..MAX_ALIASES)
+            .map(|i| (format!("a{i}"), serde_json::Value::from(1)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    });
     let err = reg_err(reg.set_alias("shop", "one-more", 1));
     assert!(matches!(err, RegistryError::TooManyAliases { max, .. } if max == MAX_ALIASES));
     // Moving an existing alias is still fine.
