@@ -37,6 +37,10 @@ use crate::artifact::ArtifactError;
 /// | Azure | `AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY` (or `AZURE_STORAGE_SAS_KEY`, a managed or workload identity), `AZURE_STORAGE_USE_EMULATOR=true` with `AZURITE_BLOB_STORAGE_URL` for Azurite |
 /// | GCS | `GOOGLE_SERVICE_ACCOUNT` (a key file), or the metadata server's credentials |
 ///
+/// The store must honour those conditions: an S3-compatible server that
+/// ignores `If-Match` and `If-None-Match` on writes (some older ones do)
+/// would let racing writers overwrite each other's index changes.
+///
 /// Requests are retried by the client (3 times, within 20 seconds) before
 /// an error reaches the registry. The store drives its requests on a
 /// thread of its own, so its blocking calls work from any thread, an async
@@ -76,6 +80,23 @@ impl ObjectStore {
     ///
     /// [`RegistryError::Location`] for an unknown key, a scheme this build
     /// has no feature for, or a configuration the client refuses.
+    ///
+    /// # Examples
+    ///
+    /// A registry on an S3-compatible server on this machine:
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use modelhost::registry::{ObjectStore, Registry};
+    ///
+    /// let store = ObjectStore::from_url_with(
+    ///     "s3://models/shop",
+    ///     &[("aws_endpoint", "http://127.0.0.1:9000"), ("aws_allow_http", "true")],
+    /// )?;
+    /// let registry = Registry::with_store(Arc::new(store));
+    /// println!("{:?}", registry.models()?);
+    /// # Ok::<(), modelhost::registry::RegistryError>(())
+    /// ```
     pub fn from_url_with(url: &str, options: &[(&str, &str)]) -> Result<Self> {
         let location = |reason: String| RegistryError::Location {
             location: url.to_owned(),
