@@ -213,9 +213,11 @@ fn watchers_ride_out_a_storage_restart() {
         let v2 = reg.register(suite::artifact("shop", 3, 0.6)).unwrap();
         reg.set_alias("shop", "production", v1).unwrap();
         let failures = Arc::new(AtomicUsize::new(0));
+        let recovered = Arc::new(AtomicUsize::new(0));
         let swapped = Arc::new(Mutex::new(Vec::new()));
         let options = {
-            let (failures, swapped) = (failures.clone(), swapped.clone());
+            let (failures, recovered, swapped) =
+                (failures.clone(), recovered.clone(), swapped.clone());
             WatchOptions::new()
                 .interval(Duration::from_millis(200))
                 .on_event(move |e| match e {
@@ -223,6 +225,10 @@ fn watchers_ride_out_a_storage_restart() {
                         failures.fetch_add(1, Ordering::SeqCst);
                     }
                     WatchEvent::Swapped(r) => swapped.lock().unwrap().push(r.to),
+                    WatchEvent::Recovered { failed_checks } => {
+                        assert!(*failed_checks > 0);
+                        recovered.fetch_add(1, Ordering::SeqCst);
+                    }
                     _ => {}
                 })
         };
@@ -256,6 +262,8 @@ fn watchers_ride_out_a_storage_restart() {
             "the watcher did not recover"
         );
         assert_eq!(*swapped.lock().unwrap(), [v2]);
+        // The watcher said the registry was back.
+        assert!(recovered.load(Ordering::SeqCst) >= 1);
         watcher.shutdown();
         // The data survived the restart.
         assert_eq!(writer.versions("shop", false).unwrap().len(), 2);

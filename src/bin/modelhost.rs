@@ -23,6 +23,31 @@ macro_rules! say {
     }};
 }
 
+/// What `serve` and `stream` print of their alias watcher: swaps and the
+/// registry's return on stdout, failed checks on stderr (one line each; the
+/// watcher backs off while the registry fails, so they stay few).
+#[cfg(any(feature = "http", feature = "nats"))]
+fn report_watch(event: &modelhost::reload::WatchEvent) {
+    use modelhost::reload::WatchEvent;
+    use std::io::Write as _;
+    match event {
+        WatchEvent::Swapped(r) => say!("swapped version {} -> {}", r.from, r.to),
+        WatchEvent::Failed { version, error } => {
+            let version =
+                version.map_or_else(|| "the alias".to_owned(), |v| format!("version {v}"));
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "warning: {version} not served: {}",
+                error.to_string().replace('\n', " ")
+            );
+        }
+        WatchEvent::Recovered { failed_checks } => {
+            say!("the registry answers again after {failed_checks} failed checks");
+        }
+        _ => {}
+    }
+}
+
 /// An I/O failure while doing `action`, as the crate's error.
 #[cfg(any(feature = "http", feature = "nats"))]
 fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> modelhost::Error {

@@ -40,6 +40,12 @@ pub enum WatchEvent {
         /// Why it failed.
         error: Error,
     },
+    /// The registry answers again after checks that failed for a reason
+    /// that may pass (its storage was unreachable or failing).
+    Recovered {
+        /// How many checks in a row had failed.
+        failed_checks: u32,
+    },
 }
 
 type Callback = Arc<dyn Fn(&WatchEvent) + Send + Sync>;
@@ -208,6 +214,11 @@ impl AliasWatcher {
                             info,
                             "modelhost: following {reference}: the registry answers again after {failures} failed checks"
                         );
+                        if let Some(f) = &options.on_event {
+                            f(&WatchEvent::Recovered {
+                                failed_checks: failures,
+                            });
+                        }
                         failures = 0;
                     }
                     let (lock, cv) = &*thread_stop;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use modelhost::registry::{ModelRef, Registry};
-use modelhost::reload::{WatchEvent, WatchOptions};
+use modelhost::reload::WatchOptions;
 use modelhost::transport::TransportError;
 use modelhost::transport::http::{HttpTransport, ServeOptions, serve_with};
 use std::sync::Arc;
@@ -105,11 +105,7 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> modelhost::Result<()> 
     };
     let options = WatchOptions::new()
         .interval(Duration::from_millis(args.watch_interval_ms.max(1)))
-        .on_event(|event| {
-            if let WatchEvent::Swapped(r) = event {
-                say!("swapped version {} -> {}", r.from, r.to);
-            }
-        });
+        .on_event(crate::report_watch);
     // The recorder before the monitor, so the monitor's metrics reach it.
     let recorder = if args.monitor {
         Some(modelhost::monitor::prometheus::install()?)

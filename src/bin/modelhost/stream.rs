@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use modelhost::registry::{ModelRef, Registry};
-use modelhost::reload::{WatchEvent, WatchOptions};
+use modelhost::reload::WatchOptions;
 use modelhost::transport::TransportError;
 use modelhost::transport::stream::StreamOptions;
 use modelhost::transport::stream::nats::{NatsConfig, NatsStream};
@@ -78,11 +78,7 @@ pub(crate) fn run(args: StreamArgs, registry: Registry) -> modelhost::Result<()>
     let reference: ModelRef = args.model.parse()?;
     let options = WatchOptions::new()
         .interval(Duration::from_millis(args.watch_interval_ms.max(1)))
-        .on_event(|event| {
-            if let WatchEvent::Swapped(r) = event {
-                say!("swapped version {} -> {}", r.from, r.to);
-            }
-        });
+        .on_event(crate::report_watch);
     let mut serving =
         Serving::from_registry(&registry, reference.to_string())?.watch_options(options);
     if args.batch {
