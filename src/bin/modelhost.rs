@@ -23,6 +23,48 @@ macro_rules! say {
     }};
 }
 
+/// How `serve` and `stream` follow their alias and batch: the flags they
+/// share.
+#[cfg(any(feature = "http", feature = "nats"))]
+#[derive(clap::Args)]
+struct FollowArgs {
+    /// Milliseconds between checks of the alias.
+    #[arg(long, default_value_t = 5000)]
+    watch_interval_ms: u64,
+    /// Put an adaptive batcher in front of the model: requests or events
+    /// that arrive together share a model call (worth it for models with a
+    /// large cost per call; see the README).
+    #[arg(long)]
+    batch: bool,
+    /// With --batch: most rows per model call.
+    #[arg(long, default_value_t = 64, requires = "batch")]
+    batch_max_rows: usize,
+    /// With --batch: the batching window, in microseconds.
+    #[arg(long, default_value_t = 2000, requires = "batch")]
+    batch_max_wait_us: u64,
+}
+
+#[cfg(any(feature = "http", feature = "nats"))]
+impl FollowArgs {
+    /// The alias watcher's options, reporting through [`report_watch`].
+    fn watch_options(&self) -> modelhost::reload::WatchOptions {
+        modelhost::reload::WatchOptions::new()
+            .interval(std::time::Duration::from_millis(
+                self.watch_interval_ms.max(1),
+            ))
+            .on_event(report_watch)
+    }
+
+    /// With --batch, the batcher's configuration from the shared flags.
+    fn batch_config(&self) -> Option<modelhost::batching::BatchConfigBuilder> {
+        self.batch.then(|| {
+            modelhost::BatchConfig::builder()
+                .max_batch_rows(self.batch_max_rows)
+                .max_wait(std::time::Duration::from_micros(self.batch_max_wait_us))
+        })
+    }
+}
+
 /// What `serve` and `stream` print of their alias watcher: swaps and the
 /// registry's return on stdout, failed checks on stderr (one line each; the
 /// watcher backs off while the registry fails, so they stay few).

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::gc::now_ms;
 use super::handle::key;
-use super::index::{Entry, Index, jitter};
+use super::index::{Entry, Index, retry_on_conflict};
 use super::reference::{check_alias, check_name};
 use super::summary::MAX_META_BYTES;
 use super::{Fetched, PutMode, Registry, RegistryError, Result, VersionInfo};
@@ -85,7 +85,7 @@ impl Registry {
             name: name.to_owned(),
             version,
         };
-        for attempt in 0..200u32 {
+        retry_on_conflict(&key_path, || {
             let index = self.existing_index(name)?;
             if !matches!(
                 index.versions.get(&version),
@@ -105,16 +105,8 @@ impl Registry {
                 })?;
             info.tags.insert(key.to_owned(), value.to_owned());
             info.check_size()?;
-            match self.put_json(&key_path, &info, PutMode::Update(revision)) {
-                Err(RegistryError::Conflict { .. }) => {
-                    std::thread::sleep(std::time::Duration::from_millis(jitter(
-                        1 << attempt.min(6),
-                    )));
-                }
-                other => return other,
-            }
-        }
-        Err(RegistryError::Conflict { key: key_path })
+            self.put_json(&key_path, &info, PutMode::Update(revision))
+        })
     }
 
     /// Points `alias` at the version with the best value of `metric` (ties go

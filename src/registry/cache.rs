@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use super::versions::hex;
+use super::store::hex;
 use super::{RegistryError, Result};
 use crate::artifact::{ArtifactError, read_capped, write_atomic};
 

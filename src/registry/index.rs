@@ -144,7 +144,7 @@ impl Registry {
         mut change: impl FnMut(&mut Index) -> Result<T>,
     ) -> Result<T> {
         let key = key::index(name);
-        for attempt in 0..MAX_ATTEMPTS {
+        retry_on_conflict(&key, || {
             let (mut index, mode) = match self.index(name)? {
                 Some((index, revision)) => ((*index).clone(), PutMode::Update(revision)),
                 None if create => (Index::default(), PutMode::Create),
@@ -166,24 +166,35 @@ impl Registry {
                     max: MAX_META_BYTES,
                 });
             }
-            match self.store.put(&key, &bytes, mode) {
-                Ok(()) => return Ok(out),
-                Err(RegistryError::Conflict { .. }) => {
-                    // Somebody else wrote first: back off a little (more
-                    // with every lost race, with jitter so racing writers
-                    // spread out), read again, redo.
-                    let cap = 1u64 << attempt.min(6);
-                    std::thread::sleep(Duration::from_millis(jitter(cap)));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(RegistryError::Conflict { key })
+            self.store.put(&key, &bytes, mode)?;
+            Ok(out)
+        })
     }
 }
 
-/// A pseudo-random number in `0..=max` (no dependency for a back-off).
-pub(super) fn jitter(max: u64) -> u64 {
+/// Runs `attempt` (read, change, conditional write) until it does not
+/// lose a race: on [`RegistryError::Conflict`] it backs off a little (more
+/// with every lost race, with jitter so racing writers spread out) and
+/// runs again, at most [`MAX_ATTEMPTS`] times; then the conflict on `key`
+/// is returned.
+pub(super) fn retry_on_conflict<T>(key: &str, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+    for n in 0..MAX_ATTEMPTS {
+        match attempt() {
+            Err(RegistryError::Conflict { .. }) => {
+                let cap = 1u64 << n.min(6);
+                std::thread::sleep(Duration::from_millis(jitter(cap)));
+            }
+            other => return other,
+        }
+    }
+    Err(RegistryError::Conflict {
+        key: key.to_owned(),
+    })
+}
+
+/// A pseudo-random number in `0..=max`, for spreading retries and polls
+/// (no dependency for a back-off).
+pub(crate) fn jitter(max: u64) -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(

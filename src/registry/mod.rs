@@ -67,6 +67,7 @@ use crate::artifact::ArtifactError;
 pub use aliases::{Better, MAX_ALIASES};
 pub use gc::{DEFAULT_ALIAS_GRACE, Retire};
 pub use handle::{DEFAULT_PENDING_GRACE, Registry};
+pub(crate) use index::jitter;
 #[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
 pub use object::ObjectStore;
 pub use reference::ModelRef;

@@ -201,8 +201,16 @@ impl FsStore {
 
 /// The revision of a file's content.
 fn digest(bytes: &[u8]) -> Revision {
-    let d = Sha256::digest(bytes);
-    Revision(d[..16].iter().map(|b| format!("{b:02x}")).collect())
+    Revision(hex(&Sha256::digest(bytes)[..16]))
+}
+
+/// Lowercase hex of `bytes` (checksums, revisions, cache file names).
+pub(super) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Whether `file` is named like `write_atomic`'s temporary files:

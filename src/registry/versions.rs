@@ -6,6 +6,7 @@ use super::gc::now_ms;
 use super::handle::key;
 use super::index::Entry;
 use super::reference::check_name;
+use super::store::hex;
 use super::{ModelRef, PutMode, Registry, RegistryError, Result, VersionInfo};
 use crate::artifact::{Artifact, ArtifactError, LoadedArtifact, ReadOptions};
 
@@ -335,12 +336,4 @@ impl Registry {
         }
         Ok(artifact.into_loaded(options)?)
     }
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }

@@ -311,17 +311,14 @@ impl InProcessServer {
 /// checks, doubling with each failure up to the larger of the interval and
 /// a minute, so a registry that is down is not hammered by every replica.
 fn next_wait(interval: Duration, failures: u32) -> Duration {
-    use std::hash::{BuildHasher, Hasher};
     let base = if failures == 0 {
         interval
     } else {
         let cap = interval.max(Duration::from_secs(60));
         interval.saturating_mul(1 << failures.min(16)).min(cap)
     };
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(failures);
     // A factor in [0.9, 1.1].
-    let factor = 0.9 + 0.2 * (h.finish() % 1001) as f64 / 1000.0;
+    let factor = 0.9 + 0.2 * crate::registry::jitter(1000) as f64 / 1000.0;
     base.mul_f64(factor)
 }
 

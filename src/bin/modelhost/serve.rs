@@ -7,13 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use modelhost::registry::{ModelRef, Registry};
-use modelhost::reload::WatchOptions;
 use modelhost::transport::TransportError;
 use modelhost::transport::http::{HttpTransport, ServeOptions, serve_with};
 use std::sync::Arc;
 
 use modelhost::monitor::LogSink;
-use modelhost::{BatchConfig, ModelServer, Serving};
+use modelhost::{ModelServer, Serving};
 
 #[derive(clap::Args)]
 pub(crate) struct ServeArgs {
@@ -28,22 +27,11 @@ pub(crate) struct ServeArgs {
     /// one they are disabled).
     #[arg(long)]
     admin_token_file: Option<PathBuf>,
-    /// Milliseconds between checks of the alias.
-    #[arg(long, default_value_t = 5000)]
-    watch_interval_ms: u64,
+    #[command(flatten)]
+    follow: crate::FollowArgs,
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = modelhost::transport::http::DEFAULT_BODY_LIMIT)]
     body_limit: usize,
-    /// Put an adaptive batcher in front of the model (worth it for models
-    /// with a large cost per call; see the README).
-    #[arg(long)]
-    batch: bool,
-    /// With --batch: most rows per model call.
-    #[arg(long, default_value_t = 64, requires = "batch")]
-    batch_max_rows: usize,
-    /// With --batch: the batching window, in microseconds.
-    #[arg(long, default_value_t = 2000, requires = "batch")]
-    batch_max_wait_us: u64,
     /// With --batch: requests that may wait; more are refused with 503.
     #[arg(long, default_value_t = 1024, requires = "batch")]
     batch_queue: usize,
@@ -103,9 +91,7 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> modelhost::Result<()> 
             Some(token)
         }
     };
-    let options = WatchOptions::new()
-        .interval(Duration::from_millis(args.watch_interval_ms.max(1)))
-        .on_event(crate::report_watch);
+    let options = args.follow.watch_options();
     // The recorder before the monitor, so the monitor's metrics reach it.
     let recorder = if args.monitor {
         Some(modelhost::monitor::prometheus::install()?)
@@ -119,10 +105,8 @@ pub(crate) fn run(args: ServeArgs, registry: Registry) -> modelhost::Result<()> 
         // quality from /feedback, and alerts in the log.
         serving = serving.monitor(|m| m.sink(Arc::new(LogSink)));
     }
-    if args.batch {
-        let mut config = BatchConfig::builder()
-            .max_batch_rows(args.batch_max_rows)
-            .max_wait(Duration::from_micros(args.batch_max_wait_us))
+    if let Some(config) = args.follow.batch_config() {
+        let mut config = config
             .queue_capacity(args.batch_queue)
             .workers(args.batch_workers);
         if let Some(ms) = args.batch_deadline_ms {

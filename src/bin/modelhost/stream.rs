@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use modelhost::registry::{ModelRef, Registry};
-use modelhost::reload::WatchOptions;
 use modelhost::transport::TransportError;
 use modelhost::transport::stream::StreamOptions;
 use modelhost::transport::stream::nats::{NatsConfig, NatsStream};
-use modelhost::{BatchConfig, Error, ModelServer, Serving};
+use modelhost::{Error, ModelServer, Serving};
 
 use crate::io;
 
@@ -59,32 +58,17 @@ pub(crate) struct StreamArgs {
     /// event again.
     #[arg(long, default_value_t = 30)]
     ack_wait_secs: u64,
-    /// Milliseconds between checks of the alias.
-    #[arg(long, default_value_t = 5000)]
-    watch_interval_ms: u64,
-    /// Put an adaptive batcher in front of the model: events that arrive
-    /// together share a model call.
-    #[arg(long)]
-    batch: bool,
-    /// With --batch: most rows per model call.
-    #[arg(long, default_value_t = 64, requires = "batch")]
-    batch_max_rows: usize,
-    /// With --batch: the batching window, in microseconds.
-    #[arg(long, default_value_t = 2000, requires = "batch")]
-    batch_max_wait_us: u64,
+    #[command(flatten)]
+    follow: crate::FollowArgs,
 }
 
 pub(crate) fn run(args: StreamArgs, registry: Registry) -> modelhost::Result<()> {
     let reference: ModelRef = args.model.parse()?;
-    let options = WatchOptions::new()
-        .interval(Duration::from_millis(args.watch_interval_ms.max(1)))
-        .on_event(crate::report_watch);
+    let options = args.follow.watch_options();
     let mut serving =
         Serving::from_registry(&registry, reference.to_string())?.watch_options(options);
-    if args.batch {
-        let config = BatchConfig::builder()
-            .max_batch_rows(args.batch_max_rows)
-            .max_wait(Duration::from_micros(args.batch_max_wait_us))
+    if let Some(config) = args.follow.batch_config() {
+        let config = config
             // Every event in flight may wait for a batch.
             .queue_capacity(args.max_in_flight.max(1));
         serving = serving.batching(config.build()?);
