@@ -486,14 +486,14 @@ fn in_range(v: f64, min: f64, max: f64) -> Result<f64, ViolationKind> {
 }
 
 impl FeatureSchema {
-    /// Checks an already encoded value for feature `i` against the rules its
-    /// raw form would have to pass (see `schema/encoded.rs`).
     /// The checks of [`check_encoded`](Self::check_encoded) as ranges, one
     /// per feature, when every feature has one.
     pub(super) fn fast_checks(&self) -> Option<&[FastCheck]> {
         self.inner.fast.as_deref()
     }
 
+    /// Checks an already encoded value for feature `i` against the rules its
+    /// raw form would have to pass (see `schema/encoded.rs`).
     pub(super) fn check_encoded(&self, i: usize, v: f64) -> Result<f64, ViolationKind> {
         let lossy = |expected| ViolationKind::LossyCast {
             value: FeatureValue::Float(v),
