@@ -5,9 +5,10 @@ mod common;
 
 use linfa::prelude::*;
 use linfa_trees::DecisionTree;
-use modelhost::model::ModelError;
+use modelhost::model::{ModelError, TreeClassifier, TreeLimits, TreeNode};
 use modelhost::{Feature, FeatureSchema, LinfaModel, Model, OutputKind, Prediction};
 use ndarray::{Array1, Array2, ArrayView2, array};
+use proptest::prelude::{ProptestConfig, Strategy};
 
 fn trained() -> (FeatureSchema, DecisionTree<f64, usize>, Array2<f64>) {
     let schema = common::webshop_schema();
@@ -194,4 +195,124 @@ fn a_model_breaking_its_probability_promise_fails_warm_up() {
     )
     .unwrap_err();
     assert!(matches!(e, ModelError::InvalidModel { .. }), "{e}");
+}
+
+/// A tree grown from `shape` (each entry decides whether the next node
+/// waiting for children gets split, and on what), parents first, with
+/// random class shares at the leaves.
+fn random_tree(shape: &[(bool, usize, f64, f64)], width: usize, labels: usize) -> Vec<TreeNode> {
+    use std::collections::VecDeque;
+    let mut nodes = vec![None::<TreeNode>];
+    let mut open = VecDeque::from([0usize]);
+    let mut decisions = shape.iter();
+    while let Some(i) = open.pop_front() {
+        let node = match decisions.next() {
+            Some(&(true, feature, threshold, _)) => {
+                let (left, right) = (nodes.len(), nodes.len() + 1);
+                nodes.extend([None, None]);
+                // Visit the right child first now and then, so the order
+                // of children in the list varies too.
+                if threshold.to_bits() % 2 == 0 {
+                    open.extend([left, right]);
+                } else {
+                    open.extend([right, left]);
+                }
+                TreeNode::Split {
+                    feature: feature % width,
+                    threshold,
+                    left,
+                    right,
+                }
+            }
+            other => {
+                let share = other.map_or(0.5, |d| d.3);
+                let mut p = vec![(1.0 - share) / (labels - 1) as f64; labels];
+                p[i % labels] = share;
+                TreeNode::Leaf {
+                    class: i % labels,
+                    distribution: Some(p),
+                }
+            }
+        };
+        nodes[i] = Some(node);
+    }
+    nodes.into_iter().map(Option::unwrap).collect()
+}
+
+/// The leaf `row` reaches, walking `nodes` as given (the reference).
+fn reference_leaf(nodes: &[TreeNode], row: &[f64]) -> usize {
+    let mut at = 0;
+    while let TreeNode::Split {
+        feature,
+        threshold,
+        left,
+        right,
+    } = &nodes[at]
+    {
+        at = if row[*feature] < *threshold {
+            *left
+        } else {
+            *right
+        };
+    }
+    at
+}
+
+proptest::proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Batches (walked several rows side by side) and single rows predict
+    /// what a plain walk of the given nodes reaches, NaN and infinities
+    /// included, for shallow and deep trees and any batch length.
+    #[test]
+    fn tree_batches_and_single_rows_agree_with_a_plain_walk(
+        shape in proptest::collection::vec(
+            (
+                proptest::bool::weighted(0.7),
+                0..4usize,
+                // Whole numbers too, so that rows meet thresholds exactly.
+                proptest::prop_oneof![-3.0..3.0f64, (-3..3i32).prop_map(f64::from)],
+                0.0..1.0f64,
+            ),
+            0..120,
+        ),
+        cells in proptest::collection::vec(
+            proptest::prop_oneof![
+                6 => -4.0..4.0f64,
+                3 => (-4..4i32).prop_map(f64::from),
+                1 => proptest::strategy::Just(f64::NAN),
+                1 => proptest::strategy::Just(f64::INFINITY),
+                1 => proptest::strategy::Just(f64::NEG_INFINITY),
+            ],
+            0..4 * 40,
+        ),
+    ) {
+        let width = 4;
+        let labels = 3;
+        let nodes = random_tree(&shape, width, labels);
+        let schema = FeatureSchema::builder()
+            .feature(Feature::float("a").allow_non_finite())
+            .feature(Feature::float("b").allow_non_finite())
+            .feature(Feature::float("c").allow_non_finite())
+            .feature(Feature::float("d").allow_non_finite())
+            .build()
+            .unwrap();
+        let limits = TreeLimits { max_depth: 200, max_nodes: 1000 };
+        let names: std::sync::Arc<[String]> = ["x", "y", "z"].map(String::from).into();
+        let tree = TreeClassifier::new(&nodes, schema, names, limits).unwrap();
+        let n = cells.len() / width;
+        let rows = Array2::from_shape_vec((n, width), cells[..n * width].to_vec()).unwrap();
+        let batch = tree.predict_batch(rows.view()).unwrap();
+        for (i, row) in rows.rows().into_iter().enumerate() {
+            let row = row.to_vec();
+            let leaf = reference_leaf(&nodes, &row);
+            let TreeNode::Leaf { class, distribution } = &nodes[leaf] else { unreachable!() };
+            let one = tree.predict_batch(ArrayView2::from_shape((1, width), &row).unwrap()).unwrap();
+            for (p, j) in [(&batch, i), (&one, 0)] {
+                proptest::prop_assert_eq!(p.class_indices().unwrap()[j], *class);
+                let shares = p.probabilities(j).unwrap().to_vec();
+                proptest::prop_assert_eq!(Some(&shares), distribution.as_ref());
+            }
+        }
+    }
 }
