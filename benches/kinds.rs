@@ -6,10 +6,12 @@
 //!   values) through the server, and the same row as a 1-row matrix through
 //!   the fitted linfa model's `predict`.
 //! - `kinds/<kind>/batch64/{server,linfa}`: 64 validated rows.
-//! - `kinds/rank100/{server_encoded,server_maps,linfa_batch}`: 100 candidate
-//!   products for one visit ranked in one call (rows already encoded, or a
-//!   session `FeatureMap` plus one per candidate, validated in the call),
-//!   against linfa's `predict` on the same 100 encoded rows.
+//! - `kinds/rank100/{server_encoded,server_maps,server_prepared,linfa_batch}`:
+//!   100 candidate products for one visit ranked in one call (rows already
+//!   encoded; a session `FeatureMap` plus one per candidate, validated in
+//!   the call; or the session validated in the call and the candidates'
+//!   own features validated once beforehand, `Candidates`), against
+//!   linfa's `predict` on the same 100 encoded rows.
 //!
 //! The server's figures include its probabilities (leaf shares, vote shares,
 //! sigmoid); linfa's `predict` returns classes only.
@@ -28,7 +30,7 @@ use linfa::prelude::*;
 use linfa_ensemble::RandomForestParams;
 use linfa_trees::DecisionTree;
 use modelhost::artifact::{Artifact, ReadOptions};
-use modelhost::rank::{RankRequest, rank};
+use modelhost::rank::{Candidates, RankRequest, rank};
 use modelhost::{FeatureMap, InProcessServer, ModelServer, PredictRequest};
 use ndarray::{Array1, Array2};
 use rand::SeedableRng;
@@ -168,6 +170,10 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("rank100/server_maps", |b| {
         b.iter(|| black_box(rank(server, RankRequest::new(&session, &candidates, 3)).unwrap()))
+    });
+    let catalog = Candidates::new(&schema, &candidates).unwrap();
+    g.bench_function("rank100/server_prepared", |b| {
+        b.iter(|| black_box(rank(server, RankRequest::prepared(&session, &catalog, 3)).unwrap()))
     });
     g.bench_function("rank100/linfa_batch", |b| {
         b.iter(|| black_box(tree.predict(&x100)))

@@ -3,7 +3,7 @@
 #[path = "../examples/common/mod.rs"]
 mod common;
 
-use modelhost::rank::{RankRequest, rank};
+use modelhost::rank::{Candidates, RankRequest, rank};
 use modelhost::{Error, FeatureMap, InProcessServer};
 
 fn server(probabilities: bool) -> InProcessServer {
@@ -137,4 +137,120 @@ fn an_invalid_candidate_fails_the_call_and_k_is_capped() {
     candidates[7].insert("product_price", -1.0);
     let e = rank(&server, RankRequest::new(&session, &candidates, 3)).unwrap_err();
     assert!(matches!(e, Error::Schema(_)), "{e}");
+}
+
+/// Candidates validated once rank exactly as the maps do, visit after
+/// visit, and a session's value for a candidate's feature is not used.
+#[test]
+fn prepared_candidates_rank_as_the_maps_do() {
+    let server = server(true);
+    let schema = server.current().schema().clone();
+    let (_, mut candidates) = visit();
+    // Candidates that give two features, one of them categorical.
+    for (i, c) in candidates.iter_mut().enumerate() {
+        c.insert("device", ["desktop", "mobile", "tablet"][i % 3]);
+    }
+    let catalog = Candidates::new(&schema, &candidates).unwrap();
+    assert_eq!(catalog.len(), 100);
+    for (visit, basket) in [0.0, 12.5, 80.0, 640.0].into_iter().enumerate() {
+        let session = FeatureMap::new()
+            .with("recency_days", visit as i64 * 7)
+            .with("frequency", 3)
+            .with("basket_value", basket)
+            .with("device", "tablet")
+            .with("is_returning", visit % 2 == 0);
+        let maps = rank(&server, RankRequest::new(&session, &candidates, 5)).unwrap();
+        let prepared = rank(&server, RankRequest::prepared(&session, &catalog, 5)).unwrap();
+        assert_eq!(prepared, maps, "visit {visit}");
+        // The session's own price never reaches the rows.
+        let priced = session.clone().with("product_price", -5.0);
+        let again = rank(&server, RankRequest::prepared(&priced, &catalog, 5)).unwrap();
+        assert_eq!(again, maps, "visit {visit}");
+    }
+}
+
+#[test]
+fn prepared_candidates_name_what_is_wrong() {
+    let server = server(true);
+    let schema = server.current().schema().clone();
+    let (session, mut candidates) = visit();
+
+    // An invalid value names its candidate.
+    candidates[7].insert("product_price", -1.0);
+    let Error::Schema(e) = Candidates::new(&schema, &candidates).unwrap_err() else {
+        panic!("expected a schema error");
+    };
+    let v = e.violations();
+    assert_eq!(v.len(), 1, "{e}");
+    assert_eq!(
+        (v[0].row, v[0].feature.as_str()),
+        (Some(7), "product_price")
+    );
+
+    // Every candidate gives the same features.
+    candidates[7].insert("product_price", 3.0);
+    candidates[9].insert("device", "mobile");
+    let e = Candidates::new(&schema, &candidates).unwrap_err();
+    assert!(
+        matches!(&e, Error::Rank { reason } if reason.contains("candidate 9 gives `device`")),
+        "{e}"
+    );
+    let mut lacking = candidates.clone();
+    lacking[9] = FeatureMap::new().with("device", "mobile");
+    let e = Candidates::new(&schema, &lacking).unwrap_err();
+    assert!(
+        matches!(&e, Error::Rank { reason } if reason.contains("candidate 9 lacks `product_price`")),
+        "{e}"
+    );
+
+    // A feature the schema does not know is refused like any row's.
+    candidates[9] = FeatureMap::new()
+        .with("product_price", 3.0)
+        .with("colour", "red");
+    let e = Candidates::new(&schema, &candidates).unwrap_err();
+    assert!(matches!(e, Error::Schema(_)), "{e}");
+
+    // The session is validated in the call, its own features only.
+    candidates[9] = FeatureMap::new().with("product_price", 3.0);
+    let catalog = Candidates::new(&schema, &candidates).unwrap();
+    let mut bad = session.clone();
+    bad.insert("basket_value", -3.0);
+    let Error::Schema(e) = rank(&server, RankRequest::prepared(&bad, &catalog, 3)).unwrap_err()
+    else {
+        panic!("expected a schema error");
+    };
+    assert_eq!(e.violations()[0].feature, "basket_value");
+    let Error::Schema(e) = rank(
+        &server,
+        RankRequest::prepared(&FeatureMap::new(), &catalog, 3),
+    )
+    .unwrap_err() else {
+        panic!("expected a schema error");
+    };
+    assert!(
+        e.violations().iter().all(|v| v.feature != "product_price"),
+        "{e}"
+    );
+
+    // No candidates, nothing ranked.
+    let empty = Candidates::new(&schema, &[]).unwrap();
+    let top = rank(&server, RankRequest::prepared(&session, &empty, 3)).unwrap();
+    assert!(top.items.is_empty());
+}
+
+/// Candidates built for one schema are refused by a version whose schema
+/// encodes differently, with a typed error, never mis-read.
+#[test]
+fn prepared_candidates_follow_their_schema() {
+    let server = server(true);
+    let (session, candidates) = visit();
+    // The same features in another order: other columns.
+    let mut reversed = modelhost::FeatureSchema::builder();
+    for f in common::webshop_schema().features().iter().rev() {
+        reversed = reversed.feature(f.clone());
+    }
+    let other = reversed.build().unwrap();
+    let catalog = Candidates::new(&other, &candidates).unwrap();
+    let e = rank(&server, RankRequest::prepared(&session, &catalog, 3)).unwrap_err();
+    assert!(matches!(e, Error::SchemaMismatch { .. }), "{e}");
 }

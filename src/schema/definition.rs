@@ -697,6 +697,28 @@ impl FeatureSchema {
         }
     }
 
+    /// Validates `input` into `out` as one row of
+    /// [`validate`](Self::validate) does, but keeps only the violations of
+    /// the features `keep` accepts by name (and every feature the schema
+    /// does not have, when it refuses those): for rows assembled from
+    /// parts, each part answering for its own features.
+    pub(crate) fn fill_row_where(
+        &self,
+        input: &FeatureMap,
+        out: &mut [f64],
+        row: Option<usize>,
+        keep: impl Fn(&str) -> bool,
+        violations: &mut Vec<Violation>,
+    ) {
+        let start = violations.len();
+        self.fill_row(input, out, row, violations);
+        let mine = violations.split_off(start);
+        violations.extend(
+            mine.into_iter()
+                .filter(|v| matches!(v.kind, ViolationKind::Unexpected) || keep(&v.feature)),
+        );
+    }
+
     /// Merge-joins the map's sorted entries with the schema's sorted names.
     fn fill_row(
         &self,
