@@ -30,7 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use modelhost::monitor::{Alert, AlertRule, AlertState, CallbackSink, Metric, Monitor};
-use modelhost::rank::{RankRequest, rank};
+use modelhost::rank::{Candidates, RankRequest, rank};
 use modelhost::registry::{Better, Registry};
 use modelhost::reload::{AliasWatcher, WatchEvent, WatchOptions};
 use modelhost::{FeatureMap, InProcessServer, ModelServer, PredictRequest};
@@ -244,17 +244,20 @@ fn main() -> modelhost::Result<()> {
 
     println!("\n== 5. Recommend: the top 3 of 20 candidate products per visit");
     // The catalogue: 20 products at different prices. The session's
-    // features are shared; each candidate adds its own.
-    let catalogue: Vec<FeatureMap> = (0..20)
+    // features are shared; each candidate adds its own. The products'
+    // features are checked once, when the catalogue loads; each visit then
+    // checks only its own features.
+    let products: Vec<FeatureMap> = (0..20)
         .map(|i| FeatureMap::new().with("product_price", 4.99 + 7.5 * f64::from(i)))
         .collect();
+    let catalogue = Candidates::new(server.current().schema(), &products)?;
     let (visits, _) = common::webshop_data(3, 777, 0.0);
     for (n, visit) in visits.iter().enumerate() {
         let mut session = visit.clone();
         session.remove("product_price");
         let top = rank(
             &*server,
-            RankRequest::new(&session, &catalogue, 3).with_id(format!("visit-{n}")),
+            RankRequest::prepared(&session, &catalogue, 3).with_id(format!("visit-{n}")),
         )?;
         let shown: Vec<String> = top
             .items
