@@ -82,7 +82,7 @@ impl Model for ForestClassifier {
         each_row(rows, |row| {
             let v = &mut votes[i * k..(i + 1) * k];
             for tree in &self.trees {
-                v[tree.class_of(row)] += 1.0;
+                v[tree.class_of(row, n == 1)] += 1.0;
             }
             let mut best = 0;
             for j in 1..k {

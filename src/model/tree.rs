@@ -282,9 +282,35 @@ impl TreeClassifier {
             .collect()
     }
 
-    /// The class predicted for one row.
-    pub(crate) fn class_of(&self, row: &[f64]) -> usize {
-        self.leaf_class[self.leaf(row) as usize] as usize
+    /// The class predicted for one row. `alone` says the row is the only
+    /// one of its request: it then walks with a branch per split
+    /// ([`leaf`](Self::leaf)); rows of a batch walk without
+    /// ([`leaf_unpredicted`](Self::leaf_unpredicted)), since a forest's
+    /// many trees and distinct rows give the predictor nothing to learn.
+    pub(crate) fn class_of(&self, row: &[f64], alone: bool) -> usize {
+        let leaf = if alone {
+            self.leaf(row)
+        } else {
+            self.leaf_unpredicted(row)
+        };
+        self.leaf_class[leaf as usize] as usize
+    }
+
+    /// The number of the leaf one row reaches, choosing each child with a
+    /// conditional move instead of a branch: every level waits for the
+    /// previous node's load, but no mispredicted branch throws work away.
+    /// A forest's batch of 64 ran 1.3x faster this way than with
+    /// [`leaf`](Self::leaf), one row 1.3x slower (benches/kinds.rs,
+    /// `forest31`).
+    fn leaf_unpredicted(&self, row: &[f64]) -> u32 {
+        let mut at = 0;
+        loop {
+            let s = self.walk[at];
+            if s.threshold.is_nan() {
+                return self.leaf_of[at];
+            }
+            at = s.left as usize + usize::from(!(row[s.feature as usize] < s.threshold));
+        }
     }
 
     /// The number of the leaf one row reaches.
