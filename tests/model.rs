@@ -5,7 +5,7 @@ mod common;
 
 use linfa::prelude::*;
 use linfa_trees::DecisionTree;
-use modelhost::model::{ModelError, TreeClassifier, TreeLimits, TreeNode};
+use modelhost::model::{ForestClassifier, ModelError, TreeClassifier, TreeLimits, TreeNode};
 use modelhost::{Feature, FeatureSchema, LinfaModel, Model, OutputKind, Prediction};
 use ndarray::{Array1, Array2, ArrayView2, array};
 use proptest::prelude::{ProptestConfig, Strategy};
@@ -261,9 +261,10 @@ fn reference_leaf(nodes: &[TreeNode], row: &[f64]) -> usize {
 proptest::proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// Batches (walked several rows side by side) and single rows predict
-    /// what a plain walk of the given nodes reaches, NaN and infinities
-    /// included, for shallow and deep trees and any batch length.
+    /// Batches and single rows, of a tree and of a forest of that tree
+    /// (each walks them its own way), predict what a plain walk of the
+    /// given nodes reaches, NaN and infinities included, for shallow and
+    /// deep trees and any batch length.
     #[test]
     fn tree_batches_and_single_rows_agree_with_a_plain_walk(
         shape in proptest::collection::vec(
@@ -299,15 +300,24 @@ proptest::proptest! {
             .unwrap();
         let limits = TreeLimits { max_depth: 200, max_nodes: 1000 };
         let names: std::sync::Arc<[String]> = ["x", "y", "z"].map(String::from).into();
-        let tree = TreeClassifier::new(&nodes, schema, names, limits).unwrap();
+        let tree = TreeClassifier::new(&nodes, schema.clone(), names.clone(), limits).unwrap();
+        // A forest of that one tree walks a batch's rows without branches.
+        let forest = ForestClassifier::new(vec![tree.clone()], schema, names).unwrap();
         let n = cells.len() / width;
         let rows = Array2::from_shape_vec((n, width), cells[..n * width].to_vec()).unwrap();
         let batch = tree.predict_batch(rows.view()).unwrap();
+        let voted = forest.predict_batch(rows.view()).unwrap();
         for (i, row) in rows.rows().into_iter().enumerate() {
             let row = row.to_vec();
             let leaf = reference_leaf(&nodes, &row);
             let TreeNode::Leaf { class, distribution } = &nodes[leaf] else { unreachable!() };
             let one = tree.predict_batch(ArrayView2::from_shape((1, width), &row).unwrap()).unwrap();
+            let one_voted = forest
+                .predict_batch(ArrayView2::from_shape((1, width), &row).unwrap())
+                .unwrap();
+            for (p, j) in [(&voted, i), (&one_voted, 0)] {
+                proptest::prop_assert_eq!(p.class_indices().unwrap()[j], *class);
+            }
             for (p, j) in [(&batch, i), (&one, 0)] {
                 proptest::prop_assert_eq!(p.class_indices().unwrap()[j], *class);
                 let shares = p.probabilities(j).unwrap().to_vec();

@@ -309,7 +309,10 @@ impl TreeClassifier {
             if s.threshold.is_nan() {
                 return self.leaf_of[at];
             }
-            at = s.left as usize + usize::from(!(row[s.feature as usize] < s.threshold));
+            let x = row[s.feature as usize];
+            // Right unless `x < threshold`: NaN goes right.
+            let right = u8::from(x >= s.threshold) | u8::from(x.is_nan());
+            at = s.left as usize + usize::from(right);
         }
     }
 
