@@ -1119,6 +1119,8 @@ fn lay_out(spec: &EnsembleSpec, limits: &EnsembleLimits) -> Result<Flat, ModelEr
 
 #[cfg(test)]
 mod tests {
+    use proptest::strategy::Strategy;
+
     use super::*;
     use crate::schema::Feature;
 
@@ -1207,6 +1209,125 @@ mod tests {
             &EnsembleLimits::new(),
         );
         assert!(err.unwrap_err().to_string().contains("twice"));
+    }
+
+    /// A tree grown from `shape`: each entry splits the next waiting node
+    /// (or makes it a leaf) on a feature, at a threshold, with NaN to one
+    /// side, under a missing rule.
+    fn grown(shape: &[(bool, usize, f64, bool, u8)], width: usize, zero: bool) -> TreeSpec {
+        let n = 1 + 2 * shape.iter().filter(|d| d.0).count();
+        let mut tree = TreeSpec::with_nodes(n, 1);
+        let mut open = std::collections::VecDeque::from([0usize]);
+        let mut used = 1;
+        let mut decisions = shape.iter();
+        while let Some(i) = open.pop_front() {
+            match decisions.next() {
+                Some(&(true, feature, threshold, default_left, rule)) if used + 2 <= n => {
+                    tree.left[i] = Some(used);
+                    tree.right[i] = used + 1;
+                    open.extend([used, used + 1]);
+                    used += 2;
+                    tree.feature[i] = feature % width;
+                    tree.threshold[i] = threshold;
+                    tree.default_left[i] = default_left;
+                    tree.missing[i] = match rule % 4 {
+                        0 | 1 => MissingRule::Nan,
+                        2 => MissingRule::AsZero,
+                        _ if zero => MissingRule::Zero,
+                        _ => MissingRule::Nan,
+                    };
+                }
+                _ => tree.values[i] = threshold_of(i),
+            }
+        }
+        // Nodes never reached by the shape stay leaves; drop them so the
+        // spec has exactly the reachable nodes.
+        tree.left.truncate(used);
+        tree.right.truncate(used);
+        tree.feature.truncate(used);
+        tree.threshold.truncate(used);
+        tree.default_left.truncate(used);
+        tree.missing.truncate(used);
+        tree.categories.truncate(used);
+        tree.values.truncate(used);
+        tree
+    }
+
+    fn threshold_of(i: usize) -> f64 {
+        (i as f64 * 0.37).sin()
+    }
+
+    proptest::proptest! {
+        /// One row (walked with a branch per split) and the same row in a
+        /// batch (walked in blocks, shallow trees eight rows side by side
+        /// without branches) get the same scores bit for bit, for each library's semantics, NaN, zeros and
+        /// values equal to thresholds included.
+        #[test]
+        fn one_row_and_blocks_agree(
+            shapes in proptest::collection::vec(
+                proptest::collection::vec(
+                    (
+                        proptest::bool::weighted(0.75),
+                        0..3usize,
+                        proptest::prop_oneof![
+                            -2.0..2.0f64,
+                            (-2..2i32).prop_map(f64::from),
+                            proptest::strategy::Just(0.1f64),
+                        ],
+                        proptest::bool::ANY,
+                        0..4u8,
+                    ),
+                    0..40,
+                ),
+                1..6,
+            ),
+            cells in proptest::collection::vec(
+                proptest::prop_oneof![
+                    4 => -3.0..3.0f64,
+                    2 => (-2..2i32).prop_map(f64::from),
+                    1 => proptest::strategy::Just(0.1f64),
+                    1 => proptest::strategy::Just(f64::NAN),
+                    1 => proptest::strategy::Just(-0.0f64),
+                ],
+                3 * 20,
+            ),
+            semantics in proptest::sample::select(vec![
+                SplitSemantics::Xgboost,
+                SplitSemantics::LightGbm,
+                SplitSemantics::SklearnF32,
+                SplitSemantics::SklearnF64,
+            ]),
+            average in proptest::bool::ANY,
+            // LightGBM's `Zero` rule in some ensembles only, so that
+            // others are plain numeric splits throughout.
+            zero_rule in proptest::bool::weighted(0.3),
+        ) {
+            let width = 3;
+            let schema = FeatureSchema::builder()
+                .feature(Feature::float("a").allow_non_finite())
+                .feature(Feature::float("b").allow_non_finite())
+                .feature(Feature::float("c").allow_non_finite())
+                .build()
+                .unwrap();
+            let spec = EnsembleSpec {
+                semantics,
+                groups: 1,
+                leaf_width: 1,
+                base: vec![0.25],
+                average,
+                link: Link::Identity,
+                trees: shapes.iter().map(|s| grown(s, width, zero_rule)).collect(),
+            };
+            let e = TreeEnsemble::new(spec, schema, OutputKind::Regression, &EnsembleLimits::new())
+                .unwrap();
+            let rows = Array2::from_shape_vec((20, width), cells).unwrap();
+            let batch = e.predict_batch(rows.view()).unwrap();
+            for (i, row) in rows.rows().into_iter().enumerate() {
+                let one = e.predict_batch(row.insert_axis(ndarray::Axis(0))).unwrap();
+                let (a, b) = (one.score_values().unwrap()[0], batch.score_values().unwrap()[i]);
+                proptest::prop_assert_eq!(a.to_bits(), b.to_bits(), "row {} {:?}", i, row);
+            }
+        }
     }
 
     #[test]
