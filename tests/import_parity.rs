@@ -69,6 +69,16 @@ fn imported_models_predict_what_the_libraries_predict() {
         let (head, expected) = read_matrix(&dir.join(s("predictions")));
         let got = imported.model.predict_batch(rows.view()).unwrap();
         assert_eq!(got.len(), rows.nrows());
+        // A row predicted on its own walks each tree its own way (with
+        // branches); it must score exactly as in the batch, which is
+        // compared with the library below.
+        for i in 0..rows.nrows().min(300) {
+            let one = imported
+                .model
+                .predict_batch(rows.slice_axis(ndarray::Axis(0), (i..i + 1).into()))
+                .unwrap();
+            assert_eq!(one, got.slice(i..i + 1), "{name}: row {i} alone");
+        }
         let mut max_diff = 0.0f64;
         let mut class_mismatches = 0;
         if head[0] == "class" {
