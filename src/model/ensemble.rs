@@ -1260,8 +1260,9 @@ mod tests {
     proptest::proptest! {
         /// One row (walked with a branch per split) and the same row in a
         /// batch (walked in blocks, shallow trees eight rows side by side
-        /// without branches) get the same scores bit for bit, for each library's semantics, NaN, zeros and
-        /// values equal to thresholds included.
+        /// without branches) get the same scores bit for bit, for each
+        /// library's semantics, NaN, zeros and values equal to thresholds
+        /// included.
         #[test]
         fn one_row_and_blocks_agree(
             shapes in proptest::collection::vec(
