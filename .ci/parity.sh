@@ -3,7 +3,9 @@
 # XGBoost, LightGBM and scikit-learn (pinned), save the models and the
 # libraries' own predictions for 10,000 rows, then import each model and
 # compare (tests/import_parity.rs): classes identical, probabilities and
-# scores within 1e-6.
+# scores within 1e-6. The XGBoost models are trained twice, with 3.x and
+# again with 2.x in a virtualenv of its own (prefix `xgb2_`), since both
+# major versions' files are served.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +20,18 @@ if ! "$VENV/bin/python" -c "$check" 2>/dev/null; then
     timeout 900 "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
 fi
 
+VENV2="$TARGET/py-parity-xgb2"
+PINS2=(xgboost-cpu==2.1.4 scikit-learn==1.7.2 numpy==2.3.5 pandas==2.3.3)
+check2='import xgboost, sklearn; assert (xgboost.__version__, sklearn.__version__) == ("2.1.4", "1.7.2")'
+if ! "$VENV2/bin/python" -c "$check2" 2>/dev/null; then
+    rm -rf "$VENV2"
+    python3 -m venv "$VENV2"
+    timeout 900 "$VENV2/bin/pip" install --quiet --disable-pip-version-check "${PINS2[@]}"
+fi
+
 OUT="$TARGET/parity-models"
 rm -rf "$OUT"
 "$VENV/bin/python" scripts/parity_models.py "$OUT"
+"$VENV2/bin/python" scripts/parity_models.py "$OUT" --xgboost-only xgb2
 MODELHOST_PARITY_DIR="$(cd "$OUT" && pwd)" \
     cargo test --all-features --test import_parity -- --nocapture

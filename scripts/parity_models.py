@@ -1,11 +1,16 @@
 """Train every supported objective with the real libraries and save, per
 model, the model file and the library's own predictions for 10,000 rows.
 
-Usage: python scripts/parity_models.py OUT_DIR [--small]
+Usage: python scripts/parity_models.py OUT_DIR [--small] [--xgboost-only PREFIX]
 
 With --small, models are tiny (8 rounds, 5 trees per forest) and only the
 first 200 rows and their predictions are written: the fixtures under
 tests/data/import/ were made so.
+
+With --xgboost-only PREFIX, only the XGBoost models are trained, named
+PREFIX_binary, PREFIX_softprob, ..., and added to the manifest already in
+OUT_DIR; the rows must be the ones OUT_DIR's data.csv holds (checked). CI
+runs it a second time with XGBoost 2.x to cover both major versions.
 
 Writes into OUT_DIR:
   data.csv            the 10,000 input rows, encoded as modelhost encodes them
@@ -74,8 +79,15 @@ TREES = 5 if SMALL else 30
 ROWS_OUT = 200 if SMALL else N_ROWS
 
 
-def main(out):
-    import lightgbm as lgb
+def check_same_rows(out, Xn):
+    """The rows this run generated are the ones an earlier run wrote."""
+    written = np.genfromtxt(os.path.join(out, "data.csv"), delimiter=",", skip_header=1)
+    written = written.reshape(-1, Xn.shape[1])
+    if not np.array_equal(written, Xn[: len(written)], equal_nan=True):
+        sys.exit("the generated rows differ from data.csv: numpy's generator changed?")
+
+
+def main(out, xgboost_prefix=None):
     import xgboost as xgb
 
     os.makedirs(out, exist_ok=True)
@@ -85,17 +97,21 @@ def main(out):
     numeric["cat"] = cat.astype(np.float64)
     Xn = numeric.to_numpy()
     manifest = []
-
-    with open(os.path.join(out, "data.csv"), "w") as f:
-        f.write(",".join(numeric.columns) + "\n")
-        for row in Xn[:ROWS_OUT]:
-            f.write(",".join("nan" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
-    schema = {
-        "features": [{"name": n, "type": "float", "allow_non_finite": True} for n in FLOATS]
-        + [{"name": "cat", "type": "categorical", "levels": LEVELS}],
-    }
-    with open(os.path.join(out, "schema.json"), "w") as f:
-        json.dump(schema, f, indent=1)
+    if xgboost_prefix is not None:
+        check_same_rows(out, Xn)
+        with open(os.path.join(out, "manifest.json")) as f:
+            manifest = json.load(f)
+    else:
+        with open(os.path.join(out, "data.csv"), "w") as f:
+            f.write(",".join(numeric.columns) + "\n")
+            for row in Xn[:ROWS_OUT]:
+                f.write(",".join("nan" if np.isnan(v) else repr(float(v)) for v in row) + "\n")
+        schema = {
+            "features": [{"name": n, "type": "float", "allow_non_finite": True} for n in FLOATS]
+            + [{"name": "cat", "type": "categorical", "levels": LEVELS}],
+        }
+        with open(os.path.join(out, "schema.json"), "w") as f:
+            json.dump(schema, f, indent=1)
 
     def add(name, fmt, task, f32, model_file):
         manifest.append(
@@ -115,6 +131,8 @@ def main(out):
         ("xgb_ndcg", dict(objective="rank:ndcg"), y_multi, "regression"),
     ]
     for name, params, y, task in xgb_models:
+        if xgboost_prefix is not None:
+            name = name.replace("xgb", xgboost_prefix, 1)
         params = dict(params, max_depth=5, eta=0.3, tree_method="hist", nthread=1, seed=1,
                       max_cat_to_onehot=1)
         d = xgb.DMatrix(df.iloc[tr], label=y[tr], enable_categorical=True)
@@ -138,6 +156,34 @@ def main(out):
         else:
             write_preds(os.path.join(out, f"{name}.pred.csv"), scores=raw)
         add(name, "xgboost", task, True, f"{name}.json")
+
+    # Early stopping through the scikit-learn wrapper: the file keeps every
+    # tree and records best_iteration. Booster.inplace_predict uses every
+    # tree, XGBClassifier.predict_proba those up to the best iteration.
+    name = f"{xgboost_prefix or 'xgb'}_early_stopped"
+    clf = xgb.XGBClassifier(n_estimators=200, max_depth=4, learning_rate=0.3, tree_method="hist",
+                            n_jobs=1, random_state=1, enable_categorical=True,
+                            max_cat_to_onehot=1, early_stopping_rounds=5)
+    clf.fit(df.iloc[tr], y_bin[tr], eval_set=[(df.iloc[N_TRAIN:], y_bin[N_TRAIN:])], verbose=False)
+    booster = clf.get_booster()
+    assert clf.best_iteration + 1 < booster.num_boosted_rounds(), "early stopping did not stop early"
+    clf.save_model(os.path.join(out, f"{name}.json"))
+    p = np.asarray(booster.inplace_predict(df), dtype=np.float32)
+    write_preds(os.path.join(out, f"{name}.pred.csv"), np.stack([1 - p, p], axis=1),
+                (p > 0.5).astype(int))
+    add(name, "xgboost", "classification", True, f"{name}.json")
+    proba = clf.predict_proba(df)
+    write_preds(os.path.join(out, f"{name}_best.pred.csv"), proba, proba.argmax(axis=1))
+    manifest.append(dict(manifest[-1], name=f"{name}_best", predictions=f"{name}_best.pred.csv",
+                         best_iteration=True))
+
+    if xgboost_prefix is not None:
+        with open(os.path.join(out, "manifest.json"), "w") as f:
+            json.dump(manifest, f, indent=1)
+        print(f"added {len(xgb_models) + 2} XGBoost {xgb.__version__} models to {out}")
+        return
+
+    import lightgbm as lgb
 
     # LightGBM: the categorical column by index; NaN and zero missing types.
     lgb_models = [
@@ -213,4 +259,10 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main([a for a in sys.argv[1:] if a != "--small"][0])
+    args = [a for a in sys.argv[1:] if a != "--small"]
+    prefix = None
+    if "--xgboost-only" in args:
+        i = args.index("--xgboost-only")
+        prefix = args[i + 1]
+        del args[i : i + 2]
+    main(args[0], prefix)

@@ -12,8 +12,12 @@ use modelhost::model::EnsembleLimits;
 use modelhost::{FeatureMap, InProcessServer, Model, ModelServer, PredictRequest, Registry};
 use ndarray::{Array2, Axis, Slice};
 
-const MODELS: [(&str, ImportFormat, &str); 6] = [
+const MODELS: [(&str, ImportFormat, &str); 8] = [
     ("xgb_binary", ImportFormat::Xgboost, "json"),
+    // XGBoost 2.x: `NaN` split conditions on categorical splits.
+    ("xgb2_binary", ImportFormat::Xgboost, "json"),
+    // Early stopping: every tree served by default, as `Booster` predicts.
+    ("xgb2_early_stopped", ImportFormat::Xgboost, "json"),
     ("xgb_softprob", ImportFormat::Xgboost, "json"),
     ("lgb_binary", ImportFormat::LightGbm, "txt"),
     ("lgb_multiclass", ImportFormat::LightGbm, "txt"),
@@ -110,6 +114,55 @@ fn checked_in_models_predict_what_their_library_predicted() {
             );
         }
     }
+}
+
+#[test]
+fn an_early_stopped_xgboost_model_serves_all_trees_or_those_up_to_its_best_iteration() {
+    let (_, rows) = matrix("data.csv");
+    let file = data("xgb2_early_stopped.json");
+    let all = import::import_file(
+        ImportFormat::Xgboost,
+        &file,
+        Some(&schema()),
+        &ImportOptions::new(),
+    )
+    .unwrap();
+    let best = import::import_file(
+        ImportFormat::Xgboost,
+        &file,
+        Some(&schema()),
+        &ImportOptions::new().best_iteration(true),
+    )
+    .unwrap();
+    assert!(best.model.n_trees() < all.model.n_trees());
+    // Each way names its choice, with both tree counts.
+    let (n_all, n_best) = (
+        all.model.n_trees().to_string(),
+        best.model.n_trees().to_string(),
+    );
+    for imported in [&all, &best] {
+        assert_eq!(imported.notes.len(), 1, "{:?}", imported.notes);
+        let note = &imported.notes[0];
+        assert!(
+            note.contains("best_iteration") && note.contains(&n_all) && note.contains(&n_best),
+            "{note}"
+        );
+    }
+    // Booster.inplace_predict's figures, and XGBClassifier.predict_proba's.
+    assert_parity(
+        "xgb2_early_stopped",
+        &all.model.predict_batch(rows.view()).unwrap(),
+    );
+    assert_parity(
+        "xgb2_early_stopped_best",
+        &best.model.predict_batch(rows.view()).unwrap(),
+    );
+    // A model without early stopping has nothing to note.
+    assert!(
+        import("xgb_binary", ImportFormat::Xgboost, "json")
+            .notes
+            .is_empty()
+    );
 }
 
 #[test]
@@ -396,6 +449,66 @@ fn unsupported_models_are_refused_clearly() {
     .map(|_| ())
     .unwrap_err();
     assert!(matches!(err, ImportError::Unsupported { .. }), "{err}");
+}
+
+#[test]
+fn xgboost_non_standard_numbers_and_best_iterations_are_checked() {
+    let xgb = |text: &str| {
+        import::import_bytes(
+            ImportFormat::Xgboost,
+            text.as_bytes(),
+            Some(&schema()),
+            &ImportOptions::new().best_iteration(true),
+        )
+        .map(|_| ())
+    };
+    let invalid = |text: &str, needle: &str| match xgb(text) {
+        Err(ImportError::Invalid { reason, .. }) => {
+            assert!(reason.contains(needle), "{reason} (wanted {needle})");
+        }
+        other => panic!("wanted Invalid naming {needle}, got {other:?}"),
+    };
+    let v2 = std::fs::read_to_string(data("xgb2_binary.json")).unwrap();
+    // A `NaN` or infinity where a leaf value or a numeric threshold stands
+    // is refused as not finite, not read as a number.
+    let conditions = v2.find("\"split_conditions\":[").unwrap() + "\"split_conditions\":[".len();
+    for token in ["NaN", "Infinity", "-Infinity"] {
+        let end = conditions + v2[conditions..].find(',').unwrap();
+        let bad = format!("{}{token}{}", &v2[..conditions], &v2[end..]);
+        invalid(&bad, "not finite");
+    }
+    // Inside a string the same letters are text: a feature named `NaN`.
+    let names = v2.replacen("\"feature_names\":[\"f0\"", "\"feature_names\":[\"NaN\"", 1);
+    assert_ne!(names, v2);
+    let text = std::fs::read_to_string(data("schema.json")).unwrap();
+    let renamed = SchemaFile::from_json(text.replacen("\"f0\"", "\"NaN\"", 1).as_bytes()).unwrap();
+    let imported = import::import_bytes(
+        ImportFormat::Xgboost,
+        names.as_bytes(),
+        Some(&renamed),
+        &ImportOptions::new(),
+    )
+    .unwrap();
+    assert_eq!(imported.proposed[0].0, "NaN");
+    assert_eq!(imported.model.schema().features()[0].name(), "NaN");
+    // Best iterations that are not a count, or past the trees.
+    let early = std::fs::read_to_string(data("xgb2_early_stopped.json")).unwrap();
+    let at = early.find("\"best_iteration\":\"").unwrap() + "\"best_iteration\":\"".len();
+    let end = at + early[at..].find('"').unwrap();
+    for (value, needle) in [
+        ("-1", "not a count"),
+        ("x", "not a count"),
+        ("99999999999", "past the model's trees"),
+    ] {
+        invalid(&format!("{}{value}{}", &early[..at], &early[end..]), needle);
+    }
+    let shuffled = early.replacen(
+        "\"iteration_indptr\":[0,1,2,",
+        "\"iteration_indptr\":[0,2,1,",
+        1,
+    );
+    assert_ne!(shuffled, early);
+    invalid(&shuffled, "does not index");
 }
 
 #[cfg(feature = "cli")]

@@ -54,11 +54,18 @@ fn imported_models_predict_what_the_libraries_predict() {
         let s = |k: &str| entry[k].as_str().unwrap().to_string();
         let name = s("name");
         let format: ImportFormat = s("format").parse().unwrap();
+        // An early-stopped XGBoost model is compared twice: whole against
+        // `Booster.inplace_predict`, cut at its best iteration against the
+        // scikit-learn wrapper's `predict_proba`.
+        let best = entry
+            .get("best_iteration")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
         let imported = import::import_file(
             format,
             dir.join(s("model")),
             Some(&schema),
-            &ImportOptions::new(),
+            &ImportOptions::new().best_iteration(best),
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         let data = entry

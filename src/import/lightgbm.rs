@@ -343,5 +343,6 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
             trees: specs,
         },
         objective,
+        notes: Vec::new(),
     })
 }

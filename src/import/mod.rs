@@ -33,7 +33,13 @@
 //!   taken into margin space as XGBoost does; missing values take each
 //!   split's default direction; splits compare as `f32`, and leaf values
 //!   are summed in `f32`. Categorical splits are read (the categories a
-//!   split lists go right, as in XGBoost). Refused with
+//!   split lists go right, as in XGBoost; 2.x writes their split
+//!   conditions as a bare `NaN`, which is read). A file saved after early
+//!   stopping keeps every tree and records `best_iteration`: every tree is
+//!   served, as `Booster.predict` does, unless
+//!   [`ImportOptions::best_iteration`] asks for the trees up to the best
+//!   iteration, as the scikit-learn wrapper predicts ([`Imported::notes`]
+//!   says which). Refused with
 //!   [`ImportError::Unsupported`]: `gblinear`, `dart`, vector leaves
 //!   (multi-target trees), other objectives.
 //! - **LightGBM** text (`Booster.save_model("model.txt")`, 4.x):
@@ -270,6 +276,7 @@ pub struct ImportOptions {
     max_file_bytes: u64,
     limits: EnsembleLimits,
     max_levels: usize,
+    best_iteration: bool,
 }
 
 impl Default for ImportOptions {
@@ -278,6 +285,7 @@ impl Default for ImportOptions {
             max_file_bytes: 512 << 20,
             limits: EnsembleLimits::default(),
             max_levels: 1 << 20,
+            best_iteration: false,
         }
     }
 }
@@ -308,6 +316,23 @@ impl ImportOptions {
         self
     }
 
+    /// Serve only the trees up to the best iteration an XGBoost file
+    /// records (`best_iteration`, written by early stopping), as XGBoost's
+    /// scikit-learn wrapper (`XGBClassifier.predict_proba`) predicts. By
+    /// default every tree in the file is served, as `Booster.predict` and
+    /// `Booster.inplace_predict` do, and the import says so in
+    /// [`Imported::notes`]. Files without a best iteration, and the other
+    /// formats, are served whole either way (LightGBM's `save_model`
+    /// already keeps only the best iteration's trees).
+    pub fn best_iteration(mut self, only_best: bool) -> Self {
+        self.best_iteration = only_best;
+        self
+    }
+
+    pub(crate) fn only_best_iteration(&self) -> bool {
+        self.best_iteration
+    }
+
     pub(crate) fn ensemble_limits(&self) -> &EnsembleLimits {
         &self.limits
     }
@@ -331,6 +356,8 @@ pub(crate) struct Parsed {
     pub(crate) spec: EnsembleSpec,
     /// The objective or estimator, for the artifact's tags.
     pub(crate) objective: String,
+    /// What the reader chose where the file allows two readings.
+    pub(crate) notes: Vec<String>,
 }
 
 /// An imported model, ready to serve or register.
@@ -346,6 +373,11 @@ pub struct Imported {
     pub format: ImportFormat,
     /// The objective (XGBoost, LightGBM) or estimator (scikit-learn).
     pub objective: String,
+    /// What the import chose where the file allows two readings, one
+    /// line each (for example which trees of an early-stopped XGBoost
+    /// model are served; see [`ImportOptions::best_iteration`]). Empty
+    /// when there was no choice to make.
+    pub notes: Vec<String>,
 }
 
 /// Reads a model file of `format` with the limits of `options`.
@@ -451,6 +483,7 @@ pub fn import_bytes(
         proposed,
         format,
         objective: parsed.objective,
+        notes: parsed.notes,
     })
 }
 

@@ -199,5 +199,6 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
             trees,
         },
         objective: doc.estimator,
+        notes: Vec::new(),
     })
 }

@@ -6,6 +6,12 @@
 //! `gradient_booster` (`gbtree`: `model.trees` and `model.tree_info`). Each
 //! tree is parallel arrays; a node is a leaf when its left child is `-1`,
 //! and a leaf's value is its `split_conditions` entry.
+//!
+//! XGBoost 2.x writes the split condition of a categorical split as a bare
+//! `NaN`, which is not JSON; [`standard_json`] reads `NaN`, `Infinity` and
+//! `-Infinity` outside strings as `null`, and a `null` split condition as
+//! NaN (ignored by a categorical split, refused anywhere else as not
+//! finite).
 
 use serde::Deserialize;
 
@@ -30,6 +36,16 @@ struct Learner {
     gradient_booster: Booster,
     learner_model_param: ModelParam,
     objective: Objective,
+    #[serde(default)]
+    attributes: Option<Attributes>,
+}
+
+/// The booster's string attributes; early stopping writes
+/// `best_iteration` (0-based).
+#[derive(Deserialize)]
+struct Attributes {
+    #[serde(default)]
+    best_iteration: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -58,8 +74,20 @@ struct Booster {
 struct GbModel {
     trees: Vec<Tree>,
     tree_info: Vec<i64>,
+    /// Per boosting iteration, its first tree (2.x and 3.x); one more
+    /// entry than iterations.
+    #[serde(default)]
+    iteration_indptr: Vec<i64>,
+    #[serde(default)]
+    gbtree_model_param: Option<GbTreeParam>,
     #[serde(default)]
     cats: Option<Cats>,
+}
+
+#[derive(Deserialize)]
+struct GbTreeParam {
+    #[serde(default)]
+    num_parallel_tree: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +123,7 @@ struct Tree {
     left_children: Vec<i64>,
     right_children: Vec<i64>,
     split_indices: Vec<i64>,
+    #[serde(deserialize_with = "nan_for_null")]
     split_conditions: Vec<f64>,
     default_left: Vec<Flag>,
     #[serde(default)]
@@ -156,8 +185,57 @@ fn logit(p: f64) -> Result<f64, ImportError> {
     }
 }
 
+/// Numbers, with `null` (a non-standard `NaN` or infinity in the file, see
+/// [`standard_json`]) read as NaN.
+fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let values: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// `bytes` with each `NaN`, `Infinity` and `-Infinity` outside a string
+/// replaced by `null`; borrowed when there is none (as in XGBoost 3.x
+/// files).
+fn standard_json(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const TOKENS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
+    let mut out: Option<Vec<u8>> = None;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if let Some(t) = TOKENS.iter().find(|t| bytes[i..].starts_with(t)) {
+            let out = out.get_or_insert_with(|| {
+                let mut v = Vec::with_capacity(bytes.len() + bytes.len() / 8);
+                v.extend_from_slice(&bytes[..i]);
+                v
+            });
+            out.extend_from_slice(b"null");
+            i += t.len();
+            continue;
+        }
+        if let Some(out) = &mut out {
+            out.push(b);
+        }
+        i += 1;
+    }
+    match out {
+        Some(v) => std::borrow::Cow::Owned(v),
+        None => std::borrow::Cow::Borrowed(bytes),
+    }
+}
+
 pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, ImportError> {
-    let doc: Doc = serde_json::from_slice(bytes).map_err(|e| ImportError::Parse {
+    let bytes = standard_json(bytes);
+    let doc: Doc = serde_json::from_slice(&bytes).map_err(|e| ImportError::Parse {
         format: FORMAT,
         reason: bounded(e.to_string()),
     })?;
@@ -276,9 +354,16 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
             model.trees.len()
         )));
     }
+    let (served, notes) = served_trees(&learner.attributes, &model, groups, options)?;
     let mut total = 0usize;
-    let mut trees = Vec::with_capacity(model.trees.len());
-    for (t, (tree, &group)) in model.trees.iter().zip(&model.tree_info).enumerate() {
+    let mut trees = Vec::with_capacity(served);
+    for (t, (tree, &group)) in model
+        .trees
+        .iter()
+        .zip(&model.tree_info)
+        .enumerate()
+        .take(served)
+    {
         if let Some(p) = &tree.tree_param
             && let Some(s) = &p.size_leaf_vector
             && count(s, "size_leaf_vector")? > 1
@@ -388,5 +473,81 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
             trees,
         },
         objective,
+        notes,
     })
+}
+
+/// How many of the file's trees are served, and a note when the file
+/// records an early-stopping best iteration before its last: XGBoost's
+/// `Booster` predicts with every tree, its scikit-learn wrapper with the
+/// trees up to the best iteration ([`ImportOptions::best_iteration`]
+/// chooses).
+fn served_trees(
+    attributes: &Option<Attributes>,
+    model: &GbModel,
+    groups: usize,
+    options: &ImportOptions,
+) -> Result<(usize, Vec<String>), ImportError> {
+    let all = model.trees.len();
+    let Some(best) = attributes
+        .as_ref()
+        .and_then(|a| a.best_iteration.as_deref())
+    else {
+        return Ok((all, Vec::new()));
+    };
+    let best = count(best, "best_iteration")?;
+    let end = if model.iteration_indptr.is_empty() {
+        // Files without the index: a fixed number of trees per iteration.
+        let parallel = match model
+            .gbtree_model_param
+            .as_ref()
+            .and_then(|p| p.num_parallel_tree.as_deref())
+        {
+            Some(n) => count(n, "num_parallel_tree")?.max(1),
+            None => 1,
+        };
+        best.checked_add(1)
+            .and_then(|i| i.checked_mul(groups))
+            .and_then(|i| i.checked_mul(parallel))
+    } else {
+        let ptr = &model.iteration_indptr;
+        let ordered = ptr.first() == Some(&0)
+            && ptr.windows(2).all(|w| w[0] <= w[1])
+            && usize::try_from(ptr[ptr.len() - 1]).ok() == Some(all);
+        if !ordered {
+            return Err(invalid(format!(
+                "iteration_indptr of {} entries does not index the {all} trees in order",
+                ptr.len()
+            )));
+        }
+        best.checked_add(1)
+            .and_then(|i| ptr.get(i))
+            .and_then(|&e| usize::try_from(e).ok())
+    }
+    .filter(|&e| e <= all)
+    .ok_or_else(|| invalid(format!("best_iteration {best} is past the model's trees")))?;
+    if end == all {
+        return Ok((all, Vec::new()));
+    }
+    let note = if options.only_best_iteration() {
+        format!(
+            "served the {end} of {all} trees up to best_iteration {best} (early stopping), \
+             as XGBoost's scikit-learn wrapper predicts"
+        )
+    } else {
+        format!(
+            "the file records best_iteration {best} (early stopping): all {all} trees are \
+             served, as Booster.predict and inplace_predict do; XGBClassifier and \
+             XGBRegressor predict with the first {end}, which importing with \
+             best_iteration (`--best-iteration`) serves"
+        )
+    };
+    Ok((
+        if options.only_best_iteration() {
+            end
+        } else {
+            all
+        },
+        vec![note],
+    ))
 }

@@ -37,6 +37,11 @@ pub(crate) struct ImportArgs {
     /// The model's name in the registry.
     #[arg(long)]
     name: String,
+    /// XGBoost: serve only the trees up to the best iteration the file
+    /// records (early stopping), as XGBoost's scikit-learn wrapper
+    /// predicts; by default every tree is served, as `Booster.predict` does.
+    #[arg(long)]
+    best_iteration: bool,
 }
 
 pub(crate) fn run(args: ImportArgs, registry: Registry) -> modelhost::Result<()> {
@@ -46,7 +51,7 @@ pub(crate) fn run(args: ImportArgs, registry: Registry) -> modelhost::Result<()>
         Format::Lightgbm => ImportFormat::LightGbm,
         Format::Sklearn => ImportFormat::Sklearn,
     };
-    let options = ImportOptions::new();
+    let options = ImportOptions::new().best_iteration(args.best_iteration);
     let schema = SchemaFile::read(&args.schema).map_err(err)?;
     let imported =
         import::import_file(format, &args.model, Some(&schema), &options).map_err(err)?;
@@ -56,6 +61,9 @@ pub(crate) fn run(args: ImportArgs, registry: Registry) -> modelhost::Result<()>
         }
         None => None,
     };
+    for note in &imported.notes {
+        println!("note: {note}");
+    }
     let version =
         import::register(&registry, &args.name, &imported, reference.as_ref()).map_err(err)?;
     println!(
