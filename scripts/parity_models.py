@@ -127,6 +127,8 @@ def main(out, xgboost_prefix=None):
         ("xgb_softmax", dict(objective="multi:softmax", num_class=3), y_multi, "classification"),
         ("xgb_squarederror", dict(objective="reg:squarederror"), y_reg, "regression"),
         ("xgb_reglogistic", dict(objective="reg:logistic"), 1 / (1 + np.exp(-y_reg)), "regression"),
+        ("xgb_absoluteerror", dict(objective="reg:absoluteerror"), y_reg, "regression"),
+        ("xgb_pseudohuber", dict(objective="reg:pseudohubererror"), y_reg, "regression"),
         ("xgb_pairwise", dict(objective="rank:pairwise"), y_multi, "regression"),
         ("xgb_ndcg", dict(objective="rank:ndcg"), y_multi, "regression"),
     ]
@@ -192,6 +194,12 @@ def main(out, xgboost_prefix=None):
         ("lgb_regression", dict(objective="regression"), y_reg, "regression"),
         ("lgb_zero_missing", dict(objective="regression", zero_as_missing=True), y_reg, "regression"),
         ("lgb_lambdarank", dict(objective="lambdarank"), y_multi, "regression"),
+        ("lgb_ova", dict(objective="multiclassova", num_class=3), y_multi, "classification"),
+        ("lgb_poisson", dict(objective="poisson"), np.abs(y_reg), "regression"),
+        ("lgb_tweedie", dict(objective="tweedie"), np.abs(y_reg), "regression"),
+        ("lgb_xentropy", dict(objective="cross_entropy"), 0.1 + 0.8 * y_bin, "regression"),
+        ("lgb_rf", dict(objective="binary", boosting="rf", bagging_fraction=0.7, bagging_freq=1,
+                        feature_fraction=0.8), y_bin, "classification"),
     ]
     for name, params, y, task in lgb_models:
         params = dict(params, num_leaves=15, learning_rate=0.2, num_threads=1, seed=1,
@@ -205,11 +213,23 @@ def main(out, xgboost_prefix=None):
         if params["objective"] == "binary":
             proba = np.stack([1 - raw, raw], axis=1)
             write_preds(os.path.join(out, f"{name}.pred.csv"), proba, (raw > 0.5).astype(int))
-        elif params["objective"] == "multiclass":
+        elif params["objective"] in ("multiclass", "multiclassova"):
             write_preds(os.path.join(out, f"{name}.pred.csv"), raw, raw.argmax(axis=1))
         else:
             write_preds(os.path.join(out, f"{name}.pred.csv"), scores=raw)
         add(name, "lightgbm", task, False, f"{name}.txt")
+
+    # LightGBM trained on a DataFrame whose categorical column is a pandas
+    # category: the file ends with its `pandas_categorical` line.
+    name = "lgb_pandas_category"
+    booster = lgb.train(dict(objective="binary", num_leaves=15, learning_rate=0.2, num_threads=1,
+                             seed=1, verbose=-1),
+                        lgb.Dataset(df.iloc[tr], label=y_bin[tr]), num_boost_round=ROUNDS)
+    booster.save_model(os.path.join(out, f"{name}.txt"))
+    raw = booster.predict(df)
+    write_preds(os.path.join(out, f"{name}.pred.csv"), np.stack([1 - raw, raw], axis=1),
+                (raw > 0.5).astype(int))
+    add(name, "lightgbm", "classification", False, f"{name}.txt")
 
     # scikit-learn, through the exporter shipped in scripts/.
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -469,13 +469,13 @@ fn xgboost_non_standard_numbers_and_best_iterations_are_checked() {
         other => panic!("wanted Invalid naming {needle}, got {other:?}"),
     };
     let v2 = std::fs::read_to_string(data("xgb2_binary.json")).unwrap();
-    // A `NaN` or infinity where a leaf value or a numeric threshold stands
-    // is refused as not finite, not read as a number.
+    // A `NaN` or infinity where a numeric threshold stands is read as NaN
+    // and refused, not read as a number.
     let conditions = v2.find("\"split_conditions\":[").unwrap() + "\"split_conditions\":[".len();
     for token in ["NaN", "Infinity", "-Infinity"] {
         let end = conditions + v2[conditions..].find(',').unwrap();
         let bad = format!("{}{token}{}", &v2[..conditions], &v2[end..]);
-        invalid(&bad, "not finite");
+        invalid(&bad, "threshold is NaN");
     }
     // Inside a string the same letters are text: a feature named `NaN`.
     let names = v2.replacen("\"feature_names\":[\"f0\"", "\"feature_names\":[\"NaN\"", 1);

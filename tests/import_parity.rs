@@ -1,7 +1,8 @@
 //! Parity with the real libraries: every model that `scripts/parity_models.py`
 //! trained (XGBoost, LightGBM, scikit-learn; every supported objective, data
 //! with NaNs and a categorical column) is imported and predicts the same
-//! 10,000 rows: classes identical, probabilities and scores within 1e-6.
+//! 10,000 rows: classes identical, probabilities and scores within 1e-6;
+//! packed as an artifact and loaded back, each predicts the same again.
 //!
 //! `.ci/parity.sh` trains the models and runs this test with
 //! `MODELHOST_PARITY_DIR` set; without it the test says so and passes.
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use modelhost::Model;
+use modelhost::artifact::{Artifact, ReadOptions};
 use modelhost::import::{self, ImportFormat, ImportOptions, SchemaFile};
 use ndarray::Array2;
 
@@ -76,6 +78,22 @@ fn imported_models_predict_what_the_libraries_predict() {
         let (head, expected) = read_matrix(&dir.join(s("predictions")));
         let got = imported.model.predict_batch(rows.view()).unwrap();
         assert_eq!(got.len(), rows.nrows());
+        // Packed as an artifact and read back (the flat payload, its
+        // checks), the model predicts the same.
+        let options = ReadOptions::new();
+        let bytes = imported
+            .to_artifact(&name, None)
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+        let loaded = Artifact::from_bytes(&bytes, options)
+            .and_then(|a| a.into_loaded(options))
+            .unwrap_or_else(|e| panic!("{name}: artifact round trip: {e}"));
+        assert_eq!(
+            loaded.model.predict_batch(rows.view()).unwrap(),
+            got,
+            "{name}: loaded from its artifact"
+        );
         // A row predicted on its own walks each tree its own way (with
         // branches); it must score exactly as in the batch, which is
         // compared with the library below.

@@ -24,7 +24,7 @@
 //! budget. The decoded parts then pass the same checks as an ensemble built
 //! by an importer (`Flat::check`: one tree per root, children after their
 //! parent, depth, node and tree counts within the [`DecodeLimits`], finite
-//! values).
+//! leaf values, thresholds that are not NaN).
 //!
 //! The legacy bincode codec is not used: the flat layout above reads with
 //! the bounded [`PayloadReader`] like every other open kind.

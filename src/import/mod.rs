@@ -232,7 +232,7 @@ pub enum ImportError {
         what: String,
     },
     /// The file parses but describes no valid model (a child index out of
-    /// range, a cycle, a threshold that is not finite, counts over the
+    /// range, a cycle, a NaN threshold or a leaf value that is not finite, counts over the
     /// limits).
     #[error("{format} model is invalid: {reason}")]
     Invalid {

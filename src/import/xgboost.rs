@@ -10,8 +10,8 @@
 //! XGBoost 2.x writes the split condition of a categorical split as a bare
 //! `NaN`, which is not JSON; [`standard_json`] reads `NaN`, `Infinity` and
 //! `-Infinity` outside strings as `null`, and a `null` split condition as
-//! NaN (ignored by a categorical split, refused anywhere else as not
-//! finite).
+//! NaN (ignored by a categorical split; a NaN threshold or leaf value is
+//! refused).
 
 use serde::Deserialize;
 

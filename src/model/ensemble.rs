@@ -410,8 +410,11 @@ impl Flat {
                     }
                 } else if node.word & SET_GOES_RIGHT != 0 {
                     return Err(bad("a numeric split with category flags"));
-                } else if !node.value.is_finite() {
-                    return Err(bad("threshold is not finite"));
+                } else if node.value.is_nan() {
+                    // An infinite threshold is a real split: LightGBM
+                    // writes `inf` for one that sends every number left
+                    // and only missing values right.
+                    return Err(bad("threshold is NaN"));
                 }
                 let left = node.left as usize;
                 // Children come after their parent, side by side, inside the tree.
@@ -481,9 +484,11 @@ impl TreeEnsemble {
     ///
     /// [`ModelError::InvalidModel`] naming the first thing wrong: a child
     /// index out of range or shared, a cycle, a tree deeper or larger than
-    /// the limits, a split on a feature the schema does not have, a
-    /// threshold or leaf value that is not finite, a category over the
-    /// limit, an output that does not fit.
+    /// the limits, a split on a feature the schema does not have, a NaN
+    /// threshold (an infinite one is a real split: LightGBM writes `inf`
+    /// for a split that sends only missing values right), a leaf value that
+    /// is not finite, a category over the limit, an output that does not
+    /// fit.
     ///
     /// # Examples
     ///
@@ -996,20 +1001,25 @@ fn lay_out(spec: &EnsembleSpec, limits: &EnsembleLimits) -> Result<Flat, ModelEr
             let node = match tree.left[i] {
                 None => {
                     let values = &tree.values[i * lw..(i + 1) * lw];
-                    if values.iter().any(|v| !v.is_finite()) {
+                    // Where the library sums in f32, its leaves are f32
+                    // too: a value as written in its file (the shortest
+                    // decimal that reads back as that f32) is rounded to
+                    // it, or the f32 sums drift by an ulp here and there.
+                    let leaf = |v: f64| if f32_sums { f64::from(v as f32) } else { v };
+                    if values.iter().any(|&v| !leaf(v).is_finite()) {
                         return Err(bad(i, "a leaf value is not finite"));
                     }
                     // A leaf points at itself: a walk that reaches it stays.
                     let own = u32::try_from(slot).map_err(|_| bad(i, "too many nodes"))?;
                     if lw == 1 {
                         Node {
-                            value: values[0],
+                            value: leaf(values[0]),
                             word: LEAF,
                             left: own,
                         }
                     } else {
                         let offset = flat.leaf_values.len();
-                        flat.leaf_values.extend_from_slice(values);
+                        flat.leaf_values.extend(values.iter().map(|&v| leaf(v)));
                         Node {
                             value: offset as f64,
                             word: LEAF,
@@ -1061,8 +1071,10 @@ fn lay_out(spec: &EnsembleSpec, limits: &EnsembleLimits) -> Result<Flat, ModelEr
                         }
                         None => {
                             let t = tree.threshold[i];
-                            if !t.is_finite() {
-                                return Err(bad(i, "threshold is not finite"));
+                            // Infinite thresholds are real splits (see
+                            // `Flat::check`); NaN is not.
+                            if t.is_nan() {
+                                return Err(bad(i, "threshold is NaN"));
                             }
                             let t = if spec.semantics == SplitSemantics::Xgboost {
                                 // x < t for f32 x is x <= the f32 just below t.
