@@ -8,7 +8,11 @@
 //! - `ensemble/<lib>/one_row_server`: one row as a `FeatureMap` through
 //!   `InProcessServer::predict` (validation, encoding, the model, the
 //!   response), against the library's single-row call;
-//! - `ensemble/<lib>/one_row_model`: the model alone on one encoded row;
+//! - `ensemble/<lib>/one_row_model`: the model alone on one encoded row
+//!   (the same row every call, as the libraries' one-row figures are
+//!   taken: branch predictors learn its path);
+//! - `ensemble/<lib>/one_row_model_distinct`: the model alone on one row
+//!   per call, each call the next of the 1,000 rows (as requests come);
 //! - `ensemble/<lib>/batch_1000`: 1,000 encoded rows on one thread
 //!   (throughput), against the library's own predictor on one thread.
 //!
@@ -152,6 +156,17 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function(format!("{lib}/one_row_model"), |b| {
             b.iter(|| model.predict_batch(black_box(one.view())).unwrap())
+        });
+        let singles: Vec<Array2<f64>> = rows
+            .outer_iter()
+            .map(|r| r.to_owned().insert_axis(ndarray::Axis(0)))
+            .collect();
+        let mut next = singles.iter().cycle();
+        group.bench_function(format!("{lib}/one_row_model_distinct"), |b| {
+            b.iter(|| {
+                let row = next.next().unwrap();
+                model.predict_batch(black_box(row.view())).unwrap()
+            })
         });
         group.throughput(Throughput::Elements(rows.nrows() as u64));
         group.bench_function(format!("{lib}/batch_1000"), |b| {

@@ -54,10 +54,12 @@ pub const MAX_ENSEMBLE_FEATURES: usize = 1 << 24;
 /// Rows a batch is cut into for evaluation.
 const BLOCK: usize = 64;
 
-/// Rows a shallow tree walks side by side in a block.
+/// Rows a shallow tree walks side by side in a block, and shallow trees
+/// one row walks side by side.
 const LANES: usize = 8;
 
-/// The deepest tree walked in lockstep (see `Flat::block_sums`).
+/// The deepest tree walked in lockstep (see `Flat::block_sums` and
+/// `Flat::row_sums`).
 const LOCKSTEP_DEPTH: u16 = 8;
 
 /// What a numeric split does with a missing value (NaN).
@@ -692,11 +694,40 @@ impl Flat {
     }
 
     /// One row: each tree walked down to its leaf, leaves added in tree
-    /// order.
+    /// order. A run of [`LANES`] shallow trees (depth up to
+    /// [`LOCKSTEP_DEPTH`]) walks side by side with branch-free steps: a
+    /// one-row walk decides every split of every tree at one branch, whose
+    /// outcomes no predictor learns over thousands of splits, while eight
+    /// independent walks overlap each other's load latencies. A deeper,
+    /// lopsided tree walks on its own with a branch per split.
     fn row_sums(&self, row: &[f64], sums: &mut [f64]) {
-        for &(root, group) in &self.trees {
-            let leaf = self.walk(root, row);
-            self.add(sums, group, leaf);
+        let mut t = 0;
+        while t < self.trees.len() {
+            // The deepest of the next LANES trees, if all are shallow.
+            let deepest = self.depths.get(t..t + LANES).and_then(|d| {
+                let deepest = d.iter().copied().max().unwrap_or(0);
+                (deepest <= LOCKSTEP_DEPTH).then_some(deepest)
+            });
+            if let Some(deepest) = deepest {
+                let trees = &self.trees[t..t + LANES];
+                let mut at: [u32; LANES] = std::array::from_fn(|k| trees[k].0);
+                // A leaf steps to itself, so after `deepest` steps every
+                // walk rests at its leaf.
+                for _ in 0..deepest {
+                    for a in &mut at {
+                        *a = self.step(*a, row);
+                    }
+                }
+                for (&(_, group), &leaf) in trees.iter().zip(&at) {
+                    self.add(sums, group, leaf);
+                }
+                t += LANES;
+            } else {
+                let (root, group) = self.trees[t];
+                let leaf = self.walk(root, row);
+                self.add(sums, group, leaf);
+                t += 1;
+            }
         }
     }
 
@@ -736,15 +767,11 @@ impl Flat {
                     let rows: [&[f64]; LANES] = std::array::from_fn(|k| {
                         &block[(first + k) * width..(first + k + 1) * width]
                     });
-                    loop {
-                        let mut moved = 0u32;
+                    // A leaf steps to itself: after `depth` steps every
+                    // row rests at its leaf.
+                    for _ in 0..depth {
                         for k in 0..LANES {
-                            let next = self.step(at[k], rows[k]);
-                            moved |= next ^ at[k];
-                            at[k] = next;
-                        }
-                        if moved == 0 {
-                            break;
+                            at[k] = self.step(at[k], rows[k]);
                         }
                     }
                     for (k, &leaf) in at.iter().enumerate() {
@@ -1270,11 +1297,14 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// One row (walked with a branch per split) and the same row in a
-        /// batch (walked in blocks, shallow trees eight rows side by side
-        /// without branches) get the same scores bit for bit, for each
+        /// One row (runs of eight shallow trees walked side by side
+        /// without branches, the rest with a branch per split) and the
+        /// same row in a batch (walked in blocks, shallow trees eight rows
+        /// side by side without branches, the block's last rows with a
+        /// branch per split) get the same scores bit for bit, for each
         /// library's semantics, NaN, zeros and values equal to thresholds
-        /// included.
+        /// included. Up to 19 trees, so one row meets both a run of eight
+        /// and trees walked alone.
         #[test]
         fn one_row_and_blocks_agree(
             shapes in proptest::collection::vec(
@@ -1292,7 +1322,7 @@ mod tests {
                     ),
                     0..40,
                 ),
-                1..6,
+                1..20,
             ),
             cells in proptest::collection::vec(
                 proptest::prop_oneof![
