@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use modelhost::artifact::{ModelKind, ReadOptions};
 use modelhost::import::{self, ImportError, ImportFormat, ImportOptions, SchemaFile};
 use modelhost::model::EnsembleLimits;
-use modelhost::{FeatureMap, InProcessServer, Model, ModelServer, PredictRequest, Registry};
+use modelhost::schema::FeatureKind;
+use modelhost::{
+    Deployment, FeatureMap, InProcessServer, Model, ModelServer, PredictRequest, Registry,
+};
 use ndarray::{Array2, Axis, Slice};
 
 const MODELS: [(&str, ImportFormat, &str); 8] = [
@@ -509,6 +512,81 @@ fn xgboost_non_standard_numbers_and_best_iterations_are_checked() {
     );
     assert_ne!(shuffled, early);
     invalid(&shuffled, "does not index");
+}
+
+#[test]
+fn categories_a_model_file_names_are_its_levels_and_a_schema_file_must_keep_their_order() {
+    // Both models were trained on a DataFrame whose `color` is a pandas
+    // category of strings (tests/data/import/named_categories.py); pandas
+    // coded them blue, green, red, white.
+    let text = std::fs::read_to_string(data("named_cats.csv")).unwrap();
+    let rows: Vec<FeatureMap> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (f0, color) = l.split_once(',').unwrap();
+            FeatureMap::new()
+                .with("f0", f0.parse::<f64>().unwrap())
+                .with("color", color)
+        })
+        .collect();
+    let trained = ["blue", "green", "red", "white"];
+    let schema_with = |levels: &[&str]| {
+        SchemaFile::from_json(
+            serde_json::json!({"features": [
+                {"name": "color", "type": "categorical", "levels": levels}
+            ]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap()
+    };
+    for (name, format, ext) in [
+        ("xgb_named_cats", ImportFormat::Xgboost, "json"),
+        ("lgb_named_cats", ImportFormat::LightGbm, "txt"),
+    ] {
+        let file = data(&format!("{name}.{ext}"));
+        let import_with = |schema: Option<&SchemaFile>| {
+            import::import_file(format, &file, schema, &ImportOptions::new())
+        };
+        // Without a schema entry the file's own names are the levels, and
+        // rows named by category predict what the library predicted.
+        // With the same order (and a level the model never saw after them)
+        // too.
+        for schema in [
+            None,
+            Some(schema_with(&["blue", "green", "red", "white", "black"])),
+        ] {
+            let imported = import_with(schema.as_ref()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            match imported.model.schema().features()[1].kind() {
+                FeatureKind::Categorical { levels, .. } => {
+                    assert_eq!(levels[..4], trained, "{name}");
+                }
+                other => panic!("{name}: color is {other:?}"),
+            }
+            let server =
+                InProcessServer::new(Deployment::new(name, 1, imported.model.clone())).unwrap();
+            let response = server.predict(PredictRequest::rows(&rows[..])).unwrap();
+            assert_parity(name, &response.predictions);
+        }
+        // Another order would give categories other codes than the trees
+        // split on: refused, naming the first level out of place.
+        let err = import_with(Some(&schema_with(&["red", "green", "blue", "white"])))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(&err, ImportError::Schema { reason }
+                if reason.contains("level 0 is `red`") && reason.contains("`blue`")),
+            "{name}: {err}"
+        );
+        let err = import_with(Some(&schema_with(&["blue", "green"])))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(&err, ImportError::Schema { reason } if reason.contains("lists 2 levels")),
+            "{name}: {err}"
+        );
+    }
 }
 
 #[cfg(feature = "cli")]

@@ -76,6 +76,56 @@ impl<'a> Block<'a> {
     }
 }
 
+/// Names the categorical features' levels from the `pandas_categorical`
+/// line the Python package writes after the parameters when the model was
+/// trained on a DataFrame with category columns: one list per categorical
+/// feature, in feature order, each category at its code. `null` (or no
+/// line) leaves the codes as levels.
+fn name_categories(
+    text: &str,
+    mut features: Vec<ProposedFeature>,
+    options: &ImportOptions,
+) -> Result<Vec<ProposedFeature>, ImportError> {
+    let Some(line) = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("pandas_categorical:"))
+    else {
+        return Ok(features);
+    };
+    let lists: Option<Vec<Vec<serde_json::Value>>> = serde_json::from_str(line.trim())
+        .map_err(|e| invalid(format!("pandas_categorical does not parse: {e}")))?;
+    let Some(lists) = lists else {
+        return Ok(features);
+    };
+    let categorical = features.iter().filter(|f| f.categorical.is_some()).count();
+    if lists.len() != categorical {
+        return Err(invalid(format!(
+            "pandas_categorical lists {} features, the model has {categorical} categorical features",
+            lists.len()
+        )));
+    }
+    for (feature, list) in features
+        .iter_mut()
+        .filter(|f| f.categorical.is_some())
+        .zip(lists)
+    {
+        check_count(FORMAT, "categories", list.len(), options.max_levels)?;
+        // Numbered categories may be given names by the schema file;
+        // named ones must keep their order there.
+        feature.named = list.iter().all(serde_json::Value::is_string);
+        let levels = list
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect();
+        feature.categorical = Some(levels);
+    }
+    Ok(features)
+}
+
 pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, ImportError> {
     let text = std::str::from_utf8(bytes).map_err(|e| ImportError::Parse {
         format: FORMAT,
@@ -210,9 +260,14 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
                     .min(i64::from(options.ensemble_limits().max_category));
                 (0..=max).map(|c| c.to_string()).collect()
             });
-            ProposedFeature { name, categorical }
+            ProposedFeature {
+                name,
+                categorical,
+                named: false,
+            }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let features = name_categories(text, features, options)?;
 
     let mut total = 0usize;
     let mut specs = Vec::with_capacity(trees.len());

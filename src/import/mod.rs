@@ -104,9 +104,20 @@
 //! `min`, `max`, `allow_non_finite`, `levels`, `unknown_level`). Features
 //! the file leaves out keep the proposed form (a float that may be missing,
 //! NaN, as tree models allow); a categorical feature must be listed with
-//! its levels; a listed feature the model does not have is an error.
-//! `labels` names the classes (default: the model's own class names, or
-//! `0`, `1`, …).
+//! its levels, unless the model file names its categories; a listed
+//! feature the model does not have is an error. `labels` names the classes
+//! (default: the model's own class names, or `0`, `1`, …).
+//!
+//! A model trained in Python on a DataFrame whose column is a pandas
+//! category of strings names its categories in the file (XGBoost 3.1+ in
+//! its category encoding, LightGBM in its `pandas_categorical` line), each
+//! at the code the trees split on. Those names are then the feature's
+//! levels, and a schema file that lists the feature must list them first,
+//! in the same order (levels after them are categories the model never
+//! saw); another order would give categories other codes and is refused
+//! with [`ImportError::Schema`] naming the first level out of place.
+//! Categories that are numbers may be given names of the schema file's
+//! own.
 //!
 //! # Untrusted files
 //!
@@ -345,6 +356,12 @@ pub(crate) struct ProposedFeature {
     /// `Some(levels)` for a categorical feature (the levels the file knows,
     /// possibly none).
     pub(crate) categorical: Option<Vec<String>>,
+    /// The levels are the names (strings) of the categories the model was
+    /// trained on, in the order of their codes (XGBoost's category
+    /// encoding, LightGBM's `pandas_categorical`), not numbers or codes: a
+    /// schema file's levels for the feature must then start with them, in
+    /// that order.
+    pub(crate) named: bool,
 }
 
 /// What a format reader produces before the schema is settled.

@@ -86,15 +86,21 @@ impl SchemaFile {
             // on (categorical splits test it, numeric splits compare it).
             let feature = match (given, &p.categorical) {
                 (Some(f), _) => {
-                    if let FeatureKind::Categorical { levels, .. } = f.kind()
-                        && levels.len() > options.max_levels
-                    {
-                        return Err(schema_err(format!(
-                            "feature `{}` has {} levels, more than the limit of {}",
-                            p.name,
-                            levels.len(),
-                            options.max_levels
-                        )));
+                    if let FeatureKind::Categorical { levels, .. } = f.kind() {
+                        if levels.len() > options.max_levels {
+                            return Err(schema_err(format!(
+                                "feature `{}` has {} levels, more than the limit of {}",
+                                p.name,
+                                levels.len(),
+                                options.max_levels
+                            )));
+                        }
+                        // A level's index is the code the trees split on:
+                        // where the model file names its categories, the
+                        // schema file must give them the same codes.
+                        if let Some(trained) = p.categorical.as_ref().filter(|_| p.named) {
+                            check_level_order(&p.name, trained, levels).map_err(schema_err)?;
+                        }
                     }
                     f.clone()
                 }
@@ -113,6 +119,38 @@ impl SchemaFile {
         }
         builder.build().map_err(|e| schema_err(e.to_string()))
     }
+}
+
+/// `given` (a schema file's levels) starts with `trained` (the model's
+/// categories, in code order).
+fn check_level_order(name: &str, trained: &[String], given: &[String]) -> Result<(), String> {
+    let quoted = |s: &str| format!("`{}`", s.chars().take(40).collect::<String>());
+    for (code, t) in trained.iter().enumerate() {
+        match given.get(code) {
+            Some(g) if g == t => {}
+            Some(g) => {
+                return Err(format!(
+                    "feature `{name}`: level {code} is {} in the schema file but {} in the model \
+                     file (the schema file must list the model's {} categories first, in the \
+                     model's order)",
+                    quoted(g),
+                    quoted(t),
+                    trained.len()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "feature `{name}`: the schema file lists {} levels, the model file {} \
+                     categories (the schema file must list all of them first, in the model's \
+                     order; level {code} would be {})",
+                    given.len(),
+                    trained.len(),
+                    quoted(t)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn names(features: &[ProposedFeature]) -> String {

@@ -123,6 +123,7 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
         .map(|(name, cat)| ProposedFeature {
             name,
             categorical: cat.then(Vec::new),
+            named: false,
         })
         .collect();
     let lw = doc.leaf_width.max(1);

@@ -96,10 +96,67 @@ struct Cats {
     enc: Vec<CatEnc>,
 }
 
+/// One feature's categories as XGBoost 3.1+ stores them: numbers in
+/// `values`, or strings as UTF-8 bytes in `values` cut at `offsets` (one
+/// more offset than strings).
 #[derive(Deserialize)]
 struct CatEnc {
     #[serde(default)]
+    offsets: Vec<i64>,
+    #[serde(default)]
     values: Vec<serde_json::Value>,
+}
+
+/// The categories of feature `feature`, in code order, and whether they
+/// are names (strings) rather than numbers: a schema file may give numbered
+/// categories names of its own, but must keep named ones in their order.
+fn category_names(
+    enc: &CatEnc,
+    feature: usize,
+    options: &ImportOptions,
+) -> Result<(Vec<String>, bool), ImportError> {
+    let bad = |what: &str| invalid(format!("feature {feature}: category encoding {what}"));
+    if enc.offsets.is_empty() {
+        check_count(FORMAT, "categories", enc.values.len(), options.max_levels)?;
+        let named = !enc.values.is_empty() && enc.values.iter().all(serde_json::Value::is_string);
+        let levels = enc
+            .values
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        return Ok((levels, named));
+    }
+    check_count(
+        FORMAT,
+        "categories",
+        enc.offsets.len() - 1,
+        options.max_levels,
+    )?;
+    let bytes = enc
+        .values
+        .iter()
+        .map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| bad("holds a value that is not a byte"))?;
+    let ordered = enc.offsets.first() == Some(&0)
+        && enc.offsets.windows(2).all(|w| w[0] <= w[1])
+        && usize::try_from(enc.offsets[enc.offsets.len() - 1]).ok() == Some(bytes.len());
+    if !ordered {
+        return Err(bad("has offsets that do not cut its bytes in order"));
+    }
+    let levels = enc
+        .offsets
+        .windows(2)
+        .map(|w| {
+            std::str::from_utf8(&bytes[w[0] as usize..w[1] as usize])
+                .map(str::to_string)
+                .map_err(|_| bad("holds a category that is not UTF-8"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((levels, true))
 }
 
 #[derive(Deserialize)]
@@ -323,27 +380,21 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
             .get(i)
             .cloned()
             .unwrap_or_else(|| format!("f{i}"));
-        let categorical = match learner.feature_types.get(i).map(String::as_str) {
-            Some("c") => {
-                let levels = model
-                    .cats
-                    .as_ref()
-                    .and_then(|c| c.enc.get(i))
-                    .map(|e| {
-                        e.values
-                            .iter()
-                            .map(|v| match v {
-                                serde_json::Value::String(s) => s.clone(),
-                                other => other.to_string(),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Some(levels)
-            }
-            _ => None,
+        let (categorical, named) = match learner.feature_types.get(i).map(String::as_str) {
+            Some("c") => match model.cats.as_ref().and_then(|c| c.enc.get(i)) {
+                Some(e) => {
+                    let (levels, named) = category_names(e, i, options)?;
+                    (Some(levels), named)
+                }
+                None => (Some(Vec::new()), false),
+            },
+            _ => (None, false),
         };
-        features.push(ProposedFeature { name, categorical });
+        features.push(ProposedFeature {
+            name,
+            categorical,
+            named,
+        });
     }
 
     check_count(FORMAT, "trees", model.trees.len(), limits.max_trees)?;
