@@ -11,7 +11,8 @@
 //! default-left, bits 2–3 the missing type (0 None, 1 Zero, 2 NaN).
 
 use super::{
-    ImportError, ImportFormat, ImportOptions, Parsed, ProposedFeature, bounded, check_count,
+    CategoryValues, ImportError, ImportFormat, ImportOptions, Parsed, ProposedFeature, bounded,
+    check_count,
 };
 use crate::model::{EnsembleSpec, Link, MissingRule, SplitSemantics, TreeSpec};
 
@@ -93,7 +94,7 @@ fn name_categories(
     else {
         return Ok(features);
     };
-    let lists: Option<Vec<Vec<serde_json::Value>>> = serde_json::from_str(line.trim())
+    let lists: Option<Vec<CategoryValues>> = serde_json::from_str(line.trim())
         .map_err(|e| invalid(format!("pandas_categorical does not parse: {e}")))?;
     let Some(lists) = lists else {
         return Ok(features);
@@ -113,15 +114,8 @@ fn name_categories(
         check_count(FORMAT, "categories", list.len(), options.max_levels)?;
         // Numbered categories may be given names by the schema file;
         // named ones must keep their order there.
-        feature.named = list.iter().all(serde_json::Value::is_string);
-        let levels = list
-            .into_iter()
-            .map(|v| match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            })
-            .collect();
-        feature.categorical = Some(levels);
+        feature.named = list.are_strings();
+        feature.categorical = Some(list.to_levels());
     }
     Ok(features)
 }

@@ -544,6 +544,145 @@ pub fn register(
     registry.register(artifact).map_err(ImportError::Registry)
 }
 
+/// A JSON list of category values, held compactly while it is read: the
+/// numbers as `f64`s, or the strings as one text and their ends (at most
+/// 8 bytes per item, as the model's other arrays), where a list of
+/// `serde_json::Value`s takes 32 bytes for a two-byte item. A list mixing
+/// numbers and strings is refused.
+#[derive(Debug, Default)]
+pub(crate) enum CategoryValues {
+    #[default]
+    Empty,
+    Numbers(Vec<f64>),
+    Strings {
+        text: String,
+        ends: Vec<usize>,
+    },
+}
+
+impl CategoryValues {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::Empty => 0,
+            Self::Numbers(v) => v.len(),
+            Self::Strings { ends, .. } => ends.len(),
+        }
+    }
+
+    /// Every item is a string (an empty list is not).
+    pub(crate) fn are_strings(&self) -> bool {
+        matches!(self, Self::Strings { .. })
+    }
+
+    /// The items as text: strings as they are, numbers as Rust writes
+    /// them (`3`, `2.5`).
+    pub(crate) fn to_levels(&self) -> Vec<String> {
+        match self {
+            Self::Empty => Vec::new(),
+            Self::Numbers(v) => v.iter().map(f64::to_string).collect(),
+            Self::Strings { text, ends } => {
+                let mut start = 0;
+                ends.iter()
+                    .map(|&end| {
+                        let s = text[start..end].to_string();
+                        start = end;
+                        s
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The items as bytes, if every one is a whole number in `0..=255`.
+    pub(crate) fn to_bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            Self::Empty => Some(Vec::new()),
+            Self::Numbers(v) => v
+                .iter()
+                .map(|&x| (x.fract() == 0.0 && (0.0..=255.0).contains(&x)).then_some(x as u8))
+                .collect(),
+            Self::Strings { .. } => None,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CategoryValues {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Items;
+        impl<'de> serde::de::Visitor<'de> for Items {
+            type Value = CategoryValues;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of category numbers or strings")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CategoryValues, A::Error> {
+                let mut out = CategoryValues::Empty;
+                while let Some(item) = seq.next_element::<Item>()? {
+                    match (&mut out, item) {
+                        (CategoryValues::Empty, Item::Number(x)) => {
+                            out = CategoryValues::Numbers(vec![x]);
+                        }
+                        (CategoryValues::Empty, Item::Text(s)) => {
+                            out = CategoryValues::Strings {
+                                ends: vec![s.len()],
+                                text: s,
+                            };
+                        }
+                        (CategoryValues::Numbers(v), Item::Number(x)) => v.push(x),
+                        (CategoryValues::Strings { text, ends }, Item::Text(s)) => {
+                            text.push_str(&s);
+                            ends.push(text.len());
+                        }
+                        _ => {
+                            return Err(serde::de::Error::custom(
+                                "a list of categories mixes numbers and strings",
+                            ));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        enum Item {
+            Number(f64),
+            Text(String),
+        }
+        impl<'de> serde::Deserialize<'de> for Item {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct One;
+                impl serde::de::Visitor<'_> for One {
+                    type Value = Item;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a category number or string")
+                    }
+                    fn visit_u64<E>(self, v: u64) -> Result<Item, E> {
+                        Ok(Item::Number(v as f64))
+                    }
+                    fn visit_i64<E>(self, v: i64) -> Result<Item, E> {
+                        Ok(Item::Number(v as f64))
+                    }
+                    fn visit_f64<E>(self, v: f64) -> Result<Item, E> {
+                        Ok(Item::Number(v))
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<Item, E> {
+                        Ok(Item::Text(v.to_string()))
+                    }
+                    fn visit_string<E>(self, v: String) -> Result<Item, E> {
+                        Ok(Item::Text(v))
+                    }
+                    fn visit_bool<E>(self, v: bool) -> Result<Item, E> {
+                        Ok(Item::Number(f64::from(u8::from(v))))
+                    }
+                }
+                d.deserialize_any(One)
+            }
+        }
+        d.deserialize_seq(Items)
+    }
+}
+
 /// Refuses a count over its limit.
 pub(crate) fn check_count(
     format: ImportFormat,
@@ -558,5 +697,34 @@ pub(crate) fn check_count(
         })
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CategoryValues;
+
+    #[test]
+    fn category_values_hold_numbers_or_strings_compactly() {
+        let numbers: CategoryValues = serde_json::from_str("[0, 7, 255, 2.5, true]").unwrap();
+        assert_eq!(numbers.len(), 5);
+        assert!(!numbers.are_strings());
+        assert_eq!(numbers.to_levels(), ["0", "7", "255", "2.5", "1"]);
+        // Not all bytes: 2.5.
+        assert_eq!(numbers.to_bytes(), None);
+        let bytes: CategoryValues = serde_json::from_str("[98, 108, 117, 101]").unwrap();
+        assert_eq!(bytes.to_bytes().unwrap(), b"blue");
+        let strings: CategoryValues = serde_json::from_str(r#"["blue", "", "gr\"een"]"#).unwrap();
+        assert!(strings.are_strings());
+        assert_eq!(strings.to_levels(), ["blue", "", "gr\"een"]);
+        assert_eq!(strings.to_bytes(), None);
+        let empty: CategoryValues = serde_json::from_str("[]").unwrap();
+        assert_eq!((empty.len(), empty.are_strings()), (0, false));
+        for bad in [r#"[1, "a"]"#, r#"["a", 1]"#, "[[1]]", "[null]", "{}"] {
+            assert!(
+                serde_json::from_str::<CategoryValues>(bad).is_err(),
+                "{bad} was accepted"
+            );
+        }
     }
 }

@@ -16,7 +16,8 @@
 use serde::Deserialize;
 
 use super::{
-    ImportError, ImportFormat, ImportOptions, Parsed, ProposedFeature, bounded, check_count,
+    CategoryValues, ImportError, ImportFormat, ImportOptions, Parsed, ProposedFeature, bounded,
+    check_count,
 };
 use crate::model::{EnsembleSpec, Link, MissingRule, SplitSemantics, TreeSpec};
 
@@ -104,7 +105,7 @@ struct CatEnc {
     #[serde(default)]
     offsets: Vec<i64>,
     #[serde(default)]
-    values: Vec<serde_json::Value>,
+    values: CategoryValues,
 }
 
 /// The categories of feature `feature`, in code order, and whether they
@@ -118,16 +119,7 @@ fn category_names(
     let bad = |what: &str| invalid(format!("feature {feature}: category encoding {what}"));
     if enc.offsets.is_empty() {
         check_count(FORMAT, "categories", enc.values.len(), options.max_levels)?;
-        let named = !enc.values.is_empty() && enc.values.iter().all(serde_json::Value::is_string);
-        let levels = enc
-            .values
-            .iter()
-            .map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect();
-        return Ok((levels, named));
+        return Ok((enc.values.to_levels(), enc.values.are_strings()));
     }
     check_count(
         FORMAT,
@@ -137,9 +129,7 @@ fn category_names(
     )?;
     let bytes = enc
         .values
-        .iter()
-        .map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok()))
-        .collect::<Option<Vec<u8>>>()
+        .to_bytes()
         .ok_or_else(|| bad("holds a value that is not a byte"))?;
     let ordered = enc.offsets.first() == Some(&0)
         && enc.offsets.windows(2).all(|w| w[0] <= w[1])
