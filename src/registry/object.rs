@@ -41,8 +41,10 @@ use crate::artifact::ArtifactError;
 /// ignores `If-Match` and `If-None-Match` on writes (some older ones do)
 /// would let racing writers overwrite each other's index changes.
 ///
-/// Requests are retried by the client (3 times, within 20 seconds) before
-/// an error reaches the registry. The store drives its requests on a
+/// Requests are retried by the client (up to 6 times, backing off from
+/// 100 ms to at most 2 s between tries, within 20 seconds: a store that
+/// stalls or restarts for a few seconds is ridden out) before an error
+/// reaches the registry. The store drives its requests on a
 /// thread of its own, so its blocking calls work from any thread, an async
 /// runtime's included (they block that thread while they wait).
 pub struct ObjectStore {
@@ -110,9 +112,13 @@ impl ObjectStore {
             return Err(location("no bucket or container".into()));
         }
         let retry = object_store::RetryConfig {
-            max_retries: 3,
+            max_retries: 6,
             retry_timeout: Duration::from_secs(20),
-            ..Default::default()
+            backoff: object_store::BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+                base: 2.0,
+            },
         };
         let bucket_url = format!("{scheme}://{bucket}");
         let store: Arc<dyn object_store::ObjectStore> = match scheme.to_ascii_lowercase().as_str() {
