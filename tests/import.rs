@@ -633,4 +633,37 @@ fn the_cli_registers_an_imported_version() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("xgboost model does not parse"));
+    // An early-stopped model: the command says which trees it serves, and
+    // `--best-iteration` serves the scikit-learn wrapper's.
+    for (flag, said, name) in [
+        (None, "all 22 trees are served", "early_all"),
+        (
+            Some("--best-iteration"),
+            "served the 17 of 22 trees",
+            "early_best",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelhost"))
+            .args(["import", "--format", "xgboost"])
+            .arg(data("xgb2_early_stopped.json"))
+            .arg("--schema")
+            .arg(data("schema.json"))
+            .arg("--registry")
+            .arg(dir.path())
+            .args(["--name", name])
+            .args(flag)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && stdout.contains(said), "{stdout}");
+        let loaded = registry
+            .load(&name.parse().unwrap(), ReadOptions::new())
+            .unwrap();
+        let expected = if flag.is_some() {
+            "xgb2_early_stopped_best"
+        } else {
+            "xgb2_early_stopped"
+        };
+        assert_parity(expected, &loaded.model.predict_batch(rows.view()).unwrap());
+    }
 }

@@ -243,8 +243,8 @@ pub enum ImportError {
         what: String,
     },
     /// The file parses but describes no valid model (a child index out of
-    /// range, a cycle, a NaN threshold or a leaf value that is not finite, counts over the
-    /// limits).
+    /// range, a cycle, a NaN threshold or a leaf value that is not finite,
+    /// counts over the limits).
     #[error("{format} model is invalid: {reason}")]
     Invalid {
         /// The format read.

@@ -259,7 +259,10 @@ fn standard_json(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
             }
         } else if b == b'"' {
             in_string = true;
-        } else if let Some(t) = TOKENS.iter().find(|t| bytes[i..].starts_with(t)) {
+        } else if let Some(t) = matches!(b, b'-' | b'I' | b'N')
+            .then(|| TOKENS.iter().find(|t| bytes[i..].starts_with(t)))
+            .flatten()
+        {
             let out = out.get_or_insert_with(|| {
                 let mut v = Vec::with_capacity(bytes.len() + bytes.len() / 8);
                 v.extend_from_slice(&bytes[..i]);
