@@ -252,16 +252,22 @@ fn main() -> modelhost::Result<()> {
         .collect();
     let catalogue = Candidates::new(server.current().schema(), &products)?;
     let (visits, _) = common::webshop_data(3, 777, 0.0);
+    let mut ties = Vec::new();
     for (n, visit) in visits.iter().enumerate() {
         let mut session = visit.clone();
         session.remove("product_price");
+        // All 20 ranked, to see how many share the best score; 3 shown.
         let top = rank(
             &*server,
-            RankRequest::prepared(&session, &catalogue, 3).with_id(format!("visit-{n}")),
+            RankRequest::prepared(&session, &catalogue, catalogue.len())
+                .with_id(format!("visit-{n}")),
         )?;
+        let best = top.items.first().map_or(f64::NAN, |r| r.score);
+        let tied = top.items.iter().filter(|r| r.score == best).count();
         let shown: Vec<String> = top
             .items
             .iter()
+            .take(3)
             .map(|r| {
                 format!(
                     "product {} at {:.2} (p(buy) {:.2})",
@@ -276,6 +282,17 @@ fn main() -> modelhost::Result<()> {
             top.id.as_deref().unwrap_or("?"),
             top.version,
             shown.join(", ")
+        );
+        ties.push(tied);
+    }
+    if ties.iter().any(|&t| t > 3) {
+        let counts: Vec<String> = ties.iter().map(usize::to_string).collect();
+        println!(
+            "   ({} of the {} products share each visit's best score: a tree scores by its \
+             leaves' shares, so equal scores keep catalogue order; the forest and the logistic \
+             regression of webshop_train score more finely)",
+            counts.join(", "),
+            catalogue.len()
         );
     }
 
