@@ -129,6 +129,10 @@ def main(out, xgboost_prefix=None):
         ("xgb_reglogistic", dict(objective="reg:logistic"), 1 / (1 + np.exp(-y_reg)), "regression"),
         ("xgb_absoluteerror", dict(objective="reg:absoluteerror"), y_reg, "regression"),
         ("xgb_pseudohuber", dict(objective="reg:pseudohubererror"), y_reg, "regression"),
+        ("xgb_logitraw", dict(objective="binary:logitraw"), y_bin, "regression"),
+        ("xgb_poisson", dict(objective="count:poisson"), np.abs(y_reg), "regression"),
+        ("xgb_gamma", dict(objective="reg:gamma"), np.abs(y_reg) + 0.1, "regression"),
+        ("xgb_tweedie", dict(objective="reg:tweedie"), np.abs(y_reg), "regression"),
         ("xgb_pairwise", dict(objective="rank:pairwise"), y_multi, "regression"),
         ("xgb_ndcg", dict(objective="rank:ndcg"), y_multi, "regression"),
     ]

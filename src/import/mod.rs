@@ -29,8 +29,10 @@
 //!   objectives `binary:logistic` (probabilities), `multi:softprob` and
 //!   `multi:softmax` (probabilities and the class), `reg:squarederror`,
 //!   `reg:absoluteerror`, `reg:pseudohubererror`, `reg:logistic` (a score),
-//!   `rank:pairwise`, `rank:ndcg`, `rank:map` (scores). `base_score` is
-//!   taken into margin space as XGBoost does; missing values take each
+//!   `binary:logitraw` (the margin as a score), `count:poisson`,
+//!   `reg:gamma`, `reg:tweedie` (exp of the margin), `rank:pairwise`,
+//!   `rank:ndcg`, `rank:map` (scores). `base_score` is taken into margin
+//!   space as XGBoost does (in `f32`); missing values take each
 //!   split's default direction; splits compare as `f32`, and leaf values
 //!   are summed in `f32`. Categorical splits are read (the categories a
 //!   split lists go right, as in XGBoost; 2.x writes their split

@@ -224,7 +224,9 @@ fn count(s: &str, what: &str) -> Result<usize, ImportError> {
 
 fn logit(p: f64) -> Result<f64, ImportError> {
     if p > 0.0 && p < 1.0 {
-        Ok((p / (1.0 - p)).ln())
+        // In f32, as XGBoost takes it: -log(1/p - 1).
+        let p = p as f32;
+        Ok(f64::from(-(1.0f32 / p - 1.0).ln()))
     } else {
         Err(invalid(format!(
             "base_score {p} is not a probability strictly between 0 and 1"
@@ -280,6 +282,17 @@ fn standard_json(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     match out {
         Some(v) => std::borrow::Cow::Owned(v),
         None => std::borrow::Cow::Borrowed(bytes),
+    }
+}
+
+fn log_of_mean(m: f64) -> Result<f64, ImportError> {
+    if m > 0.0 {
+        // In f32, as XGBoost takes it (`logf` of its float base_score).
+        Ok(f64::from((m as f32).ln()))
+    } else {
+        Err(invalid(format!(
+            "base_score {m} is not a positive mean for a log link"
+        )))
     }
 }
 
@@ -358,6 +371,10 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
         | "rank:ndcg"
         | "rank:map" => (None, Link::Identity, base_for(&identity)?),
         "reg:logistic" => (None, Link::Sigmoid { scale: 1.0 }, base_for(&logit)?),
+        // The margin itself (base_score is stored as a margin too).
+        "binary:logitraw" => (None, Link::Identity, base_for(&identity)?),
+        // Log links: base_score is a mean, taken to margin space by ln.
+        "count:poisson" | "reg:gamma" | "reg:tweedie" => (None, Link::Exp, base_for(&log_of_mean)?),
         other => return Err(unsupported(format!("objective `{other}`"))),
     };
     if classes.is_none() && groups != 1 {

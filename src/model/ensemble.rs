@@ -889,6 +889,9 @@ impl Model for TreeEnsemble {
                 for v in &mut m {
                     *v = match link {
                         Link::Sigmoid { scale } => f.sigmoid(*v, scale),
+                        // In f32 where the library sums in f32 (XGBoost's
+                        // `expf`).
+                        Link::Exp if f.f32_sums => f64::from((*v as f32).exp()),
                         Link::Exp => v.exp(),
                         _ => *v,
                     };
