@@ -593,16 +593,21 @@ fn categories_a_model_file_names_are_its_levels_and_a_schema_file_must_keep_thei
 #[test]
 fn the_cli_registers_an_imported_version() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelhost"))
-        .args(["import", "--format", "lightgbm"])
-        .arg(data("lgb_multiclass.txt"))
-        .arg("--schema")
-        .arg(data("schema.json"))
+    // `modelhost import --format FORMAT MODEL --schema … --registry DIR --name NAME`
+    let import = |format: &str, model: &str, name: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_modelhost"));
+        c.args(["import", "--format", format])
+            .arg(data(model))
+            .arg("--schema")
+            .arg(data("schema.json"))
+            .arg("--registry")
+            .arg(dir.path())
+            .args(["--name", name]);
+        c
+    };
+    let out = import("lightgbm", "lgb_multiclass.txt", "segments")
         .arg("--reference")
         .arg(data("data.csv"))
-        .arg("--registry")
-        .arg(dir.path())
-        .args(["--name", "segments"])
         .output()
         .unwrap();
     assert!(
@@ -621,14 +626,7 @@ fn the_cli_registers_an_imported_version() {
         &loaded.model.predict_batch(rows.view()).unwrap(),
     );
     // A bad model file: a clear error, exit code 1, no panic.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelhost"))
-        .args(["import", "--format", "xgboost"])
-        .arg(data("lgb_multiclass.txt"))
-        .arg("--schema")
-        .arg(data("schema.json"))
-        .arg("--registry")
-        .arg(dir.path())
-        .args(["--name", "segments"])
+    let out = import("xgboost", "lgb_multiclass.txt", "segments")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -643,14 +641,7 @@ fn the_cli_registers_an_imported_version() {
             "early_best",
         ),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_modelhost"))
-            .args(["import", "--format", "xgboost"])
-            .arg(data("xgb2_early_stopped.json"))
-            .arg("--schema")
-            .arg(data("schema.json"))
-            .arg("--registry")
-            .arg(dir.path())
-            .args(["--name", name])
+        let out = import("xgboost", "xgb2_early_stopped.json", name)
             .args(flag)
             .output()
             .unwrap();
