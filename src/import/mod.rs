@@ -620,20 +620,31 @@ impl<'de> serde::Deserialize<'de> for CategoryValues {
                 self,
                 mut seq: A,
             ) -> Result<CategoryValues, A::Error> {
+                use crate::schema::FeatureValue as V;
                 let mut out = CategoryValues::Empty;
-                while let Some(item) = seq.next_element::<Item>()? {
-                    match (&mut out, item) {
-                        (CategoryValues::Empty, Item::Number(x)) => {
+                // One scalar at a time, as a request's feature value is read.
+                while let Some(item) = seq.next_element::<V>()? {
+                    let number = match &item {
+                        V::Float(x) => Some(*x),
+                        V::Int(i) => Some(*i as f64),
+                        V::Bool(b) => Some(f64::from(u8::from(*b))),
+                        V::Str(_) => None,
+                        V::Null => {
+                            return Err(serde::de::Error::custom("a category is null"));
+                        }
+                    };
+                    match (&mut out, number, item) {
+                        (CategoryValues::Empty, Some(x), _) => {
                             out = CategoryValues::Numbers(vec![x]);
                         }
-                        (CategoryValues::Empty, Item::Text(s)) => {
+                        (CategoryValues::Empty, None, V::Str(s)) => {
                             out = CategoryValues::Strings {
                                 ends: vec![s.len()],
                                 text: s,
                             };
                         }
-                        (CategoryValues::Numbers(v), Item::Number(x)) => v.push(x),
-                        (CategoryValues::Strings { text, ends }, Item::Text(s)) => {
+                        (CategoryValues::Numbers(v), Some(x), _) => v.push(x),
+                        (CategoryValues::Strings { text, ends }, None, V::Str(s)) => {
                             text.push_str(&s);
                             ends.push(text.len());
                         }
@@ -645,40 +656,6 @@ impl<'de> serde::Deserialize<'de> for CategoryValues {
                     }
                 }
                 Ok(out)
-            }
-        }
-        enum Item {
-            Number(f64),
-            Text(String),
-        }
-        impl<'de> serde::Deserialize<'de> for Item {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct One;
-                impl serde::de::Visitor<'_> for One {
-                    type Value = Item;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("a category number or string")
-                    }
-                    fn visit_u64<E>(self, v: u64) -> Result<Item, E> {
-                        Ok(Item::Number(v as f64))
-                    }
-                    fn visit_i64<E>(self, v: i64) -> Result<Item, E> {
-                        Ok(Item::Number(v as f64))
-                    }
-                    fn visit_f64<E>(self, v: f64) -> Result<Item, E> {
-                        Ok(Item::Number(v))
-                    }
-                    fn visit_str<E>(self, v: &str) -> Result<Item, E> {
-                        Ok(Item::Text(v.to_string()))
-                    }
-                    fn visit_string<E>(self, v: String) -> Result<Item, E> {
-                        Ok(Item::Text(v))
-                    }
-                    fn visit_bool<E>(self, v: bool) -> Result<Item, E> {
-                        Ok(Item::Number(f64::from(u8::from(v))))
-                    }
-                }
-                d.deserialize_any(One)
             }
         }
         d.deserialize_seq(Items)

@@ -415,7 +415,7 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
             model.trees.len()
         )));
     }
-    let (served, notes) = served_trees(&learner.attributes, &model, groups, options)?;
+    let (served, notes) = served_trees(learner.attributes.as_ref(), &model, groups, options)?;
     let mut total = 0usize;
     let mut trees = Vec::with_capacity(served);
     for (t, (tree, &group)) in model
@@ -544,16 +544,13 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
 /// trees up to the best iteration ([`ImportOptions::best_iteration`]
 /// chooses).
 fn served_trees(
-    attributes: &Option<Attributes>,
+    attributes: Option<&Attributes>,
     model: &GbModel,
     groups: usize,
     options: &ImportOptions,
 ) -> Result<(usize, Vec<String>), ImportError> {
     let all = model.trees.len();
-    let Some(best) = attributes
-        .as_ref()
-        .and_then(|a| a.best_iteration.as_deref())
-    else {
+    let Some(best) = attributes.and_then(|a| a.best_iteration.as_deref()) else {
         return Ok((all, Vec::new()));
     };
     let best = count(best, "best_iteration")?;
