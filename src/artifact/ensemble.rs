@@ -241,6 +241,7 @@ impl KindDecoder for EnsembleKind {
             cat_words,
             leaf_values,
             depths: Vec::new(),
+            runs: Vec::new(),
         };
         let model = TreeEnsemble::from_flat(
             flat,

@@ -280,6 +280,57 @@ pub(crate) struct Flat {
     /// Per tree, its depth (set by [`TreeEnsemble::from_flat`] from the
     /// check; not stored in payloads).
     pub(crate) depths: Vec<u16>,
+    /// How one row walks the trees: runs of trees in order (set with
+    /// `depths`; not stored in payloads).
+    pub(crate) runs: Vec<Run>,
+}
+
+/// Trees a row walks the same way, in order: [`LANES`] shallow trees side
+/// by side for `depth` steps, or (`depth` 0) `count` trees one at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    first: u32,
+    count: u32,
+    depth: u16,
+}
+
+impl Run {
+    /// The runs of trees of these depths: every [`LANES`] trees in a row
+    /// that are no deeper than [`LOCKSTEP_DEPTH`] walk side by side, the
+    /// trees between them one at a time.
+    fn plan(depths: &[u16]) -> Vec<Self> {
+        let mut runs: Vec<Self> = Vec::new();
+        let mut t = 0;
+        while t < depths.len() {
+            let deepest = depths
+                .get(t..t + LANES)
+                .and_then(|d| d.iter().copied().max())
+                .filter(|&d| d <= LOCKSTEP_DEPTH);
+            match (deepest, runs.last_mut()) {
+                (Some(depth), _) => {
+                    runs.push(Self {
+                        first: t as u32,
+                        count: LANES as u32,
+                        depth: depth.max(1),
+                    });
+                    t += LANES;
+                }
+                (None, Some(lone)) if lone.depth == 0 => {
+                    lone.count += 1;
+                    t += 1;
+                }
+                (None, _) => {
+                    runs.push(Self {
+                        first: t as u32,
+                        count: 1,
+                        depth: 0,
+                    });
+                    t += 1;
+                }
+            }
+        }
+        runs
+    }
 }
 
 fn invalid(reason: String) -> ModelError {
@@ -538,6 +589,7 @@ impl TreeEnsemble {
     ) -> Result<Self, ModelError> {
         let mut flat = flat;
         flat.depths = flat.check(schema.len(), limits)?;
+        flat.runs = Run::plan(&flat.depths);
         match (&output, flat.link) {
             (OutputKind::Regression, _) if flat.groups != 1 => {
                 return Err(invalid(format!(
@@ -701,32 +753,48 @@ impl Flat {
     /// independent walks overlap each other's load latencies. A deeper,
     /// lopsided tree walks on its own with a branch per split.
     fn row_sums(&self, row: &[f64], sums: &mut [f64]) {
-        let mut t = 0;
-        while t < self.trees.len() {
-            // The deepest of the next LANES trees, if all are shallow.
-            let deepest = self.depths.get(t..t + LANES).and_then(|d| {
-                let deepest = d.iter().copied().max().unwrap_or(0);
-                (deepest <= LOCKSTEP_DEPTH).then_some(deepest)
+        if self.groups == 1 && self.leaf_width == 1 {
+            // One sum, kept in a register from tree to tree: added in
+            // memory, each tree's add waits for the last one's store.
+            let mut sum = sums[0];
+            self.each_leaf(row, |_, leaf| {
+                sum += self.nodes[leaf as usize].value;
+                if self.f32_sums {
+                    sum = f64::from(sum as f32);
+                }
             });
-            if let Some(deepest) = deepest {
-                let trees = &self.trees[t..t + LANES];
-                let mut at: [u32; LANES] = std::array::from_fn(|k| trees[k].0);
-                // A leaf steps to itself, so after `deepest` steps every
-                // walk rests at its leaf.
-                for _ in 0..deepest {
-                    for a in &mut at {
-                        *a = self.step(*a, row);
-                    }
+            sums[0] = sum;
+        } else {
+            self.each_leaf(row, |group, leaf| self.add(sums, group, leaf));
+        }
+    }
+
+    /// Calls `f` with each tree's group and the leaf `row` reaches, in tree
+    /// order (see [`row_sums`](Self::row_sums)).
+    #[inline(always)]
+    fn each_leaf(&self, row: &[f64], mut f: impl FnMut(u32, u32)) {
+        for run in &self.runs {
+            let (first, count) = (run.first as usize, run.count as usize);
+            if run.depth == 0 {
+                for &(root, group) in &self.trees[first..first + count] {
+                    f(group, self.walk(root, row));
                 }
-                for (&(_, group), &leaf) in trees.iter().zip(&at) {
-                    self.add(sums, group, leaf);
+                continue;
+            }
+            let trees: &[(u32, u32); LANES] = match self.trees[first..].first_chunk() {
+                Some(trees) => trees,
+                None => continue, // `Run::plan` makes no such run
+            };
+            let mut at: [u32; LANES] = std::array::from_fn(|k| trees[k].0);
+            // A leaf steps to itself, so after the run's depth in steps
+            // every walk rests at its leaf.
+            for _ in 0..run.depth {
+                for a in &mut at {
+                    *a = self.step(*a, row);
                 }
-                t += LANES;
-            } else {
-                let (root, group) = self.trees[t];
-                let leaf = self.walk(root, row);
-                self.add(sums, group, leaf);
-                t += 1;
+            }
+            for (&(_, group), &leaf) in trees.iter().zip(&at) {
+                f(group, leaf);
             }
         }
     }
@@ -986,6 +1054,7 @@ fn lay_out(spec: &EnsembleSpec, limits: &EnsembleLimits) -> Result<Flat, ModelEr
         cat_words: Vec::new(),
         leaf_values: Vec::new(),
         depths: Vec::new(),
+        runs: Vec::new(),
     };
     let lw = spec.leaf_width.max(1);
     let mut stack: Vec<(usize, usize, usize)> = Vec::new();
