@@ -310,8 +310,10 @@ impl Artifact {
     /// # Errors
     ///
     /// [`ArtifactError::Header`] if the header cannot be encoded (a metric is
-    /// not finite); [`ArtifactError::InvalidHeader`] if reading would refuse
-    /// it.
+    /// not finite) or would cost a load more memory to parse than it allows
+    /// (a schema of more than about 20,000 features: see
+    /// [`ALLOCATION_MULTIPLE`](super::ALLOCATION_MULTIPLE));
+    /// [`ArtifactError::InvalidHeader`] if reading would refuse it.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         if let Some((k, _)) = self.header.metrics.iter().find(|(_, v)| !v.is_finite()) {
             return Err(ArtifactError::Header {
@@ -322,6 +324,22 @@ impl Artifact {
         let header = serde_json::to_vec(&self.header).map_err(|e| ArtifactError::Header {
             reason: e.to_string(),
         })?;
+        // Never write what a load would refuse: a header priced over its
+        // budget (a schema of tens of thousands of features, say) would
+        // register a version that no server can load.
+        let budget = budget::header_budget(header.len());
+        if let Err(price) = budget::header_price(&header, budget) {
+            return Err(ArtifactError::Header {
+                reason: format!(
+                    "it would be refused on load: parsing its {} bytes (a schema of {} \
+                     features, {} warm-up rows) is priced over {price} bytes, more than \
+                     the {budget} a load allows",
+                    header.len(),
+                    self.header.schema.len(),
+                    self.header.warmup.rows.len(),
+                ),
+            });
+        }
         let mut out = Vec::with_capacity(PREFIX + header.len() + self.payload.len() + DIGEST);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
