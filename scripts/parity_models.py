@@ -133,6 +133,12 @@ def main(out, xgboost_prefix=None):
         ("xgb_poisson", dict(objective="count:poisson"), np.abs(y_reg), "regression"),
         ("xgb_gamma", dict(objective="reg:gamma"), np.abs(y_reg) + 0.1, "regression"),
         ("xgb_tweedie", dict(objective="reg:tweedie"), np.abs(y_reg), "regression"),
+        ("xgb_squaredlog", dict(objective="reg:squaredlogerror"), np.abs(y_reg), "regression"),
+        ("xgb_quantile", dict(objective="reg:quantileerror", quantile_alpha=0.3), y_reg,
+         "regression"),
+        # Survival times, censored ones negative; predicts the hazard ratio.
+        ("xgb_cox", dict(objective="survival:cox"),
+         np.where(y_bin == 1, 1, -1) * (np.abs(y_reg) + 0.1), "regression"),
         ("xgb_pairwise", dict(objective="rank:pairwise"), y_multi, "regression"),
         ("xgb_ndcg", dict(objective="rank:ndcg"), y_multi, "regression"),
     ]

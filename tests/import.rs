@@ -428,17 +428,17 @@ fn unsupported_models_are_refused_clearly() {
         "{err}"
     );
     let xgb = std::fs::read_to_string(data("xgb_binary.json")).unwrap();
-    let survival = xgb.replacen("binary:logistic", "survival:cox", 1);
+    let hinge = xgb.replacen("binary:logistic", "binary:hinge", 1);
     let err = import::import_bytes(
         ImportFormat::Xgboost,
-        survival.as_bytes(),
+        hinge.as_bytes(),
         Some(&schema()),
         &ImportOptions::new(),
     )
     .map(|_| ())
     .unwrap_err();
     assert!(
-        matches!(&err, ImportError::Unsupported { what, .. } if what.contains("survival:cox")),
+        matches!(&err, ImportError::Unsupported { what, .. } if what.contains("binary:hinge")),
         "{err}"
     );
     let dart = xgb.replacen("\"name\":\"gbtree\"", "\"name\":\"dart\"", 1);
@@ -452,6 +452,26 @@ fn unsupported_models_are_refused_clearly() {
     .map(|_| ())
     .unwrap_err();
     assert!(matches!(err, ImportError::Unsupported { .. }), "{err}");
+    // A linear booster, as xgboost 3.2 saves it: weights, no trees.
+    let gblinear = r#"{"learner":{"attributes":{},"feature_names":[],"feature_types":[],
+        "gradient_booster":{"model":{"boosted_rounds":20,"weights":[1.005238E0,-1.178968E-2,
+        4.982746E-1,5.9525453E-4,3.70935E-3,-5.97482E-4]},"name":"gblinear"},
+        "learner_model_param":{"base_score":"[1.040761E-3]","boost_from_average":"1",
+        "num_class":"0","num_feature":"5","num_target":"1"},
+        "objective":{"name":"reg:squarederror","reg_loss_param":{"scale_pos_weight":"1"}}},
+        "version":[3,2,0]}"#;
+    let err = import::import_bytes(
+        ImportFormat::Xgboost,
+        gblinear.as_bytes(),
+        None,
+        &ImportOptions::new(),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert!(
+        matches!(&err, ImportError::Unsupported { what, .. } if what.contains("gblinear")),
+        "{err}"
+    );
 }
 
 #[test]

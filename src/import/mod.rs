@@ -28,10 +28,11 @@
 //! - **XGBoost** JSON (`Booster.save_model("model.json")`, 2.x and 3.x):
 //!   objectives `binary:logistic` (probabilities), `multi:softprob` and
 //!   `multi:softmax` (probabilities and the class), `reg:squarederror`,
-//!   `reg:absoluteerror`, `reg:pseudohubererror`, `reg:logistic` (a score),
+//!   `reg:absoluteerror`, `reg:pseudohubererror`, `reg:squaredlogerror`,
+//!   `reg:quantileerror` (one quantile), `reg:logistic` (a score),
 //!   `binary:logitraw` (the margin as a score), `count:poisson`,
-//!   `reg:gamma`, `reg:tweedie` (exp of the margin), `rank:pairwise`,
-//!   `rank:ndcg`, `rank:map` (scores). `base_score` is taken into margin
+//!   `reg:gamma`, `reg:tweedie`, `survival:cox` (exp of the margin),
+//!   `rank:pairwise`, `rank:ndcg`, `rank:map` (scores). `base_score` is taken into margin
 //!   space as XGBoost does (in `f32`); missing values take each
 //!   split's default direction; splits compare as `f32`, and leaf values
 //!   are summed in `f32`. Categorical splits are read (the categories a
@@ -43,7 +44,8 @@
 //!   iteration, as the scikit-learn wrapper predicts ([`Imported::notes`]
 //!   says which). Refused with
 //!   [`ImportError::Unsupported`]: `gblinear`, `dart`, vector leaves
-//!   (multi-target trees), other objectives.
+//!   (multi-target trees), several targets or quantiles, other objectives
+//!   (`binary:hinge`, `survival:aft`).
 //! - **LightGBM** text (`Booster.save_model("model.txt")`, 4.x):
 //!   `binary` (probabilities, its `sigmoid`), `multiclass` (softmax),
 //!   `multiclassova` (one sigmoid per class), `regression` and the other

@@ -73,7 +73,11 @@ struct Booster {
 
 #[derive(Deserialize)]
 struct GbModel {
+    // Defaults, so that a `gblinear` model (weights, no trees) parses as
+    // far as its booster's name and is refused by it.
+    #[serde(default)]
     trees: Vec<Tree>,
+    #[serde(default)]
     tree_info: Vec<i64>,
     /// Per boosting iteration, its first tree (2.x and 3.x); one more
     /// entry than iterations.
@@ -367,6 +371,9 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
         "reg:squarederror"
         | "reg:absoluteerror"
         | "reg:pseudohubererror"
+        | "reg:squaredlogerror"
+        // One quantile (several are a multi-target model, refused above).
+        | "reg:quantileerror"
         | "rank:pairwise"
         | "rank:ndcg"
         | "rank:map" => (None, Link::Identity, base_for(&identity)?),
@@ -374,7 +381,10 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
         // The margin itself (base_score is stored as a margin too).
         "binary:logitraw" => (None, Link::Identity, base_for(&identity)?),
         // Log links: base_score is a mean, taken to margin space by ln.
-        "count:poisson" | "reg:gamma" | "reg:tweedie" => (None, Link::Exp, base_for(&log_of_mean)?),
+        // Cox regression predicts the hazard ratio, exp of the margin.
+        "count:poisson" | "reg:gamma" | "reg:tweedie" | "survival:cox" => {
+            (None, Link::Exp, base_for(&log_of_mean)?)
+        }
         other => return Err(unsupported(format!("objective `{other}`"))),
     };
     if classes.is_none() && groups != 1 {
