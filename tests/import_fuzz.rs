@@ -10,6 +10,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
+use modelhost::Deployment;
 use modelhost::artifact::{Artifact, ArtifactError, ReadOptions};
 use modelhost::import::{self, ImportFormat, ImportOptions, SchemaFile};
 use modelhost::model::Model;
@@ -173,6 +174,15 @@ fn probes(width: usize) -> Array2<f64> {
     })
 }
 
+/// An artifact's bytes loaded as a server would: checked, decoded,
+/// warmed up.
+fn load_back(bytes: &[u8]) -> Result<Deployment, ArtifactError> {
+    let options = ReadOptions::new();
+    Artifact::from_bytes(bytes, options)?
+        .into_loaded(options)?
+        .deployment()
+}
+
 /// Imports `bytes`, and when that succeeds predicts the probes (one by
 /// one and as a batch) and round-trips the model through an artifact.
 fn exercise(format: ImportFormat, bytes: &[u8], schema: Option<&SchemaFile>) -> Result<(), String> {
@@ -196,15 +206,14 @@ fn exercise(format: ImportFormat, bytes: &[u8], schema: Option<&SchemaFile>) -> 
             .predict_batch(rows.select(ndarray::Axis(0), &[i]).view())
             .map_err(|e| format!("row {i}: {e}"))?;
         let (a, b) = (one.get(0, model.output()), batch.get(i, model.output()));
-        // NaN scores (an overflow to inf - inf) compare unequal; compare
-        // their bits.
+        // Compared as printed, so that NaN scores (an overflow to
+        // inf - inf) compare equal.
         if format!("{a:?}") != format!("{b:?}") {
             return Err(format!("row {i} alone {a:?}, in the batch {b:?}"));
         }
     }
     let artifact = Artifact::tree_ensemble("fuzz", model, None)
         .map_err(|e| format!("imported, not made an artifact: {e}"))?;
-    let options = ReadOptions::new();
     let bytes = match artifact.to_bytes() {
         Ok(bytes) => bytes,
         // A header a load would refuse (a mutant with tens of thousands
@@ -214,12 +223,8 @@ fn exercise(format: ImportFormat, bytes: &[u8], schema: Option<&SchemaFile>) -> 
         }
         Err(e) => return Err(format!("imported, not packed: {e}")),
     };
-    let loaded = Artifact::from_bytes(&bytes, options)
-        .and_then(|a| a.into_loaded(options))
-        .map_err(|e| format!("packed, not loaded back: {e}"))?;
-    let again = loaded
-        .deployment()
-        .map_err(|e| format!("loaded back, not deployed: {e}"))?
+    let again = load_back(&bytes)
+        .map_err(|e| format!("packed, not loaded back: {e}"))?
         .predict(rows.view())
         .map_err(|e| format!("loaded back, failed to predict: {e}"))?;
     if format!("{again:?}") != format!("{batch:?}") {
@@ -335,12 +340,7 @@ fn wide_models_are_refused_when_packed_not_when_loaded() {
         .unwrap()
         .to_bytes()
         .unwrap();
-    let options = ReadOptions::new();
-    let deployment = Artifact::from_bytes(&bytes, options)
-        .and_then(|a| a.into_loaded(options))
-        .unwrap()
-        .deployment()
-        .unwrap();
+    let deployment = load_back(&bytes).unwrap();
     let rows = probes(10_000);
     assert_eq!(
         format!("{:?}", deployment.predict(rows.view()).unwrap()),

@@ -781,10 +781,8 @@ impl Flat {
                 }
                 continue;
             }
-            let trees: &[(u32, u32); LANES] = match self.trees[first..].first_chunk() {
-                Some(trees) => trees,
-                None => continue, // `Run::plan` makes no such run
-            };
+            // A lockstep run is LANES trees (`Run::plan`).
+            let trees = &self.trees[first..first + count];
             let mut at: [u32; LANES] = std::array::from_fn(|k| trees[k].0);
             // A leaf steps to itself, so after the run's depth in steps
             // every walk rests at its leaf.
