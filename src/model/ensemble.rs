@@ -206,6 +206,11 @@ pub struct EnsembleLimits {
     pub max_depth: usize,
     /// Largest category value a split may name (default 1,048,575).
     pub max_category: u32,
+    /// Most words (32 categories each) over all categorical splits' sets
+    /// (default 16,777,216: 64 MiB). A split that names category `c` takes
+    /// `c / 32 + 1` words, so a few bytes of a model file can ask for
+    /// 128 KiB; this bounds the sum.
+    pub max_category_words: usize,
 }
 
 impl Default for EnsembleLimits {
@@ -215,6 +220,7 @@ impl Default for EnsembleLimits {
             max_nodes: 1 << 24,
             max_depth: 256,
             max_category: (1 << 20) - 1,
+            max_category_words: 1 << 24,
         }
     }
 }
@@ -244,6 +250,13 @@ impl EnsembleLimits {
     #[must_use]
     pub fn max_depth(mut self, n: usize) -> Self {
         self.max_depth = n;
+        self
+    }
+
+    /// Sets the most words over all categorical splits' sets.
+    #[must_use]
+    pub fn max_category_words(mut self, n: usize) -> Self {
+        self.max_category_words = n;
         self
     }
 }
@@ -1159,6 +1172,16 @@ fn lay_out(spec: &EnsembleSpec, limits: &EnsembleLimits) -> Result<Flat, ModelEr
                                 (max as usize >> 5) + 1
                             };
                             let first = flat.cat_words.len();
+                            if first + len > limits.max_category_words {
+                                return Err(bad(
+                                    i,
+                                    &format!(
+                                        "categorical splits' sets take more than the limit of \
+                                         {} words",
+                                        limits.max_category_words
+                                    ),
+                                ));
+                            }
                             flat.cat_words.resize(first + len, 0);
                             for &c in cats {
                                 flat.cat_words[first + (c as usize >> 5)] |= 1 << (c & 31);
@@ -1219,9 +1242,9 @@ fn lay_out(spec: &EnsembleSpec, limits: &EnsembleLimits) -> Result<Flat, ModelEr
             };
             flat.nodes[slot] = node;
         }
-        if let Some(i) = visited.iter().position(|v| !v) {
-            return Err(bad(i, "not reachable from the root"));
-        }
+        // Nodes no walk reaches are left out, as the libraries' own walks
+        // never see them: XGBoost keeps the nodes pruning deleted in its
+        // arrays (`num_deleted`), children of what became a leaf.
     }
     Ok(flat)
 }
@@ -1318,6 +1341,63 @@ mod tests {
             &EnsembleLimits::new(),
         );
         assert!(err.unwrap_err().to_string().contains("twice"));
+    }
+
+    #[test]
+    fn nodes_no_walk_reaches_are_left_out() {
+        // XGBoost keeps pruned nodes in its arrays: two children of what
+        // became leaf 1, one of them a split pointing back at the root.
+        let mut spec = stump(SplitSemantics::Xgboost, 0.5);
+        let tree = &mut spec.trees[0];
+        tree.left.extend([Some(0), None]);
+        tree.right.extend([4, 0]);
+        tree.feature.extend([0, 0]);
+        tree.threshold.extend([7.0, 0.0]);
+        tree.default_left.extend([false, false]);
+        tree.missing.extend([MissingRule::Nan, MissingRule::Nan]);
+        tree.categories.extend([None, None]);
+        tree.values.extend([0.0, 99.0]);
+        let e = TreeEnsemble::new(
+            spec,
+            schema(),
+            OutputKind::Regression,
+            &EnsembleLimits::new(),
+        )
+        .unwrap();
+        assert_eq!(e.n_nodes(), 3);
+        assert_eq!(scores(&e, &[0.0, 1.0, f64::NAN]), [-1.0, 1.0, -1.0]);
+    }
+
+    #[test]
+    fn category_sets_are_bounded_in_total_not_only_per_split() {
+        // Each split names one category near the largest allowed: a few
+        // bytes of a model file, 128 KiB of set words each.
+        let mut spec = stump(SplitSemantics::LightGbm, 0.5);
+        spec.trees[0].categories[0] = Some(vec![(1 << 20) - 1]);
+        spec.trees = vec![spec.trees[0].clone(); 600];
+        let err = TreeEnsemble::new(
+            spec.clone(),
+            schema(),
+            OutputKind::Regression,
+            &EnsembleLimits::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("more than the limit of 16777216 words"),
+            "{err}"
+        );
+        // Under a limit it fits, the same trees are built.
+        spec.trees.truncate(100);
+        assert!(
+            TreeEnsemble::new(
+                spec,
+                schema(),
+                OutputKind::Regression,
+                &EnsembleLimits::new()
+            )
+            .is_ok()
+        );
     }
 
     /// A tree grown from `shape`: each entry splits the next waiting node
