@@ -161,8 +161,9 @@ def export(model, feature_names=None):
         init = model.init_
         lr = float(model.learning_rate)
         if isinstance(model, ensemble.GradientBoostingClassifier):
-            if model.loss != "log_loss":
-                raise ValueError(f"loss {model.loss!r} is not supported (only log_loss)")
+            exponential = model.loss == "exponential"
+            if model.loss != "log_loss" and not exponential:
+                raise ValueError(f"loss {model.loss!r} is not supported")
             if init == "zero":
                 prior = None
             elif type(init).__name__ == "DummyClassifier":
@@ -171,8 +172,11 @@ def export(model, feature_names=None):
             else:
                 raise ValueError("only the default (prior) or 'zero' init is supported")
             if k == 2:
-                base = [0.0] if prior is None else [float(np.log(prior[1] / (1 - prior[1])))]
-                doc.update(groups=1, link="logistic")
+                # The exponential loss's link is half the logit: its
+                # margins are half log-odds, its probability expit(2 m).
+                half = 0.5 if exponential else 1.0
+                base = [0.0] if prior is None else [half * float(np.log(prior[1] / (1 - prior[1])))]
+                doc.update(groups=1, link="half_logit" if exponential else "logistic")
             else:
                 logp = np.zeros(k) if prior is None else np.log(prior)
                 base = [float(v) for v in logp - logp.mean()]
@@ -203,6 +207,12 @@ def export(model, feature_names=None):
             raise ValueError(f"loss {loss!r} is not supported")
         columns, levels = _hist_columns(model, n_features)
         base = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1)
+        # The categories seen in training, per categorical column: any
+        # other category is treated as missing when predicting.
+        known = [None] * n_features
+        for j, values in levels.items():
+            known[columns[j]] = [_category(v) for v in values if not np.isnan(float(v))]
+        doc.update(known_categories=known)
         doc.update(input="float64", groups=per_iter, leaf_width=1, link=link,
                    base=[float(v) for v in base],
                    trees=[_hist_tree(p, j, columns, levels) for it in model._predictors for j, p in enumerate(it)])

@@ -411,6 +411,83 @@ fn invalid_trees_are_refused_naming_what_is_wrong() {
     assert!(matches!(err, ImportError::Read(_)), "{err}");
 }
 
+/// A `HistGradientBoostingRegressor`-like stump on one categorical column:
+/// category 1 goes left, missing values go left, training saw `known`.
+fn hist_doc(known: &str, link: &str) -> Vec<u8> {
+    format!(
+        r#"{{"format": "modelhost-sklearn-trees", "format_version": 1,
+            "estimator": "HistGradientBoostingRegressor", "n_features": 1, "feature_names": ["c"],
+            "input": "float64", "link": "{link}", "average": false, "groups": 1,
+            "leaf_width": 1, "base": [0.0], {known}
+            "trees": [{{"group": 0, "left": [1, -1, -1], "right": [2, -1, -1], "feature": [0, 0, 0],
+                       "threshold": [0, 0, 0], "missing_left": [true, false, false],
+                       "categories": [[1], null, null], "value": [0, -1.0, 1.0]}}]}}"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn categories_training_never_saw_go_where_missing_values_go() {
+    let rows =
+        Array2::from_shape_vec((7, 1), vec![0.0, 1.0, 2.0, 3.0, 40.0, -1.0, f64::NAN]).unwrap();
+    let levels: Vec<String> = (0..41).map(|i| format!("\"L{i}\"")).collect();
+    let schema = SchemaFile::from_json(
+        format!(
+            r#"{{"features": [{{"name": "c", "type": "categorical", "levels": [{}]}}]}}"#,
+            levels.join(",")
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let scores = |doc: Vec<u8>| {
+        let imported = import::import_bytes(
+            ImportFormat::Sklearn,
+            &doc,
+            Some(&schema),
+            &ImportOptions::new(),
+        )
+        .unwrap();
+        let p = imported.model.predict_batch(rows.view()).unwrap();
+        p.score_values().unwrap().to_vec()
+    };
+    // scikit-learn predicts: 1 left; 0 and 2 (seen, not in the set) right;
+    // 3 and 40 (never seen), -1 and NaN as missing: left.
+    assert_eq!(
+        scores(hist_doc(r#""known_categories": [[0, 1, 2]],"#, "identity")),
+        [1.0, -1.0, 1.0, -1.0, -1.0, -1.0, -1.0]
+    );
+    // A file without them (written by an earlier exporter) cannot tell
+    // unseen categories from seen ones: they go right, as category 0.
+    assert_eq!(
+        scores(hist_doc("", "identity")),
+        [1.0, -1.0, 1.0, 1.0, 1.0, 1.0, -1.0]
+    );
+    // `half_logit` (GradientBoostingClassifier's exponential loss): the
+    // probability is expit(2 m).
+    let half = scores(hist_doc("", "half_logit"));
+    assert!(
+        (half[0] - 1.0 / (1.0 + (-2.0f64).exp())).abs() < 1e-15,
+        "{half:?}"
+    );
+    for (known, expect) in [
+        (
+            r#""known_categories": [[0], [1]],"#,
+            "known categories for 2 features",
+        ),
+        (r#""known_categories": [[0, -1]],"#, "does not parse"),
+    ] {
+        let err = import::import_bytes(
+            ImportFormat::Sklearn,
+            &hist_doc(known, "identity"),
+            None,
+            &ImportOptions::new(),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert!(err.to_string().contains(expect), "{err}");
+    }
+}
+
 #[test]
 fn unsupported_models_are_refused_clearly() {
     let lgb = std::fs::read_to_string(data("lgb_binary.txt")).unwrap();

@@ -57,8 +57,8 @@
 //!   `reg_sqrt` are refused.
 //! - **scikit-learn** JSON written by `scripts/export_sklearn.py` from the
 //!   fitted estimator's tree attributes: `DecisionTree*`,
-//!   `RandomForest*`, `ExtraTrees*`, `GradientBoosting*` (`log_loss`, and
-//!   the regression losses), `HistGradientBoosting*` (with categorical
+//!   `RandomForest*`, `ExtraTrees*`, `GradientBoosting*` (`log_loss`,
+//!   `exponential`, and the regression losses), `HistGradientBoosting*` (with categorical
 //!   features), classifier and regressor. The format:
 //!
 //! ```json
@@ -67,11 +67,12 @@
 //!   "sklearn_version": "1.7.2", "estimator": "RandomForestClassifier",
 //!   "n_features": 6, "feature_names": ["f0", "…"], "classes": ["0", "1", "2"],
 //!   "input": "float32",        // "float32": X is cast to f32 first; "float64" (HistGradientBoosting)
-//!   "link": "identity",        // or "logistic", "softmax", "exp"
+//!   "link": "identity",        // or "logistic", "half_logit" (expit(2 m)), "softmax", "exp"
 //!   "average": true,           // divide the sum of trees by their number (forests)
 //!   "groups": 3,               // outputs summed per row: 1, or one per class
 //!   "leaf_width": 3,           // values per leaf: 1, or `groups` (class distributions)
 //!   "base": [0.0, 0.0, 0.0],   // starting margin per group
+//!   "known_categories": null,  // optional, per feature: the categories training saw
 //!   "trees": [{
 //!     "group": 0,              // the group a scalar-leaf tree adds to
 //!     "left": [1, -1, -1], "right": [2, -1, -1],   // -1: a leaf
@@ -85,6 +86,9 @@
 //!
 //! A row goes left at a split when `x <= threshold`, or when it is NaN
 //! and `missing_left`, or (categorical) when its value is in `categories`.
+//! Where `known_categories` lists a feature's categories (the exporter
+//! writes them for `HistGradientBoosting*`), a category not among them,
+//! or a negative one, counts as missing, as scikit-learn predicts.
 //!
 //! # The schema file
 //!

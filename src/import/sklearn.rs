@@ -30,7 +30,16 @@ struct Doc {
     leaf_width: usize,
     base: Vec<f64>,
     trees: Vec<Tree>,
+    /// Per feature, the categories seen in training (`HistGradientBoosting*`);
+    /// any other category is missing there.
+    #[serde(default)]
+    known_categories: Option<Vec<Option<Vec<u32>>>>,
 }
+
+/// Most category entries the known-category rewrite may write over all
+/// splits (64 MiB of `u32`s): each rewritten split lists a feature's known
+/// categories, so a short file could otherwise ask for far more.
+const MAX_REWRITTEN_CATEGORIES: usize = 1 << 24;
 
 #[derive(Deserialize)]
 struct Tree {
@@ -83,6 +92,9 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
     let link = match doc.link.as_str() {
         "identity" => Link::Identity,
         "logistic" => Link::Sigmoid { scale: 1.0 },
+        // GradientBoostingClassifier(loss="exponential"): margins are half
+        // log-odds.
+        "half_logit" => Link::Sigmoid { scale: 2.0 },
         "softmax" => Link::Softmax,
         "exp" => Link::Exp,
         other => {
@@ -126,6 +138,18 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
             named: false,
         })
         .collect();
+    let known = match doc.known_categories {
+        Some(k) if k.len() != doc.n_features => {
+            return Err(invalid(format!(
+                "known categories for {} features, not {}",
+                k.len(),
+                doc.n_features
+            )));
+        }
+        Some(k) => k,
+        None => Vec::new(),
+    };
+    let mut rewritten = 0usize;
     let lw = doc.leaf_width.max(1);
     let mut total = 0usize;
     let mut trees = Vec::with_capacity(doc.trees.len());
@@ -184,6 +208,40 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
         spec.missing = vec![MissingRule::Nan; n];
         spec.categories = tree.categories.unwrap_or_else(|| vec![None; n]);
         spec.values = tree.value;
+        for i in 0..n {
+            let Some(Some(seen)) = known.get(spec.feature[i]) else {
+                continue;
+            };
+            if spec.left[i].is_none() || !spec.default_left[i] {
+                continue;
+            }
+            let Some(left_set) = &spec.categories[i] else {
+                continue;
+            };
+            // A category training never saw goes where missing values go;
+            // one outside the set goes right. With missing values going
+            // left, the children swap: the known categories not going
+            // left form the set (now to the left child), and every other
+            // value (unknown, negative, NaN) takes the other side.
+            rewritten = rewritten.saturating_add(seen.len());
+            if rewritten > MAX_REWRITTEN_CATEGORIES {
+                return Err(invalid(format!(
+                    "tree {t}: known categories rewrite more than {MAX_REWRITTEN_CATEGORIES} \
+                     category entries"
+                )));
+            }
+            let mut goes_left = left_set.clone();
+            goes_left.sort_unstable();
+            let right_set: Vec<u32> = seen
+                .iter()
+                .copied()
+                .filter(|c| goes_left.binary_search(c).is_err())
+                .collect();
+            let left = spec.left[i].replace(spec.right[i]);
+            spec.right[i] = left.unwrap_or_default();
+            spec.default_left[i] = false;
+            spec.categories[i] = Some(right_set);
+        }
         trees.push(spec);
     }
     let classes = doc.classes;
