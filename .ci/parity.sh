@@ -3,9 +3,10 @@
 # XGBoost, LightGBM and scikit-learn (pinned), save the models and the
 # libraries' own predictions for 10,000 rows, then import each model and
 # compare (tests/import_parity.rs): classes identical, probabilities and
-# scores within 1e-6. The XGBoost models are trained twice, with 3.x and
-# again with 2.x in a virtualenv of its own (prefix `xgb2_`), since both
-# major versions' files are served.
+# scores within 1e-6; then the same for models of random settings. The
+# XGBoost models are trained twice, with 3.x and again with 2.x in a
+# virtualenv of its own (prefix `xgb2_`), since both major versions'
+# files are served.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,3 +36,13 @@ rm -rf "$OUT"
 "$VENV2/bin/python" scripts/parity_models.py "$OUT" --xgboost-only xgb2
 MODELHOST_PARITY_DIR="$(cd "$OUT" && pwd)" \
     cargo test --all-features --test import_parity -- --nocapture
+
+# Random settings on random data (scripts/parity_sweep.py): 24 models of
+# the three libraries, and 8 more XGBoost ones under 2.x. A fixed seed, so
+# a failure reproduces; other seeds are for sweeps by hand.
+"$VENV/bin/python" -W ignore scripts/parity_sweep.py "$OUT/sweep" --seed 1 --count 24
+"$VENV2/bin/python" -W ignore scripts/parity_sweep.py "$OUT/sweep-xgb2" --seed 1 --count 8 --only xgboost
+for dir in sweep sweep-xgb2; do
+    MODELHOST_PARITY_DIR="$(cd "$OUT/$dir" && pwd)" \
+        cargo test --all-features --test import_parity -- --nocapture
+done
