@@ -69,6 +69,11 @@ def make_data(rng):
         cols[f"c{j}"] = codes
         kinds.append(("categorical", levels))
     names = list(cols)
+    style = pick(rng, ["plain", "plain", "odd", "none"])
+    if style == "odd":
+        # Spaces, non-ASCII letters, brackets the libraries allow.
+        names = [f"Größe {n} (€)" if n.startswith("f") else f"Kategorie {n}" for n in names]
+        cols = dict(zip(names, cols.values()))
     order = rng.permutation(len(names))  # categoricals anywhere, not last
     names = [names[i] for i in order]
     kinds = [kinds[i] for i in order]
@@ -82,7 +87,7 @@ def make_data(rng):
         if k == "categorical":
             logit += rng.normal(size=levels)[X[:, j].astype(int)]
     logit = (logit - logit.mean()) / (logit.std() + 1e-9)
-    return names, kinds, X, logit
+    return names, kinds, X, logit, style == "none"
 
 
 def targets(rng, logit, task):
@@ -145,7 +150,7 @@ def pick(rng, options):
     return options[int(rng.integers(0, len(options)))]
 
 
-def xgboost_model(rng, names, kinds, X, logit, out, name):
+def xgboost_model(rng, names, kinds, X, logit, out, name, unnamed):
     import xgboost as xgb
 
     objective, task = pick(rng, [
@@ -180,8 +185,11 @@ def xgboost_model(rng, names, kinds, X, logit, out, name):
         params["base_score"] = float(rng.uniform(0.2, 0.8))
     if task == "multi":
         params["num_class"] = int(y.max()) + 1
-    df = frame(names, kinds, X)
-    d = xgb.DMatrix(df.iloc[:TRAIN], label=y[:TRAIN], enable_categorical=True)
+    has_cat = any(k == "categorical" for k, _ in kinds)
+    # Without names: a bare matrix (XGBoost's categories need a frame).
+    df = X if unnamed and not has_cat else frame(names, kinds, X)
+    d = xgb.DMatrix(df[:TRAIN] if df is X else df.iloc[:TRAIN], label=y[:TRAIN],
+                    enable_categorical=True)
     if task == "rank":
         d.set_group(np.bincount(np.arange(TRAIN) // 25))
     booster = xgb.train(params, d, num_boost_round=int(rng.integers(1, 60)))
@@ -204,7 +212,7 @@ def xgboost_model(rng, names, kinds, X, logit, out, name):
     return "regression", True, f"{name}.json", params
 
 
-def lightgbm_model(rng, names, kinds, X, logit, out, name):
+def lightgbm_model(rng, names, kinds, X, logit, out, name, unnamed):
     import lightgbm as lgb
 
     objective, task = pick(rng, [
@@ -236,7 +244,10 @@ def lightgbm_model(rng, names, kinds, X, logit, out, name):
         params["num_class"] = int(y.max()) + 1
     cats = [n for n, (k, _) in zip(names, kinds) if k == "categorical"]
     group = np.bincount(np.arange(TRAIN) // 25) if task == "rank" else None
-    d = lgb.Dataset(X[:TRAIN], label=y[:TRAIN], group=group, feature_name=names,
+    if unnamed:
+        cats = [j for j, (k, _) in enumerate(kinds) if k == "categorical"]
+    d = lgb.Dataset(X[:TRAIN], label=y[:TRAIN], group=group,
+                    feature_name="auto" if unnamed else names,
                     categorical_feature=cats or "auto", free_raw_data=False)
     booster = lgb.train(params, d, num_boost_round=int(rng.integers(1, 60)))
     booster.save_model(os.path.join(out, f"{name}.txt"))
@@ -252,7 +263,7 @@ def lightgbm_model(rng, names, kinds, X, logit, out, name):
     return "regression", False, f"{name}.txt", params
 
 
-def sklearn_model(rng, names, kinds, X, logit, out, name):
+def sklearn_model(rng, names, kinds, X, logit, out, name, unnamed):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from export_sklearn import export
     from sklearn import ensemble, tree
@@ -324,7 +335,7 @@ def sklearn_model(rng, names, kinds, X, logit, out, name):
     X_fit = X
     est.fit(X_fit[:TRAIN], y[:TRAIN])
     with open(os.path.join(out, f"{name}.json"), "w") as f:
-        json.dump(export(est, feature_names=names), f, allow_nan=False)
+        json.dump(export(est, feature_names=None if unnamed else names), f, allow_nan=False)
     pred = os.path.join(out, f"{name}.pred.csv")
     if classify:
         index = np.searchsorted(est.classes_, est.predict(X))
@@ -339,6 +350,23 @@ def sklearn_model(rng, names, kinds, X, logit, out, name):
     return task_name, False, f"{name}.json", params, X
 
 
+def recorded_names(path, library, n):
+    """The feature names the model file records (the library may have
+    changed them: LightGBM writes spaces as underscores), or the names the
+    importer gives unnamed features."""
+    if library == "lightgbm":
+        with open(path) as f:
+            for line in f:
+                if line.startswith("feature_names="):
+                    return line.strip().split("=", 1)[1].split(" ")
+    with open(path) as f:
+        doc = json.load(f)
+    if library == "xgboost":
+        names = doc["learner"].get("feature_names") or []
+        return names or [f"f{i}" for i in range(n)]
+    return doc.get("feature_names") or [f"x{i}" for i in range(n)]
+
+
 def main():
     args = sys.argv[1:]
     out = args[0]
@@ -351,15 +379,16 @@ def main():
     for i in range(count):
         rng = np.random.default_rng([seed, i])
         library = libraries[i % len(libraries)]
-        names, kinds, X, logit = make_data(rng)
+        names, kinds, X, logit, unnamed = make_data(rng)
         name = f"sweep{seed}_{i}_{library}"
         if library == "xgboost":
-            task, f32, model, params = xgboost_model(rng, names, kinds, X, logit, out, name)
+            task, f32, model, params = xgboost_model(rng, names, kinds, X, logit, out, name, unnamed)
         elif library == "lightgbm":
-            task, f32, model, params = lightgbm_model(rng, names, kinds, X, logit, out, name)
+            task, f32, model, params = lightgbm_model(rng, names, kinds, X, logit, out, name, unnamed)
         else:
-            task, f32, model, params, X = sklearn_model(rng, names, kinds, X, logit, out, name)
+            task, f32, model, params, X = sklearn_model(rng, names, kinds, X, logit, out, name, unnamed)
         write_rows(os.path.join(out, f"{name}.data.csv"), names, X)
+        names = recorded_names(os.path.join(out, model), library, len(names))
         write_schema(os.path.join(out, f"{name}.schema.json"), names, kinds)
         manifest.append({"name": name, "format": library, "task": task, "float32": f32,
                          "model": model, "predictions": f"{name}.pred.csv",
