@@ -328,6 +328,20 @@ fn wide_models_are_refused_when_packed_not_when_loaded() {
             .register(Artifact::tree_ensemble("wide", &wide.model, None).unwrap())
             .is_err()
     );
+    // Refused before a version number was taken: the next one is 1.
+    let ok = import::import_bytes(
+        ImportFormat::LightGbm,
+        &widened(100),
+        None,
+        &ImportOptions::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        registry
+            .register(Artifact::tree_ensemble("wide", &ok.model, None).unwrap())
+            .unwrap(),
+        1
+    );
 
     let ok = import::import_bytes(
         ImportFormat::LightGbm,

@@ -315,6 +315,22 @@ impl Artifact {
     /// [`ALLOCATION_MULTIPLE`](super::ALLOCATION_MULTIPLE));
     /// [`ArtifactError::InvalidHeader`] if reading would refuse it.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let header = self.packed_header()?;
+        let mut out = Vec::with_capacity(PREFIX + header.len() + self.payload.len() + DIGEST);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(self.payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&self.payload);
+        let digest = Sha256::digest(&out);
+        out.extend_from_slice(&digest);
+        Ok(out)
+    }
+
+    /// The header as [`to_bytes`](Self::to_bytes) writes it, after the
+    /// checks that make it refuse to write.
+    pub(crate) fn packed_header(&self) -> Result<Vec<u8>> {
         if let Some((k, _)) = self.header.metrics.iter().find(|(_, v)| !v.is_finite()) {
             return Err(ArtifactError::Header {
                 reason: format!("metric `{k}` is not finite"),
@@ -340,16 +356,7 @@ impl Artifact {
                 ),
             });
         }
-        let mut out = Vec::with_capacity(PREFIX + header.len() + self.payload.len() + DIGEST);
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&self.payload);
-        let digest = Sha256::digest(&out);
-        out.extend_from_slice(&digest);
-        Ok(out)
+        Ok(header)
     }
 
     /// Writes the artifact atomically: a temporary file in the same

@@ -34,6 +34,14 @@ impl Registry {
         // Refuse oversized metadata before a number is taken.
         self.summary_of(&artifact, 0, 0, String::new())
             .check_size()?;
+        // And a header that would not pack (refused on load): checked
+        // with the longest version number the header can carry, so that
+        // the number taken below cannot make it fail after all.
+        let asked = artifact.header().version;
+        artifact.header_mut().version = crate::artifact::MAX_VERSION;
+        let packs = artifact.packed_header().map(drop);
+        artifact.header_mut().version = asked;
+        packs?;
         self.store.sweep(&name)?;
         let version = self.update_index(&name, true, |index| {
             // Past the counter and past every listed version, whatever a
