@@ -46,6 +46,18 @@ def _threshold(v):
     return v
 
 
+def _counts_in_leaves():
+    """Whether classifier trees hold class counts in `tree_.value`, which
+    `predict_proba` divides by their sum (scikit-learn before 1.4), or
+    the fractions `predict_proba` returns as they are (1.4 and later):
+    dividing fractions by their sum again moves some by an ulp, enough to
+    flip a tie between two classes."""
+    import sklearn
+
+    major, minor = (int(p) for p in sklearn.__version__.split(".")[:2])
+    return (major, minor) < (1, 4)
+
+
 def _tree(tree, group, leaf_width, scale=1.0, normalize=False):
     t = tree.tree_
     left = t.children_left.tolist()
@@ -151,7 +163,7 @@ def export(model, feature_names=None):
                           ensemble.ExtraTreesClassifier)):
         trees = [model] if isinstance(model, tree.DecisionTreeClassifier) else model.estimators_
         doc.update(groups=k, leaf_width=k, base=[0.0] * k, average=True,
-                   trees=[_tree(t, 0, k, normalize=True) for t in trees])
+                   trees=[_tree(t, 0, k, normalize=_counts_in_leaves()) for t in trees])
     elif isinstance(model, (tree.DecisionTreeRegressor, ensemble.RandomForestRegressor,
                             ensemble.ExtraTreesRegressor)):
         trees = [model] if isinstance(model, tree.DecisionTreeRegressor) else model.estimators_
