@@ -5,12 +5,14 @@ Usage: python scripts/parity_sweep.py OUT_DIR [--seed S] [--count N]
                                               [--only xgboost|lightgbm|sklearn]
 
 Where scripts/parity_models.py trains every supported objective once on one
-data set, this draws for every model its own data (1 to 30 features, scales
-from 1e-4 to 1e6, ties, constant columns, up to 40% NaN, up to three
-categorical columns of 2 to 40 levels, some levels never seen in training)
-and its own settings (depth, leaves, rounds, learning rate, sampling,
-growth policy, missing-value handling, categorical handling, objective,
-class labels that are not 0..k-1). The rows predicted include values far
+data set, this draws for every model its own data (1 to 27 features named
+plainly, with spaces and non-ASCII letters, or not at all; scales from
+1e-4 to 1e6, ties, constant columns, up to 40% NaN; up to three
+categorical columns of 2 to 40 levels, now and then hundreds, some never
+seen in training) and its own settings (depth, leaves, rounds, learning
+rate, sampling, growth policy, pruning, parallel trees, missing-value and
+categorical handling, boosting mode, objective, 2 to 11 classes, class
+labels that are not 0..k-1). The rows predicted include values far
 outside the training range and categories training never saw.
 
 Writes into OUT_DIR, per model NAME: NAME.data.csv (rows, encoded as
@@ -61,7 +63,8 @@ def make_data(rng):
         cols[f"f{j}"] = x
         kinds.append(("float", None))
     for j in range(n_cat):
-        levels = int(rng.integers(2, 41))
+        # Mostly small vocabularies, now and then one of hundreds.
+        levels = int(rng.integers(2, 41) if rng.random() < 0.85 else rng.integers(41, 400))
         # Training sees only some levels; the rows after training all.
         seen = max(1, int(levels * rng.uniform(0.5, 1.0)))
         codes = rng.integers(0, seen, size=ROWS)
@@ -95,7 +98,7 @@ def targets(rng, logit, task):
     if task == "binary":
         return (logit + noise > rng.normal(scale=0.5)).astype(int)
     if task == "multi":
-        k = int(rng.integers(3, 6))
+        k = int(rng.integers(3, 6) if rng.random() < 0.8 else rng.integers(6, 12))
         return np.digitize(logit + noise, np.quantile(logit, np.linspace(0, 1, k + 1)[1:-1]))
     if task == "positive":
         return np.exp(0.5 * (logit + noise))
@@ -268,7 +271,9 @@ def sklearn_model(rng, names, kinds, X, logit, out, name, unnamed):
     from export_sklearn import export
     from sklearn import ensemble, tree
 
-    cats = [j for j, (k, _) in enumerate(kinds) if k == "categorical"]
+    # HistGradientBoosting takes at most 255 categories a column; larger
+    # vocabularies stay numeric codes there.
+    cats = [j for j, (k, levels) in enumerate(kinds) if k == "categorical" and levels <= 255]
     kind = pick(rng, ["tree", "forest", "extra", "gb", "hgb", "hgb"])
     classify = rng.random() < 0.6
     task = pick(rng, ["binary", "multi"]) if classify else "reg"
@@ -276,7 +281,7 @@ def sklearn_model(rng, names, kinds, X, logit, out, name, unnamed):
     if classify and rng.random() < 0.5:
         # Labels that are not 0..k-1: predict gives labels, the file
         # predicts class indices into classes_.
-        y = np.asarray([3, 7, 10, 42, 99, 1000])[y]
+        y = np.asarray([3, 7, 10, 42, 99, 1000, 1001, 2000, 2001, 5000, 7777, 9999])[y]
     seed = int(rng.integers(0, 1000))
     depth = pick(rng, [None, 1, 4, 12])
     leaf = int(pick(rng, [1, 3, 20]))
@@ -315,7 +320,7 @@ def sklearn_model(rng, names, kinds, X, logit, out, name, unnamed):
                       min_samples_leaf=int(pick(rng, [1, 20])), random_state=seed,
                       categorical_features=cats or None, early_stopping=False,
                       max_bins=int(pick(rng, [16, 255])))
-        if any(k == "categorical" and levels > 16 for k, levels in kinds):
+        if any(k == "categorical" and 16 < levels <= 255 for k, levels in kinds):
             common["max_bins"] = 255  # a category per bin
         if classify:
             est = ensemble.HistGradientBoostingClassifier(**common)

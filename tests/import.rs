@@ -488,6 +488,43 @@ fn categories_training_never_saw_go_where_missing_values_go() {
     }
 }
 
+/// A file that states a feature count without naming the features
+/// (XGBoost and scikit-learn files need not) is refused over the feature
+/// limit before any feature is made: a few bytes must not cost a schema
+/// of millions of entries.
+#[test]
+fn feature_counts_are_limited_before_features_are_made() {
+    let doc = |n: usize| {
+        format!(
+            r#"{{"format": "modelhost-sklearn-trees", "format_version": 1,
+                "estimator": "DecisionTreeRegressor", "n_features": {n}, "input": "float32",
+                "link": "identity", "average": true, "groups": 1, "leaf_width": 1, "base": [0.0],
+                "trees": [{{"group": 0, "left": [1, -1, -1], "right": [2, -1, -1],
+                           "feature": [0, 0, 0], "threshold": [0.5, 0, 0],
+                           "missing_left": [true, false, false], "value": [0.0, 1.0, 2.0]}}]}}"#
+        )
+        .into_bytes()
+    };
+    for n in [16_777_216, 131_073] {
+        let err = import::import_bytes(ImportFormat::Sklearn, &doc(n), None, &ImportOptions::new())
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("{n} features, more than the limit of 131072")),
+            "{err}"
+        );
+    }
+    let wide = import::import_bytes(
+        ImportFormat::Sklearn,
+        &doc(131_073),
+        None,
+        &ImportOptions::new().max_features(131_073),
+    )
+    .unwrap();
+    assert_eq!(wide.model.schema().len(), 131_073);
+}
+
 #[test]
 fn unsupported_models_are_refused_clearly() {
     let lgb = std::fs::read_to_string(data("lgb_binary.txt")).unwrap();

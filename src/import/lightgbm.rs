@@ -185,12 +185,7 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
     let num_class: usize = header.one("num_class")?;
     let per_iter: usize = header.one("num_tree_per_iteration")?;
     let max_feature: usize = header.one("max_feature_idx")?;
-    check_count(
-        FORMAT,
-        "features",
-        max_feature + 1,
-        crate::model::MAX_ENSEMBLE_FEATURES,
-    )?;
+    check_count(FORMAT, "features", max_feature + 1, options.feature_limit())?;
     check_count(FORMAT, "classes", num_class, 1 << 16)?;
     let n_features = max_feature + 1;
     let names: Vec<String> = header.list("feature_names", n_features)?;

@@ -295,6 +295,7 @@ pub struct ImportOptions {
     max_file_bytes: u64,
     limits: EnsembleLimits,
     max_levels: usize,
+    max_features: usize,
     best_iteration: bool,
 }
 
@@ -304,6 +305,7 @@ impl Default for ImportOptions {
             max_file_bytes: 512 << 20,
             limits: EnsembleLimits::default(),
             max_levels: 1 << 20,
+            max_features: 1 << 17,
             best_iteration: false,
         }
     }
@@ -311,7 +313,7 @@ impl Default for ImportOptions {
 
 impl ImportOptions {
     /// Default limits: files up to 512 MiB, [`EnsembleLimits::default`],
-    /// vocabularies of up to 1,048,576 levels.
+    /// vocabularies of up to 1,048,576 levels, 131,072 features.
     pub fn new() -> Self {
         Self::default()
     }
@@ -335,6 +337,17 @@ impl ImportOptions {
         self
     }
 
+    /// Most features a model may have (default 131,072; at most
+    /// [`MAX_ENSEMBLE_FEATURES`](crate::model::MAX_ENSEMBLE_FEATURES)).
+    /// A file states its feature count in a few bytes, and XGBoost and
+    /// scikit-learn files need not name them, while each feature costs a
+    /// schema entry of its own. An artifact's header holds about 22,000
+    /// float features; wider models import and serve in process only.
+    pub fn max_features(mut self, features: usize) -> Self {
+        self.max_features = features;
+        self
+    }
+
     /// Serve only the trees up to the best iteration an XGBoost file
     /// records (`best_iteration`, written by early stopping), as XGBoost's
     /// scikit-learn wrapper (`XGBClassifier.predict_proba`) predicts. By
@@ -354,6 +367,10 @@ impl ImportOptions {
 
     pub(crate) fn ensemble_limits(&self) -> &EnsembleLimits {
         &self.limits
+    }
+
+    pub(crate) fn feature_limit(&self) -> usize {
+        self.max_features.min(crate::model::MAX_ENSEMBLE_FEATURES)
     }
 }
 

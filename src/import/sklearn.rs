@@ -76,12 +76,7 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
         });
     }
     let limits = options.ensemble_limits();
-    check_count(
-        FORMAT,
-        "features",
-        doc.n_features,
-        crate::model::MAX_ENSEMBLE_FEATURES,
-    )?;
+    check_count(FORMAT, "features", doc.n_features, options.feature_limit())?;
     check_count(FORMAT, "output groups", doc.groups, 1 << 16)?;
     check_count(FORMAT, "trees", doc.trees.len(), limits.max_trees)?;
     let semantics = match doc.input.as_str() {

@@ -320,12 +320,7 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
         .model
         .ok_or_else(|| invalid("gradient_booster has no model".into()))?;
     let n_features = count(&learner.learner_model_param.num_feature, "num_feature")?;
-    check_count(
-        FORMAT,
-        "features",
-        n_features,
-        crate::model::MAX_ENSEMBLE_FEATURES,
-    )?;
+    check_count(FORMAT, "features", n_features, options.feature_limit())?;
     if let Some(t) = &learner.learner_model_param.num_target
         && count(t, "num_target")? > 1
     {
