@@ -58,8 +58,8 @@
 //! - **scikit-learn** JSON written by `scripts/export_sklearn.py` from the
 //!   fitted estimator's tree attributes: `DecisionTree*`,
 //!   `RandomForest*`, `ExtraTrees*`, `GradientBoosting*` (`log_loss`,
-//!   `exponential`, and the regression losses), `HistGradientBoosting*` (with categorical
-//!   features), classifier and regressor. The format:
+//!   `exponential`, and the regression losses), `HistGradientBoosting*`
+//!   (with categorical features), classifier and regressor. The format:
 //!
 //! ```json
 //! {
