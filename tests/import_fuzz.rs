@@ -298,19 +298,24 @@ fn widened(n: usize) -> Vec<u8> {
     (lines.join("\n") + "\n").into_bytes()
 }
 
+/// The LightGBM fixture imported with `features` features.
+fn import_widened(features: usize) -> import::Imported {
+    import::import_bytes(
+        ImportFormat::LightGbm,
+        &widened(features),
+        None,
+        &ImportOptions::new(),
+    )
+    .unwrap()
+}
+
 /// A model of tens of thousands of features imports, but its artifact's
 /// header (the schema) is priced over what a load allows: packing it is
 /// refused by name, rather than registering a version no server can load.
 /// A model of 10,000 features packs, loads and serves.
 #[test]
 fn wide_models_are_refused_when_packed_not_when_loaded() {
-    let wide = import::import_bytes(
-        ImportFormat::LightGbm,
-        &widened(50_000),
-        None,
-        &ImportOptions::new(),
-    )
-    .unwrap();
+    let wide = import_widened(50_000);
     assert_eq!(wide.model.schema().len(), 50_000);
     let err = Artifact::tree_ensemble("wide", &wide.model, None)
         .unwrap()
@@ -329,27 +334,15 @@ fn wide_models_are_refused_when_packed_not_when_loaded() {
             .is_err()
     );
     // Refused before a version number was taken: the next one is 1.
-    let ok = import::import_bytes(
-        ImportFormat::LightGbm,
-        &widened(100),
-        None,
-        &ImportOptions::new(),
-    )
-    .unwrap();
+    let narrow = import_widened(100);
     assert_eq!(
         registry
-            .register(Artifact::tree_ensemble("wide", &ok.model, None).unwrap())
+            .register(Artifact::tree_ensemble("wide", &narrow.model, None).unwrap())
             .unwrap(),
         1
     );
 
-    let ok = import::import_bytes(
-        ImportFormat::LightGbm,
-        &widened(10_000),
-        None,
-        &ImportOptions::new(),
-    )
-    .unwrap();
+    let ok = import_widened(10_000);
     let bytes = Artifact::tree_ensemble("ok", &ok.model, None)
         .unwrap()
         .to_bytes()

@@ -204,13 +204,12 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
         spec.categories = tree.categories.unwrap_or_else(|| vec![None; n]);
         spec.values = tree.value;
         for i in 0..n {
-            let Some(Some(seen)) = known.get(spec.feature[i]) else {
-                continue;
-            };
             if spec.left[i].is_none() || !spec.default_left[i] {
                 continue;
             }
-            let Some(left_set) = &spec.categories[i] else {
+            let (Some(Some(seen)), Some(goes_left)) =
+                (known.get(spec.feature[i]), spec.categories[i].as_mut())
+            else {
                 continue;
             };
             // A category training never saw goes where missing values go;
@@ -225,7 +224,7 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
                      category entries"
                 )));
             }
-            let mut goes_left = left_set.clone();
+            // Replaced below: sorted in place for the lookups.
             goes_left.sort_unstable();
             let right_set: Vec<u32> = seen
                 .iter()
