@@ -60,24 +60,54 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/object_stores.py")
 }
 
-/// A free port `p` with `p + 10000` free too (SeaweedFS takes both), below
-/// the ephemeral range so that no client socket takes it meanwhile.
+/// A free port `p` with `p + 10000` free too (SeaweedFS takes both), for a
+/// server's public endpoint. Ports come from 16000..20000 (and 26000..30000):
+/// apart from the ports `scripts/object_stores.py` gives SeaweedFS's inner
+/// services (10000..16000 and 20000..26000), and below the ephemeral range,
+/// so no client socket takes them.
+///
+/// A port once handed out stays this process's until it ends: a test that
+/// stops its server and starts it again on the same port must not find it
+/// taken by a server another test started meanwhile.
 fn free_port() -> u16 {
+    use std::collections::BTreeSet;
     use std::net::TcpListener;
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    for i in 0..1000u64 {
-        let p = 12000
-            + ((seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(i * 7919))
-                % 9000) as u16;
-        if TcpListener::bind(("127.0.0.1", p)).is_ok()
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    // Different in each process and at each call, so that concurrent test
+    // processes do not walk the same sequence of candidates.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        ^ (u64::from(std::process::id()) << 32);
+    for i in 0..4000u64 {
+        let p =
+            16000 + (seed.wrapping_add(i).wrapping_mul(6364136223846793005) >> 33) as u16 % 4000;
+        if !handed_out.contains(&p)
+            && TcpListener::bind(("127.0.0.1", p)).is_ok()
             && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok()
         {
+            handed_out.insert(p);
             return p;
         }
     }
-    panic!("no free port pair");
+    panic!("no free port pair in 16000..20000");
+}
+
+/// The sockets that use `port` (from `ss`, where it is installed): what
+/// holds a port a server could not take.
+fn sockets_on(port: u16) -> String {
+    let Ok(out) = Command::new("ss").args(["-tanpe"]).output() else {
+        return "(no `ss` to tell)".into();
+    };
+    let needle = format!(":{port} ");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A running server with its data directory, stopped when dropped.
@@ -86,6 +116,9 @@ pub struct Server {
     pub port: u16,
     python: PathBuf,
     data: tempfile::TempDir,
+    /// The server's stdout and stderr, appended across restarts, shown when
+    /// it does not come up.
+    log: tempfile::NamedTempFile,
     child: Option<Child>,
 }
 
@@ -97,6 +130,7 @@ impl Server {
             port: free_port(),
             python: python.to_owned(),
             data: tempfile::tempdir().unwrap(),
+            log: tempfile::NamedTempFile::new().unwrap(),
             child: None,
         };
         server.spawn();
@@ -128,7 +162,36 @@ impl Server {
         );
     }
 
+    /// The last `max` bytes of the server's log.
+    fn log_tail(&self, max: usize) -> String {
+        let log = std::fs::read(self.log.path()).unwrap_or_default();
+        String::from_utf8_lossy(&log[log.len().saturating_sub(max)..]).into_owned()
+    }
+
+    /// Starts the server and waits until it answers a signed request. A
+    /// server that exits while starting is started again, three times at
+    /// most: SeaweedFS's inner services take ports chosen just before it
+    /// starts, which a server starting at the same moment may take first.
     fn spawn(&mut self) {
+        let mut exits = Vec::new();
+        for _ in 0..3 {
+            match self.try_spawn() {
+                Ok(()) => return,
+                Err(exit) => exits.push(exit),
+            }
+        }
+        panic!("{}", exits.join("\n\n"));
+    }
+
+    /// One start: `Err` (with the server's log) if the server exits before
+    /// it answers; a panic if it neither answers nor exits within 90 s.
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let log = || {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(self.log.path())
+                .unwrap()
+        };
         let child = Command::new(&self.python)
             .arg(script())
             .args([
@@ -140,19 +203,54 @@ impl Server {
             ])
             .arg(self.data.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log())
+            .stderr(log())
             .spawn()
             .unwrap();
         self.child = Some(child);
-        self.tool(&[
-            "wait",
-            self.kind.name(),
-            "--port",
-            &self.port.to_string(),
-            "--timeout",
-            "90",
-        ]);
+        let mut waiting = Command::new(&self.python)
+            .arg(script())
+            .args([
+                "wait",
+                self.kind.name(),
+                "--port",
+                &self.port.to_string(),
+                "--timeout",
+                "90",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        loop {
+            if let Some(status) = waiting.try_wait().unwrap() {
+                let mut why = String::new();
+                if !status.success() {
+                    use std::io::Read;
+                    let _ = waiting.stderr.take().unwrap().read_to_string(&mut why);
+                    panic!(
+                        "{} on port {} did not come up: {why}\n-- its log:\n{}",
+                        self.kind.name(),
+                        self.port,
+                        self.log_tail(4000)
+                    );
+                }
+                return Ok(());
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
+                let _ = waiting.kill();
+                let _ = waiting.wait();
+                return Err(format!(
+                    "{} on port {} exited ({status}) while starting\n-- its log:\n{}\n-- sockets on the port:\n{}",
+                    self.kind.name(),
+                    self.port,
+                    self.log_tail(2000),
+                    sockets_on(self.port)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Stops the server (SIGTERM, so it saves its state; SIGKILL after 15 s).
