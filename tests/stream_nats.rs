@@ -32,11 +32,38 @@ const INPUT: &str = "shop.events";
 const OUTPUT: &str = "shop.predictions";
 const DEAD: &str = "shop.dead";
 
+/// A free port for a nats-server, from 30000..32000: below Linux's ephemeral
+/// range, so that while a server is down for a restart no client socket
+/// (nor a connect to itself) takes its port, and never handed out twice in
+/// this process, so that no other test's server takes it meanwhile.
+fn free_port() -> u16 {
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        ^ (u64::from(std::process::id()) << 32);
+    for i in 0..2000u64 {
+        let p =
+            30000 + (seed.wrapping_add(i).wrapping_mul(6364136223846793005) >> 33) as u16 % 2000;
+        if !handed_out.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            handed_out.insert(p);
+            return p;
+        }
+    }
+    panic!("no free port in 30000..32000");
+}
+
 /// A nats-server with JetStream, restartable on the same port and store.
 struct Nats {
     binary: PathBuf,
     port: u16,
     store: tempfile::TempDir,
+    /// The server's output, appended across restarts, shown if it exits
+    /// while starting.
+    log: tempfile::NamedTempFile,
     child: Option<Child>,
 }
 
@@ -67,15 +94,12 @@ impl Nats {
             eprintln!("nats-server not found: skipping (install Debian's nats-server to run)");
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut nats = Self {
             binary,
             port,
             store: tempfile::tempdir().unwrap(),
+            log: tempfile::NamedTempFile::new().unwrap(),
             child: None,
         };
         nats.spawn();
@@ -87,17 +111,33 @@ impl Nats {
     }
 
     fn spawn(&mut self) {
+        let log = || {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(self.log.path())
+                .unwrap()
+        };
         let child = Command::new(&self.binary)
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
             .arg("-sd")
             .arg(self.store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log())
+            .stderr(log())
             .spawn()
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
+                let log = std::fs::read(self.log.path()).unwrap_or_default();
+                let tail = &log[log.len().saturating_sub(2000)..];
+                panic!(
+                    "nats-server on port {} exited ({status}):\n{}",
+                    self.port,
+                    String::from_utf8_lossy(tail)
+                );
+            }
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
