@@ -20,6 +20,9 @@
 #[path = "../examples/common/mod.rs"]
 mod common;
 #[cfg(all(feature = "s3", feature = "azure"))]
+#[path = "../tests/support/ports.rs"]
+mod ports;
+#[cfg(all(feature = "s3", feature = "azure"))]
 #[path = "../tests/support/object_servers.rs"]
 mod servers;
 

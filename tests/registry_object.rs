@@ -9,6 +9,8 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "support/ports.rs"]
+mod ports;
 #[path = "support/object_servers.rs"]
 mod servers;
 #[path = "support/registry_suite.rs"]

@@ -12,6 +12,8 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "support/ports.rs"]
+mod ports;
 #[path = "support/object_servers.rs"]
 mod servers;
 

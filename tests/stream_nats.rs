@@ -10,10 +10,11 @@
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "support/ports.rs"]
+mod ports;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -31,30 +32,6 @@ use tokio::sync::oneshot;
 const INPUT: &str = "shop.events";
 const OUTPUT: &str = "shop.predictions";
 const DEAD: &str = "shop.dead";
-
-/// A free port for a nats-server, from 30000..32000: below Linux's ephemeral
-/// range, so that while a server is down for a restart no client socket
-/// (nor a connect to itself) takes its port, and never handed out twice in
-/// this process, so that no other test's server takes it meanwhile.
-fn free_port() -> u16 {
-    use std::sync::Mutex;
-    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        ^ (u64::from(std::process::id()) << 32);
-    for i in 0..2000u64 {
-        let p =
-            30000 + (seed.wrapping_add(i).wrapping_mul(6364136223846793005) >> 33) as u16 % 2000;
-        if !handed_out.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok() {
-            handed_out.insert(p);
-            return p;
-        }
-    }
-    panic!("no free port in 30000..32000");
-}
 
 /// A nats-server with JetStream, restartable on the same port and store.
 struct Nats {
@@ -94,7 +71,9 @@ impl Nats {
             eprintln!("nats-server not found: skipping (install Debian's nats-server to run)");
             return None;
         };
-        let port = free_port();
+        // Below the ephemeral range, and reserved for this process, so the
+        // port is still free when the broker restarts.
+        let port = ports::reserved_port(30000..32000, None);
         let mut nats = Self {
             binary,
             port,

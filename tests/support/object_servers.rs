@@ -5,6 +5,9 @@
 //! Without `MODELHOST_OBJSTORE_PYTHON` the tests that need them skip with a
 //! message; with `MODELHOST_REQUIRE_OBJECT_STORES=1` (as in CI) they fail
 //! instead.
+//!
+//! A test binary including this module includes `support/ports.rs` as
+//! `ports` too.
 
 #![allow(dead_code)]
 
@@ -61,39 +64,12 @@ fn script() -> PathBuf {
 }
 
 /// A free port `p` with `p + 10000` free too (SeaweedFS takes both), for a
-/// server's public endpoint. Ports come from 16000..20000 (and 26000..30000):
+/// server's public endpoint, reserved for this process (see
+/// `ports::reserved_port`). Ports come from 16000..20000 (and 26000..30000),
 /// apart from the ports `scripts/object_stores.py` gives SeaweedFS's inner
-/// services (10000..16000 and 20000..26000), and below the ephemeral range,
-/// so no client socket takes them.
-///
-/// A port once handed out stays this process's until it ends: a test that
-/// stops its server and starts it again on the same port must not find it
-/// taken by a server another test started meanwhile.
+/// services (10000..16000 and 20000..26000).
 fn free_port() -> u16 {
-    use std::collections::BTreeSet;
-    use std::net::TcpListener;
-    use std::sync::Mutex;
-    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    // Different in each process and at each call, so that concurrent test
-    // processes do not walk the same sequence of candidates.
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        ^ (u64::from(std::process::id()) << 32);
-    for i in 0..4000u64 {
-        let p =
-            16000 + (seed.wrapping_add(i).wrapping_mul(6364136223846793005) >> 33) as u16 % 4000;
-        if !handed_out.contains(&p)
-            && TcpListener::bind(("127.0.0.1", p)).is_ok()
-            && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok()
-        {
-            handed_out.insert(p);
-            return p;
-        }
-    }
-    panic!("no free port pair in 16000..20000");
+    crate::ports::reserved_port(16000..20000, Some(10000))
 }
 
 /// The sockets that use `port` (from `ss`, where it is installed): what
