@@ -58,6 +58,21 @@ fn invalid(reason: String) -> ImportError {
     ImportError::invalid(FORMAT, reason)
 }
 
+/// A list the file gives per feature, refused unless it has one entry for
+/// each of the `n` features.
+fn per_feature<T>(
+    list: Option<Vec<T>>,
+    n: usize,
+    what: &str,
+) -> Result<Option<Vec<T>>, ImportError> {
+    match list {
+        Some(l) if l.len() != n => {
+            Err(invalid(format!("{what} for {} features, not {n}", l.len())))
+        }
+        list => Ok(list),
+    }
+}
+
 pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, ImportError> {
     let doc: Doc = serde_json::from_slice(bytes).map_err(|e| ImportError::Parse {
         format: FORMAT,
@@ -99,17 +114,8 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
             });
         }
     };
-    let features = match doc.feature_names {
-        Some(names) if names.len() != doc.n_features => {
-            return Err(invalid(format!(
-                "{} feature names for {} features",
-                names.len(),
-                doc.n_features
-            )));
-        }
-        Some(names) => names,
-        None => (0..doc.n_features).map(|i| format!("x{i}")).collect(),
-    };
+    let features = per_feature(doc.feature_names, doc.n_features, "feature names")?
+        .unwrap_or_else(|| (0..doc.n_features).map(|i| format!("x{i}")).collect());
     let any_categorical: Vec<bool> = {
         let mut c = vec![false; doc.n_features];
         for t in &doc.trees {
@@ -133,17 +139,8 @@ pub(crate) fn parse(bytes: &[u8], options: &ImportOptions) -> Result<Parsed, Imp
             named: false,
         })
         .collect();
-    let known = match doc.known_categories {
-        Some(k) if k.len() != doc.n_features => {
-            return Err(invalid(format!(
-                "known categories for {} features, not {}",
-                k.len(),
-                doc.n_features
-            )));
-        }
-        Some(k) => k,
-        None => Vec::new(),
-    };
+    let known =
+        per_feature(doc.known_categories, doc.n_features, "known categories")?.unwrap_or_default();
     let mut rewritten = 0usize;
     let lw = doc.leaf_width.max(1);
     let mut total = 0usize;
